@@ -1,0 +1,116 @@
+"""The values that flow between the stages, and the columns of the frames they pass.
+
+Frames (polars) between stages — the contract every module relies on:
+
+``members`` (validated, resolved member register, one row per commune)
+    code_insee: Utf8 (COM code), commune: Utf8 (official name with article, « La Madeleine »),
+    statut: Utf8 (adherente | conditionnelle | retiree), date_effet: Date (null only when
+    conditionnelle), date_retrait: Date (nullable), deliberation_commune, deliberation_syndicat,
+    groupe, siret, delegue: Utf8 (nullable), source_file: Utf8, source_row: Int64.
+
+``school_counts`` (one row per school, all rentrées, after attribution to a commune)
+    rentree: Int64, uai: Utf8 (nullable for a commune's own declaration), ecole: Utf8 (nullable),
+    code_insee: Utf8 (COM code of the commune the school counts for, null when unattributed),
+    secteur: Utf8 (public | prive), eleves: Int64, classes: Int64 (nullable),
+    ecoles_declarees: Int64 (only for the per-commune form, else null), source_file, source_row.
+
+``billing_base`` (members ⋈ counts of the tariff's rentrée ⋈ register)
+    code_insee, commune, statut, date_effet, date_retrait, siret, groupe,
+    ecoles: Int64, eleves: Int64, population: Int64, departement: Utf8, departement_nom,
+    epci_siren, epci_nom, mairie_adresse: Utf8.
+
+``contributions`` (pricing output, one row per member commune) and ``lines`` (one row per
+line of a notice): see ``billing.pricing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+
+STATUTS = ("adherente", "conditionnelle", "retiree")
+PRORATA_MODES = ("aucun", "mois", "jours")
+TARIFF_MODES = ("bareme", "repartition")
+BAND_MODES = ("progressif", "global")
+CRITERIA = ("eleves", "ecoles", "population", "forfait")
+
+
+@dataclass(frozen=True)
+class Syndicat:
+    """The issuer (syndicat.toml)."""
+
+    nom: str
+    adresse: str
+    siret: str
+    president: str
+    qualite: str = "Président"
+    prefixe_titre: str = "ENT"
+    delai_paiement_jours: int = 30
+    tribunal: str = "Tribunal administratif de Lille"
+    imputation: str | None = None
+    comptable_nom: str = ""
+    iban: str = ""
+    bic: str = ""
+
+
+@dataclass(frozen=True)
+class Band:
+    """A pupil band: pupils up to ``jusqu_a`` (None: no upper bound) at ``rate_units`` (1/10 000 €)."""
+
+    jusqu_a: int | None
+    rate_units: int
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """One year's tariff (tarifs.toml), all money already exact integers.
+
+    Amounts (part_fixe, plancher, plafond, montant_total) are in cents; unit prices
+    (part_ecole, part_eleve, bands) in 1/10 000 €.
+    """
+
+    annee: int
+    deliberation: str
+    rentree: int
+    mode: str = "bareme"  # bareme | repartition
+    part_fixe_cents: int = 0
+    part_ecole_units: int = 0
+    part_eleve_units: int | None = 0  # None when bands are used
+    tranches: tuple[Band, ...] = ()
+    tranches_mode: str = "progressif"  # progressif | global
+    plancher_cents: int | None = None
+    plafond_cents: int | None = None
+    prorata: str = "jours"  # aucun | mois | jours
+    echeance_jours: int = 30
+    montant_total_cents: int | None = None  # repartition
+    poids: tuple[tuple[str, Fraction], ...] = ()  # repartition: (criterion, weight), weights sum to 1
+    imputation: str | None = None  # overrides the syndicat's for this year
+    date_emission: date | None = None  # optional fixed issue date for the notices
+
+    @property
+    def uses_bands(self) -> bool:
+        return bool(self.tranches)
+
+
+@dataclass(frozen=True)
+class InputHash:
+    """A file that fed a run, with its SHA-256 (Paramètres sheet, manifest, ledger)."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class YearInputs:
+    """Everything read, validated and resolved for one billing year: the pricing stage's input."""
+
+    annee: int
+    syndicat: Syndicat
+    tariff: Tariff
+    billing_base: object  # polars.DataFrame (see module docstring)
+    problems: tuple = ()  # warnings that stood (errors stop before this exists)
+    input_hashes: tuple[InputHash, ...] = ()
+    budget: object | None = None  # polars.DataFrame | None
+    extra: dict = field(default_factory=dict)
