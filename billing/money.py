@@ -120,7 +120,7 @@ def parse_decimal_text(text: str) -> Decimal:
         text.replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("€", "").replace("EUR", "").strip()
     )
     if cleaned.count(",") == 1 and "." in cleaned and cleaned.index(".") < cleaned.index(","):
-        cleaned = cleaned.replace(".", "")  # « 1.234,56 »
+        cleaned = cleaned.replace(".", "").replace(",", ".")  # « 1.234,56 »
     elif cleaned.count(",") == 1 and "." not in cleaned:
         cleaned = cleaned.replace(",", ".")
     elif "," in cleaned and "." in cleaned and cleaned.index(",") < cleaned.index("."):
