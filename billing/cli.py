@@ -1,0 +1,234 @@
+"""Command line: parse, call one library function, print. No logic lives here.
+
+Exit codes: 0 success, 1 invalid data (the report says why), 2 usage error.
+Heavy modules are imported inside the commands so ``ent-bill --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from billing import __version__
+
+EXIT_DATA = 1
+
+
+@dataclass(frozen=True)
+class Context:
+    inputs: Path
+    out: Path | None
+    ledger: Path | None
+    quiet: bool
+    as_json: bool
+
+    def out_dir(self, annee: int) -> Path:
+        return self.out if self.out is not None else Path("reports") / str(annee)
+
+    def ledger_path(self) -> Path:
+        return self.ledger if self.ledger is not None else self.inputs.resolve().parent / "ent-bill.duckdb"
+
+
+def say(ctx: Context, text: str = "") -> None:
+    """Results on stdout, unless --quiet or --json."""
+    if not ctx.quiet and not ctx.as_json:
+        click.echo(text)
+
+
+def warn(ctx: Context, text: str) -> None:
+    if not ctx.quiet and not ctx.as_json:
+        click.echo(text, err=True)
+
+
+def emit_json(ctx: Context, payload: dict) -> None:
+    if ctx.as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def fail_with_problems(ctx: Context, exc) -> None:
+    """Print every problem (errors first, then warnings) on stderr and exit 1."""
+    from billing.problems import render_list
+
+    errors, warnings = exc.errors, exc.warnings
+    if ctx.as_json:
+        click.echo(json.dumps({"ok": False, "erreurs": [p.as_dict() for p in errors],
+                               "avertissements": [p.as_dict() for p in warnings]}, ensure_ascii=False, indent=2))
+    click.echo(f"Erreur : {len(errors)} problème(s) bloquant(s) dans les données ; aucun fichier n'a été écrit.",
+               err=True)
+    for line in render_list(errors):
+        click.echo(f"  ✗ {line}", err=True)
+    if warnings and not ctx.quiet:
+        click.echo(f"Avertissements ({len(warnings)}) :", err=True)
+        for line in render_list(warnings, limit=20):
+            click.echo(f"  ! {line}", err=True)
+    sys.exit(EXIT_DATA)
+
+
+def show_warnings(ctx: Context, warnings, *, limit: int = 30) -> None:
+    from billing.problems import render_list
+
+    if warnings and not ctx.quiet and not ctx.as_json:
+        click.echo(f"Avertissements ({len(warnings)}) :", err=True)
+        for line in render_list(warnings, limit=limit):
+            click.echo(f"  ! {line}", err=True)
+
+
+def run_guarded(ctx: Context, action):
+    """Turn the library's own errors into messages; anything else is a bug and keeps its traceback."""
+    from billing.errors import UserError
+    from billing.problems import InputError
+
+    try:
+        return action()
+    except InputError as exc:
+        fail_with_problems(ctx, exc)
+    except UserError as exc:
+        if ctx.as_json:
+            click.echo(json.dumps({"ok": False, "erreur": str(exc)}, ensure_ascii=False))
+        click.echo(f"Erreur : {exc}", err=True)
+        sys.exit(EXIT_DATA)
+
+
+def parse_year(value: str) -> int:
+    try:
+        year = int(value)
+    except ValueError:
+        raise click.BadParameter(f"« {value} » n'est pas une année (ex. 2024)") from None
+    if not 1990 <= year <= 2100:
+        raise click.BadParameter(f"{year} n'est pas une année d'exercice plausible")
+    return year
+
+
+class YearType(click.ParamType):
+    name = "ANNEE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_year(value)
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
+YEAR = YearType()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--inputs", "inputs", type=click.Path(path_type=Path), default=Path("inputs"), show_default=True,
+              help="Dossier des données d'entrée.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Dossier où écrire (par défaut reports/ANNEE/).")
+@click.option("--ledger", "ledger", type=click.Path(path_type=Path), default=None,
+              help="Registre des titres (par défaut ent-bill.duckdb à côté du dossier des données).")
+@click.option("--quiet", is_flag=True, help="N'afficher que les erreurs.")
+@click.option("--json", "as_json", is_flag=True, help="Afficher un objet JSON sur la sortie standard.")
+@click.version_option(__version__, prog_name="ent-bill", message="%(prog)s %(version)s")
+@click.pass_context
+def main(click_ctx: click.Context, inputs: Path, out: Path | None, ledger: Path | None, quiet: bool,
+         as_json: bool) -> None:
+    """Contributions annuelles des communes membres au service ENT.
+
+    Lit adhesions, effectifs et tarifs, calcule chaque contribution au centime près,
+    écrit les avis des sommes à payer et les tableaux dans reports/ANNEE/.
+
+    Example:
+
+        ent-bill compute 2024
+    """
+    click_ctx.obj = Context(inputs, out, ledger, quiet, as_json)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"))
+@click.pass_obj
+def init(ctx: Context, directory: Path) -> None:
+    """Créer un dossier de données d'exemple complet, prêt à calculer.
+
+    Example:
+
+        ent-bill init mes-donnees && ent-bill --inputs mes-donnees compute 2024
+    """
+    from billing.sample import write_sample
+
+    run_guarded(ctx, lambda: write_sample(directory))
+    say(ctx, f"Dossier d'exemple créé : {directory}/")
+    say(ctx, f"Essayez : ent-bill --inputs {directory} compute 2024")
+    emit_json(ctx, {"ok": True, "dossier": str(directory)})
+
+
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.pass_obj
+def validate(ctx: Context, annee: int) -> None:
+    """Vérifier les données d'une année sans rien écrire.
+
+    Affiche toutes les erreurs d'un coup (fichier, ligne, colonne, valeur, correction
+    suggérée), puis les avertissements. Code de sortie 1 s'il reste une erreur.
+
+    Example:
+
+        ent-bill validate 2024
+    """
+    from billing.pipeline import load_year
+
+    data = run_guarded(ctx, lambda: load_year(ctx.inputs, annee))
+    show_warnings(ctx, data.warnings)
+    members = data.billing_base.height
+    say(ctx, f"Données {annee} valides : {members} communes membres, tarif « {data.tariff.deliberation} » "
+             f"(rentrée {data.tariff.rentree}), {len(data.warnings)} avertissement(s).")
+    emit_json(ctx, {"ok": True, "annee": annee, "communes": members,
+                    "avertissements": [p.as_dict() for p in data.warnings]})
+
+
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.pass_obj
+def compute(ctx: Context, annee: int) -> None:
+    """Calculer les contributions et écrire les projets d'avis et les tableaux.
+
+    Écrit dans reports/ANNEE/ (ou --out) : avis/PROJET_*.xlsx, contributions_ANNEE.xlsx,
+    contributions_ANNEE.csv, synthese_ANNEE.xlsx et manifest.json. Peut être relancé
+    librement : rien n'est émis ni numéroté.
+
+    Example:
+
+        ent-bill compute 2024
+    """
+    from billing.pipeline import compute as compute_year
+    from billing.progress import progress_for
+
+    with progress_for(ctx.quiet or ctx.as_json) as progress:
+        result = run_guarded(ctx, lambda: compute_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
+                                                       ledger_path=ctx.ledger_path(), progress=progress))
+    show_warnings(ctx, result.warnings)
+    for line in result.summary_lines():
+        say(ctx, line)
+    emit_json(ctx, result.as_json())
+
+
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.argument("commune")
+@click.pass_obj
+def explain(ctx: Context, annee: int, commune: str) -> None:
+    """Expliquer le calcul d'une commune (nom ou code INSEE), ligne par ligne.
+
+    Example:
+
+        ent-bill explain 2024 "Lys-lez-Lannoy"
+    """
+    from billing.pipeline import explain as explain_commune
+
+    explanation = run_guarded(ctx, lambda: explain_commune(ctx.inputs, annee, commune))
+    for line in explanation.lines:
+        say(ctx, line)
+    emit_json(ctx, explanation.as_json())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,214 @@
+"""Typed, checked, resolved inputs: raw tables -> clean frames, every problem collected.
+
+Reading knows files and headers (``readers``), the register knows communes
+(``register``); this stage applies the rules of DESIGN §3/§4 between tables and turns
+pandera's failure cases into problems that point at a spreadsheet cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import polars as pl
+from pandera.errors import SchemaError, SchemaErrors
+
+from billing import problems as P
+from billing.problems import Problem
+from billing.readers import Table
+from billing.register import Register, fold_name, suggestion_text
+
+ADHESIONS_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "code_insee": ("code_insee", "insee", "code_commune", "code_commune_insee", "code insee", "cog"),
+    "commune": ("commune", "nom", "nom_commune", "libelle", "nom_de_la_commune"),
+    "statut": ("statut", "status", "etat"),
+    "date_effet": ("date_effet", "date_d_effet", "date_adhesion", "date_d_adhesion", "debut", "effet"),
+    "date_retrait": ("date_retrait", "date_de_retrait", "retrait", "fin", "date_fin"),
+    "deliberation_commune": ("deliberation_commune", "deliberation_municipale", "delib_commune"),
+    "deliberation_syndicat": ("deliberation_syndicat", "deliberation_comite", "delib_syndicat"),
+    "groupe": ("groupe",),
+    "siret": ("siret", "siret_commune"),
+    "delegue": ("delegue", "delegue_e", "representant"),
+}
+ADHESIONS_TYPES = {
+    "code_insee": "code_insee",
+    "commune": "text",
+    "statut": "text",
+    "date_effet": "date",
+    "date_retrait": "date",
+    "siret": "siret",
+}
+
+STATUT_ALIASES = {
+    "adherente": "adherente",
+    "adherent": "adherente",
+    "membre": "adherente",
+    "conditionnelle": "conditionnelle",
+    "conditionnel": "conditionnelle",
+    "retiree": "retiree",
+    "retire": "retiree",
+    "retrait": "retiree",
+}
+
+SECTEUR_PUBLIC = "public"
+SECTEUR_PRIVE = "prive"
+
+
+def statut_expr(column: str = "statut") -> pl.Expr:
+    """« Adhérente », « adherente », « ADHERENTE » -> adherente; unknown text kept for the schema to refuse."""
+    folded = pl.col(column).str.to_lowercase().str.strip_chars()
+    folded = folded.str.replace_all("[éèêë]", "e").str.replace_all("[ ]", "")
+    return folded.replace(STATUT_ALIASES, default=pl.col(column)).alias(column)
+
+
+def secteur_expr(column: str = "secteur") -> pl.Expr:
+    """PUBLIC/Public -> public; every PRIVE… variant (« PRIVE SOUS CONTRAT », « Privé ») -> prive."""
+    folded = pl.col(column).str.to_lowercase().str.strip_chars().str.replace_all("é", "e")
+    return (
+        pl.when(folded.str.starts_with("public"))
+        .then(pl.lit(SECTEUR_PUBLIC))
+        .when(folded.str.starts_with("prive"))
+        .then(pl.lit(SECTEUR_PRIVE))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+
+
+def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: Mapping[str, str] | None = None
+                    ) -> list[Problem]:
+    """Run a pandera model lazily on a collected frame; every failure becomes a located problem."""
+    try:
+        model.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+    except SchemaError as exc:  # non-lazy path, kept for safety
+        return [P.error(table.display, None, None, str(exc))]
+    else:
+        return []
+    found: list[Problem] = []
+    rows = frame["_row"].to_list() if "_row" in frame.columns else None
+    for case in cases.iter_rows(named=True):
+        index = case.get("index")
+        row = rows[index] if rows is not None and index is not None and index < len(rows) else None
+        column = case.get("column")
+        message = case.get("check") or "valeur refusée"
+        if case.get("schema_context") == "DataFrameSchema":
+            found.append(P.error(table.display, row, None, message))
+            continue
+        header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
+        value = case.get("failure_case")
+        found.append(P.error(table.display, row, header, message, value=None if value is None else str(value)))
+    return found
+
+
+@dataclass(frozen=True)
+class ResolvedMembers:
+    members: pl.DataFrame
+    problems: tuple[Problem, ...]
+
+
+def resolve_members(frame: pl.DataFrame, table: Table, register: Register) -> ResolvedMembers:
+    """Give every member row its COM code: the code wins, a name is resolved exactly after folding.
+
+    Names shared by several communes are resolved within the départements of the members
+    that resolved unambiguously (DESIGN §3); anything fuzzier is an error with suggestions.
+    """
+    problems: list[Problem] = []
+    header_code = table.headers.get("code_insee", "code_insee")
+    header_name = table.headers.get("commune", "commune")
+    rows = frame.select("_row", "code_insee", "commune").to_dicts()
+    resolved: dict[int, str | None] = {}
+    pending: list[dict] = []
+    for rec in rows:
+        code, name, row = rec["code_insee"], rec["commune"], rec["_row"]
+        if code is None:
+            pending.append(rec)
+            continue
+        res = register.resolve_code(code)
+        if res.status != "ok" or res.commune is None:
+            problems.append(P.error(table.display, row, header_code,
+                                    "n'est pas un code INSEE de commune du référentiel", value=code,
+                                    suggestion=_name_hint(register, name)))
+            resolved[row] = None
+            continue
+        commune = res.commune
+        resolved[row] = commune.code_insee
+        if res.via == "code_delegue":
+            problems.append(P.warning(table.display, row, header_code,
+                                      f"est le code d'une commune déléguée ou associée : la contribution est due par "
+                                      f"{commune.libelle} ({commune.code_insee})", value=code))
+        if name is not None:
+            problems.extend(_check_name_against_code(register, name, commune, table.display, row, header_name))
+    known_departements = {register.commune(c).departement for c in resolved.values() if c and register.commune(c)}
+    for rec in pending:
+        name, row = rec["commune"], rec["_row"]
+        if name is None:
+            continue  # the schema says: code or name required
+        res = register.resolve_name(name, departements=known_departements or None)
+        if res.status == "ok" and res.commune is not None:
+            resolved[row] = res.commune.code_insee
+            if len(res.candidates) > 1 or res.spelling_differs or res.via == "nom_delegue":
+                detail = f"résolu en « {res.commune.libelle} » ({res.commune.code_insee})"
+                if len(res.candidates) > 1:
+                    others = ", ".join(f"{c.libelle} ({c.code_insee})" for c in res.candidates if c != res.commune)
+                    detail += f", dans le département des autres membres ; homonymes écartés : {others}"
+                problems.append(P.warning(table.display, row, header_name, detail, value=name))
+        elif res.status == "ambigu":
+            names = " ou ".join(f"« {c.libelle} » ({c.code_insee}, {c.departement_nom})" for c in res.candidates)
+            problems.append(P.error(table.display, row, header_name,
+                                    "désigne plusieurs communes du référentiel ; indiquez le code_insee",
+                                    value=name, suggestion=f"Candidates : {names}."))
+            resolved[row] = None
+        else:
+            problems.append(P.error(table.display, row, header_name, "n'est pas une commune du référentiel.",
+                                    value=name, suggestion=suggestion_text(res)))
+            resolved[row] = None
+    codes = [resolved.get(r) for r in frame["_row"].to_list()]
+    members = frame.with_columns(pl.Series("code_insee", codes, dtype=pl.Utf8))
+    problems.extend(_duplicate_members(members, table, header_code, register))
+    return ResolvedMembers(members, tuple(problems))
+
+
+def _name_hint(register: Register, name: str | None) -> str | None:
+    if not name:
+        return None
+    res = register.resolve_name(name)
+    if res.status == "ok" and res.commune is not None:
+        return f"La commune « {name} » a pour code {res.commune.code_insee}."
+    return suggestion_text(res)
+
+
+def _check_name_against_code(register: Register, name: str, commune, display: str, row: int, header: str
+                             ) -> list[Problem]:
+    if name in (commune.libelle, commune.nom):
+        return []
+    if fold_name(name) in (fold_name(commune.libelle), fold_name(commune.nom)):
+        if name.casefold() in (commune.libelle.casefold(), commune.nom.casefold()):
+            return []  # only the case differs: nothing worth an officer's time
+        return [P.warning(display, row, header, f"orthographe officielle : « {commune.libelle} »", value=name)]
+    return [P.warning(display, row, header,
+                      f"ne correspond pas au code {commune.code_insee} (« {commune.libelle} ») ; le code est retenu",
+                      value=name, suggestion=f"Corrigez le nom en « {commune.libelle} » ou vérifiez le code.")]
+
+
+def _duplicate_members(members: pl.DataFrame, table: Table, header: str, register: Register) -> list[Problem]:
+    found = []
+    first_row: dict[str, int] = {}
+    for code, row in members.select("code_insee", "_row").iter_rows():
+        if code is None:
+            continue
+        if code in first_row:
+            commune = register.commune(code)
+            label = commune.libelle if commune else code
+            found.append(P.error(table.display, row, header,
+                                 f"{label} ({code}) figure déjà ligne {first_row[code]} : une commune n'a qu'une ligne",
+                                 value=code, suggestion="Supprimez le doublon ou fusionnez les deux lignes."))
+        else:
+            first_row[code] = row
+    return found
+
+
+def describe_rows(rows: Iterable[int], limit: int = 8) -> str:
+    rows = sorted(set(rows))
+    text = ", ".join(str(r) for r in rows[:limit])
+    return text + (f"… (+{len(rows) - limit})" if len(rows) > limit else "")

@@ -1,0 +1,96 @@
+from decimal import Decimal, ROUND_HALF_UP
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, strategies as st
+
+from billing.money import (
+    MoneyError,
+    amount_in_words,
+    cents_to_str,
+    decimal_to_cents,
+    decimal_to_rate_units,
+    div_half_up,
+    format_euros,
+    format_rate,
+    line_cents,
+    parse_decimal_text,
+    rate_units_to_decimal,
+)
+
+
+def reference_half_up(numerator: int, denominator: int) -> int:
+    """Independent reference: Decimal with ROUND_HALF_UP (half away from zero)."""
+    value = Decimal(numerator) / Decimal(denominator)
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@given(st.integers(-10**12, 10**12), st.integers(1, 10**6))
+def test_div_half_up_matches_decimal_reference(numerator, denominator):
+    from decimal import localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 60
+        assert div_half_up(numerator, denominator) == reference_half_up(numerator, denominator)
+
+
+def test_half_cent_rounds_up_as_the_contract_says():
+    # 1.83 € × 1/366 = 0.005 € -> 0.01 €
+    assert div_half_up(183 * 1, 366) == 1
+    assert div_half_up(-183, 366) == -1
+    assert div_half_up(4, 10) == 0
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**7))
+def test_line_cents_is_exact_product_rounded(quantity, rate_units):
+    exact = Fraction(quantity * rate_units, 100)
+    floor = exact.numerator // exact.denominator
+    expected = floor + (1 if exact - floor >= Fraction(1, 2) else 0)
+    assert line_cents(quantity, rate_units) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1 100", Decimal("1100")), ("1,20", Decimal("1.20")), ("1,20 €", Decimal("1.20")),
+    ("1.234,56", Decimal("1234.56")), ("1,234.56", Decimal("1234.56")), ("1\u202f100,00\u00a0€", Decimal("1100.00")),
+    ("+3", Decimal("3")), ("-2,5", Decimal("-2.5")), ("1.4375", Decimal("1.4375")),
+])
+def test_parse_decimal_text_reads_french_forms(text, expected):
+    assert parse_decimal_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["douze", "1,2,3", "", "NaN", "Infinity", "1..2"])
+def test_parse_decimal_text_refuses_non_numbers(text):
+    with pytest.raises(MoneyError):
+        parse_decimal_text(text)
+
+
+def test_amount_and_rate_precision_is_enforced():
+    assert decimal_to_cents(Decimal("150.00")) == 15000
+    assert decimal_to_rate_units(Decimal("1.4375")) == 14375
+    with pytest.raises(MoneyError, match="plus de deux décimales"):
+        decimal_to_cents(Decimal("1.005"))
+    with pytest.raises(MoneyError, match="plus de quatre décimales"):
+        decimal_to_rate_units(Decimal("1.00005"))
+
+
+def test_display_forms():
+    assert format_euros(123456789) == "1\u202f234\u202f567,89\u00a0€"
+    assert format_euros(-5) == "−0,05\u00a0€"
+    assert format_rate(12000) == "1,20\u00a0€"
+    assert format_rate(14375) == "1,4375\u00a0€"
+    assert rate_units_to_decimal(15) == Decimal("0.0015")
+    assert cents_to_str(-105) == "-1.05"
+    assert cents_to_str(132000) == "1320.00"
+
+
+@pytest.mark.parametrize("cents,words", [
+    (132000, "mille trois cent vingt euros"),
+    (100, "un euro"),
+    (101, "un euro et un centime"),
+    (8000, "quatre-vingts euros"),
+    (100000000, "un million d'euros"),
+    (7150, "soixante et onze euros et cinquante centimes"),
+    (5, "zéro euro et cinq centimes"),
+])
+def test_amount_in_words(cents, words):
+    assert amount_in_words(cents) == words
