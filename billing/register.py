@@ -1,0 +1,709 @@
+"""The commune register (Code officiel géographique) and the resolution of codes and names.
+
+The register ships inside the package (``billing/data/communes.parquet``, built by
+``scripts/build_register.py``): every commune (COM), commune déléguée (COMD), commune
+associée (COMA) and municipal district (ARM/SRM), the last four pointing at their parent
+COM. Only a COM is ever billed; everything else rolls up to its ``code_parent``.
+
+Names are matched exactly after folding (case, accents, ligatures, hyphens, apostrophes,
+« St »/« Ste », leading article): never fuzzily. Fuzzy matching only makes suggestions.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+
+import polars as pl
+
+REGISTER_PATH = Path(__file__).parent / "data" / "communes.parquet"
+
+# Leading articles of official names (INSEE tncc 2–8); « l » is what « L' » leaves once
+# apostrophes are separators.
+ARTICLES = frozenset({"le", "la", "les", "l", "aux", "las", "los"})
+# Abbreviations seen in real exports (« ST MALO », « STE MARIE »), folded to the full word.
+ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
+
+_LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss"}
+_LIGATURE_TABLE = str.maketrans(_LIGATURES)
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+
+def fold_name(text: str, *, keep_article: bool = False) -> str:
+    """The key two spellings of one commune name share.
+
+    « La Madeleine » = « Madeleine » = « LA MADELEINE »; « Marcq-en-Barœul » = « MARCQ EN
+    BAROEUL »; « L'HERMITAGE » = « Hermitage »; « ST MALO » = « Saint-Malo ».
+    ``keep_article`` keeps the leading article (« lamadeleine »): only to break a tie
+    between « Vergné » and « La Vergne ». Mirrors ``fold_name_expr`` exactly (a test checks
+    both on the whole register).
+    """
+    lowered = text.lower().translate(_LIGATURE_TABLE)
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    bare = "".join(ch for ch in decomposed if not unicodedata.category(ch).startswith("M"))
+    tokens = [t for t in _SEPARATORS.split(bare) if t]
+    if not keep_article and len(tokens) > 1 and tokens[0] in ARTICLES:
+        tokens = tokens[1:]
+    return "".join(ABBREVIATIONS.get(t, t) for t in tokens)
+
+
+def fold_name_expr(expr: pl.Expr, *, keep_article: bool = False) -> pl.Expr:
+    """``fold_name`` as a polars expression, for attributing a national file at once."""
+    return _key_from_words(_words_expr(expr), keep_article=keep_article)
+
+
+def _words_expr(expr: pl.Expr) -> pl.Expr:
+    """Lower-case ascii words separated by one space: the common part of both keys."""
+    folded = expr.str.to_lowercase()
+    for ligature, replacement in _LIGATURES.items():
+        folded = folded.str.replace_all(ligature, replacement, literal=True)
+    return (
+        folded.str.normalize("NFKD")
+        .str.replace_all(r"\p{M}+", "")
+        .str.replace_all(r"[^a-z0-9]+", " ")
+        .str.strip_chars(" ")
+    )
+
+
+def _key_from_words(words: pl.Expr, *, keep_article: bool) -> pl.Expr:
+    if not keep_article:
+        words = words.str.replace(r"^(?:" + "|".join(sorted(ARTICLES)) + r") (\S)", "$1")
+    # One pass for the four ABBREVIATIONS: st, ste, sts, stes -> saint, sainte, saints, saintes.
+    words = words.str.replace_all(r"(?-u:\b)st(e?s?)(?-u:\b)", "saint${1}")
+    return words.str.replace_all(" ", "", literal=True)
+
+
+@dataclass(frozen=True)
+class Commune:
+    """One commune (type COM) of the register, the only kind that is ever billed."""
+
+    code_insee: str
+    type: str
+    libelle: str
+    nom: str
+    tncc: int
+    code_parent: str | None
+    population: int | None
+    codes_postaux: tuple[str, ...]
+    departement: str
+    departement_nom: str
+    region: str
+    region_nom: str
+    epci_siren: str | None
+    epci_nom: str | None
+    mairie_adresse: str | None
+
+
+COMMUNE_FIELDS = tuple(Commune.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a code or a name designates in the register, and how sure we are.
+
+    ``status``: « ok » (``commune`` is set), « ambigu » (``candidates`` lists the communes
+    that remain), « inconnu » (``suggestions``: nearest (libelle, code_insee), best first).
+    With « ok », ``candidates`` holds every homonym considered (more than one when the
+    départements or the postal code chose), ``via`` says how the commune was found
+    (« code », « code_delegue », « nom », « nom_delegue »), ``spelling_differs`` whether
+    the text differs from the official name beyond case, ``code_corrected`` whether a
+    code was read as a number that had lost its leading zero (« 1001 » → « 01001 »).
+    """
+
+    status: str
+    commune: Commune | None = None
+    candidates: tuple[Commune, ...] = ()
+    suggestions: tuple[tuple[str, str], ...] = ()
+    via: str = ""
+    spelling_differs: bool = False
+    code_corrected: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# Suggestions: folded-key similarity (rapidfuzz ratio, 0–100) at least this, and no
+# further than SUGGESTION_MARGIN below the best one (« Saily » gets Sailly, not Lys too).
+SUGGESTION_CUTOFF = 75.0
+SUGGESTION_MARGIN = 8.0
+MAX_SUGGESTIONS = 3
+MAX_LISTED_CANDIDATES = 10
+
+_CODE_PATTERN = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class _AttributionTables:
+    codes: pl.DataFrame  # code, parent, via, code_dep (every code; a COM row wins over a COMD sharing it)
+    names: pl.DataFrame  # cle, parent, name_dep, direct (a COM's own name), ecrits (keys keeping the article)
+    postal: pl.DataFrame  # parent, cp, cp_dep
+    labels: pl.DataFrame  # parent, label « Libellé (code) »
+    uai_prefixes: pl.DataFrame  # prefix (3 first characters of a UAI), dep
+
+
+class Register:
+    """The commune register with its lookup tables; build it with ``load_register()``.
+
+    Immutable once built. ``frame`` holds every row (all types) as in the parquet.
+    """
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame
+        parent = pl.when(pl.col("type") == "COM").then(pl.col("code_insee")).otherwise(pl.col("code_parent"))
+        located = frame.with_columns(parent.alias("parent"))
+        com = frame.filter(pl.col("type") == "COM")
+        others = frame.filter(pl.col("type") != "COM")
+        # Few Python objects on purpose: the load stays well under 150 ms. Commune values
+        # are made on demand from their row (a few µs each).
+        self._com_frame = com.select(COMMUNE_FIELDS)
+        com_codes: list[str] = com["code_insee"].to_list()
+        com_keys: list[str] = com["cle"].to_list()
+        self._index: dict[str, int] = dict(zip(com_codes, range(len(com_codes))))
+        self._fuzzy_keys = com_keys
+        self._fuzzy_codes = com_codes
+        # A COMD often shares its code with its COM: the COM row wins.
+        delegate_codes = others.filter(~pl.col("code_insee").is_in(com["code_insee"].implode()))
+        self._parent_of: dict[str, str] = dict(
+            zip(delegate_codes["code_insee"].to_list(), delegate_codes["code_parent"].to_list()))
+
+        # Folded name -> COM codes; most names are unique, homonyms kept apart.
+        homonyms = com.filter(pl.col("cle").is_duplicated()).group_by("cle").agg(pl.col("code_insee").sort())
+        self._homonyms: dict[str, tuple[str, ...]] = {
+            key: tuple(codes) for key, codes in zip(homonyms["cle"].to_list(), homonyms["code_insee"].to_list())}
+        self._unique_key: dict[str, str] = dict(zip(com_keys, com_codes))
+        delegated: dict[str, list[tuple[str, str, str]]] = {}
+        for key, code_parent, libelle, nom in others.filter(pl.col("type") != "SRM").select(
+                "cle", "code_parent", "libelle", "nom").rows():
+            delegated.setdefault(key, []).append((code_parent, libelle, nom))
+        self._delegate_by_key = {k: tuple(v) for k, v in delegated.items()}
+
+        self._located = located
+
+    @cached_property
+    def _fuzzy_by_dep(self) -> dict[str, list[int]]:
+        """Département -> positions of its communes in the fuzzy-match lists (built on first use)."""
+        by_dep = self._com_frame.with_row_index("i").group_by("departement").agg(pl.col("i"))
+        return dict(zip(by_dep["departement"].to_list(), by_dep["i"].to_list()))
+
+    @cached_property
+    def _postal_index(self) -> dict[str, tuple[str, ...]]:
+        """Postal code -> COM codes; a municipal district's postal codes count for its city."""
+        postal = (
+            self._located.filter(pl.col("type").is_in(["COM", "ARM"]))
+            .select("parent", pl.col("codes_postaux").alias("cp"))
+            .explode("cp").drop_nulls("cp").unique()
+            .group_by("cp").agg(pl.col("parent").sort())
+        )
+        return {cp: tuple(codes) for cp, codes in zip(postal["cp"].to_list(), postal["parent"].to_list())}
+
+    @cached_property
+    def _attribution_tables(self) -> _AttributionTables:
+        """Frames for the vectorised attribution of a school file, built on first use."""
+        located = self._located
+        codes = (
+            located.select(
+                pl.col("code_insee").alias("code"),
+                "parent",
+                pl.when(pl.col("type") == "COM").then(pl.lit("code")).otherwise(pl.lit("code_delegue")).alias("via"),
+                pl.col("departement").alias("code_dep"),
+                (pl.col("type") == "COM").alias("is_com"),
+            )
+            .sort("is_com", "code", descending=[True, False])
+            .unique("code", keep="first", maintain_order=True)
+            .drop("is_com")
+        )
+        named = located.filter(pl.col("type") != "SRM").select(
+            "cle", "libelle", "parent", (pl.col("type") == "COM").alias("direct"), pl.col("departement").alias("name_dep"))
+        # The key keeping the article only breaks ties, so only names several communes share need it.
+        shared = pl.col("parent").n_unique().over("cle") > 1
+        with_article = pl.concat([
+            named.filter(shared).with_columns(fold_name_expr(pl.col("libelle"), keep_article=True).alias("ecrit")),
+            named.filter(~shared).with_columns(pl.lit(None, dtype=pl.Utf8).alias("ecrit")),
+        ])
+        names = (
+            with_article.group_by("cle", "parent", "name_dep")
+            .agg(pl.col("direct").any(), pl.col("ecrit").drop_nulls().unique().alias("ecrits"))
+        )
+        postal = (
+            located.filter(pl.col("type").is_in(["COM", "ARM"]))
+            .select("parent", pl.col("codes_postaux").alias("cp"))
+            .explode("cp")
+            .drop_nulls("cp")
+            .unique()
+            .join(self._com_frame.select(pl.col("code_insee").alias("parent"), pl.col("departement").alias("cp_dep")),
+                  on="parent", how="left")
+        )
+        labels = self._com_frame.select(
+            pl.col("code_insee").alias("parent"),
+            (pl.col("libelle") + " (" + pl.col("code_insee") + ")").alias("label"),
+        )
+        deps = sorted(self.departements)
+        prefixes = pl.DataFrame({"prefix": [uai_prefix(d) for d in deps], "dep": deps},
+                                schema={"prefix": pl.Utf8, "dep": pl.Utf8})
+        return _AttributionTables(codes, names, postal, labels, prefixes)
+
+    # ----- lookups -------------------------------------------------------------------
+
+    def commune(self, code: str | None) -> Commune | None:
+        """The COM with this exact code, or None (a COMD/COMA code gives None: use resolve_code)."""
+        index = self._index.get(code) if code else None
+        if index is None:
+            return None
+        values = list(self._com_frame.row(index))
+        values[7] = tuple(values[7] or ())
+        return Commune(*values)
+
+    def _departement(self, code: str) -> str:
+        return self._com_frame.item(self._index[code], "departement")
+
+    def _libelle(self, code: str) -> str:
+        return self._com_frame.item(self._index[code], "libelle")
+
+    def codes(self) -> tuple[str, ...]:
+        """Every COM code, in code order."""
+        return tuple(self._fuzzy_codes)
+
+    @property
+    def departements(self) -> frozenset[str]:
+        return frozenset(self._com_frame["departement"].unique().to_list())
+
+    def facts_frame(self, codes: Collection[str] | None = None) -> pl.DataFrame:
+        """Register facts per COM code (for the billing base): one row per known code asked for."""
+        com = self.frame.filter(pl.col("type") == "COM")
+        if codes is not None:
+            com = com.filter(pl.col("code_insee").is_in(pl.Series(list(codes), dtype=pl.Utf8).implode()))
+        return com.select(
+            "code_insee",
+            pl.col("libelle").alias("commune"),
+            "nom",
+            "tncc",
+            debtor_name_expr().alias("debiteur"),
+            "population",
+            "departement",
+            "departement_nom",
+            "region",
+            "region_nom",
+            "epci_siren",
+            "epci_nom",
+            "mairie_adresse",
+        )
+
+    def communes_with_postal_code(self, code_postal: str) -> tuple[Commune, ...]:
+        return tuple(self.commune(c) for c in self._postal_index.get(code_postal.strip(), ()))
+
+    # ----- codes -----------------------------------------------------------------------
+
+    def resolve_code(self, code: str | int | None) -> Resolution:
+        """A COM code gives itself; a COMD/COMA/ARM code its parent COM (via « code_delegue »).
+
+        A code typed as a number that lost its leading zero (« 1001 ») is read as « 01001 »
+        with ``code_corrected``. An unknown code gets suggestions: the communes whose postal
+        code it is (a frequent mix-up), else codes of the same département one keystroke away.
+        """
+        text, corrected = normalize_code(code)
+        if text in self._index:
+            commune = self.commune(text)
+            return Resolution("ok", commune, (commune,), via="code", code_corrected=corrected)
+        parent = self._parent_of.get(text)
+        if parent is not None and parent in self._index:
+            commune = self.commune(parent)
+            return Resolution("ok", commune, (commune,), via="code_delegue", code_corrected=corrected)
+        return Resolution("inconnu", suggestions=self._code_suggestions(text), code_corrected=corrected)
+
+    def _code_suggestions(self, text: str) -> tuple[tuple[str, str], ...]:
+        if not text:
+            return ()
+        by_postal = self._postal_index.get(text)
+        if by_postal:
+            return tuple((self._libelle(c), c) for c in by_postal[:MAX_SUGGESTIONS])
+        if re.fullmatch(r"20\d{3}", text):  # Corsica before 1976: 20xxx is now 2Axxx or 2Bxxx
+            found = [c for c in (f"2A{text[2:]}", f"2B{text[2:]}") if c in self._index]
+            return tuple((self._libelle(c), c) for c in found)
+        if not _CODE_PATTERN.match(text):
+            return ()
+        from rapidfuzz.distance import Levenshtein
+
+        dep = text[:3] if text.startswith("97") else text[:2]
+        near = sorted(
+            self._fuzzy_codes[i] for i in self._fuzzy_by_dep.get(dep, ())
+            if Levenshtein.distance(self._fuzzy_codes[i], text, score_cutoff=1) <= 1
+        )
+        return tuple((self._libelle(c), c) for c in near[:MAX_SUGGESTIONS])
+
+    # ----- names -----------------------------------------------------------------------
+
+    def resolve_name(self, name: str | None, *, departements: Collection[str] | None = None,
+                     code_postal: str | None = None) -> Resolution:
+        """Exact match after folding, among COM names then names of communes déléguées/associées.
+
+        Several candidates are narrowed by ``departements``, then by ``code_postal``, then
+        by the name as written with its article (« Vergne » is Vergné, not La Vergne), then
+        by preferring a current commune to a former one; whatever remains several is
+        « ambigu ». No exact match is « inconnu » with the nearest names as suggestions,
+        never an automatic choice.
+        """
+        key = fold_name(name or "")
+        if not key:
+            return Resolution("inconnu")
+        direct = self._homonyms.get(key) or ((self._unique_key[key],) if key in self._unique_key else ())
+        delegated = self._delegate_by_key.get(key, ())
+        found = list(dict.fromkeys([*direct, *(parent for parent, _, _ in delegated)]))
+        if not found:
+            return Resolution("inconnu", suggestions=self.suggest_names(name or "", departements=departements))
+        pool = found
+        if len(pool) > 1 and departements:
+            pool = [c for c in pool if self._departement(c) in departements] or pool
+        if len(pool) > 1 and code_postal:
+            cp = code_postal.strip()
+            pool = [c for c in pool if c in self._postal_index.get(cp, ())] or pool
+        if len(pool) > 1:  # « VERGNE »: Vergné rather than La Vergne
+            written = fold_name(name or "", keep_article=True)
+            pool = [c for c in pool if written in self._written_keys(c, direct, delegated)] or pool
+        if len(pool) > 1:  # a current commune rather than a former one of the same name
+            pool = [c for c in pool if c in direct] or pool
+        everyone = tuple(self.commune(c) for c in sorted(found))
+        if len(pool) > 1:
+            return Resolution("ambigu", candidates=tuple(self.commune(c) for c in sorted(pool)))
+        chosen = self.commune(pool[0])
+        if chosen.code_insee in direct:
+            via, spellings = "nom", [(chosen.libelle, chosen.nom)]
+        else:
+            via = "nom_delegue"
+            spellings = [(libelle, nom) for parent, libelle, nom in delegated if parent == chosen.code_insee]
+        typed = _loose(name or "")
+        differs = all(typed not in (_loose(libelle), _loose(nom)) for libelle, nom in spellings)
+        return Resolution("ok", chosen, everyone, via=via, spelling_differs=differs)
+
+    def _written_keys(self, code: str, direct: tuple[str, ...], delegated: tuple[tuple[str, str, str], ...]
+                      ) -> set[str]:
+        keys = {fold_name(libelle, keep_article=True) for parent, libelle, _ in delegated if parent == code}
+        if code in direct:
+            keys.add(fold_name(self._libelle(code), keep_article=True))
+        return keys
+
+    def suggest_names(self, text: str, *, departements: Collection[str] | None = None
+                      ) -> tuple[tuple[str, str], ...]:
+        """The nearest COM names (libelle, code_insee), best first: within ``departements`` if any match."""
+        from rapidfuzz import fuzz, process
+
+        key = fold_name(text)
+        if not key:
+            return ()
+        scopes: list[list[int] | None] = []
+        if departements:
+            scopes.append([i for d in sorted(departements) for i in self._fuzzy_by_dep.get(d, ())])
+        scopes.append(None)
+        for scope in scopes:
+            if scope is None:
+                hits = [(score, i) for _, score, i in process.extract(
+                    key, self._fuzzy_keys, scorer=fuzz.ratio, limit=20, score_cutoff=SUGGESTION_CUTOFF)]
+            else:
+                hits = [(score, scope[j]) for _, score, j in process.extract(
+                    key, [self._fuzzy_keys[i] for i in scope], scorer=fuzz.ratio, limit=20,
+                    score_cutoff=SUGGESTION_CUTOFF)]
+            if hits:
+                best = max(score for score, _ in hits)
+                kept = sorted((-score, self._fuzzy_codes[i]) for score, i in hits if score >= best - SUGGESTION_MARGIN)
+                return tuple((self._libelle(code), code) for _, code in kept[:MAX_SUGGESTIONS])
+        return ()
+
+
+@cache
+def load_register(path: Path = REGISTER_PATH) -> Register:
+    """The register shipped in the package, read once per process."""
+    return Register(pl.read_parquet(path))
+
+
+def normalize_code(code: str | int | None) -> tuple[str, bool]:
+    """(the code as the register writes it, whether a lost leading zero or a « .0 » was repaired)."""
+    if code is None:
+        return "", False
+    text = _SPACES.sub("", str(code)).upper()
+    corrected = False
+    if text.endswith(".0"):  # a number read from a spreadsheet: 59350.0
+        text, corrected = text[:-2], True
+    if re.fullmatch(r"\d{4}", text):
+        text, corrected = "0" + text, True
+    return text, corrected
+
+
+def uai_prefix(departement: str) -> str:
+    """The first 3 characters of the UAI of a school in ``departement`` (« 59 » → « 059 »).
+
+    Corsica is numbered 620 (2A) and 720 (2B) in the UAI, overseas départements by their
+    own 3 digits (« 971 »).
+    """
+    if departement == "2A":
+        return "620"
+    if departement == "2B":
+        return "720"
+    return departement.rjust(3, "0")
+
+
+def _loose(text: str) -> str:
+    """A spelling up to case, surrounding spaces and the apostrophe glyph (no warning for those)."""
+    return _SPACES.sub(" ", text.replace("’", "'").replace("‘", "'")).strip().casefold()
+
+
+def suggestion_text(resolution: Resolution) -> str | None:
+    """« Vouliez-vous dire « Sailly-lez-Lannoy » (59522) ? », or None when nothing to suggest."""
+    if resolution.status == "inconnu":
+        items = list(resolution.suggestions)
+    elif resolution.status == "ambigu":
+        items = [(c.libelle, c.code_insee) for c in resolution.candidates]
+    else:
+        return None
+    if not items:
+        return None
+    shown = [f"« {libelle} » ({code})" for libelle, code in items]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} ou {shown[-1]}"
+    return f"Vouliez-vous dire {listed} ?"
+
+
+# ----- names on documents -------------------------------------------------------------
+
+_VOWELS = frozenset("AEIOUYÀÂÄÉÈÊËÎÏÔÖÙÛÜŒÆ")
+
+
+def debtor_name(commune: Commune) -> str:
+    """« Commune de Lille », « Commune du Maisnil », « Commune des Rues-des-Vignes », « Commune d'Armentières ».
+
+    The INSEE article code (tncc) says how French joins « de » to the name: Le → du,
+    Les → des, L'/La/Las/Los keep « de », a name starting with a vowel sound (tncc 1,
+    h muet included) elides to « d' ». « Aux Marais » (tncc 6) gives « Commune d'Aux
+    Marais »: INSEE's joining word « des » would lose the name the Treasury knows.
+    """
+    libelle, nom, tncc = commune.libelle, commune.nom, commune.tncc
+    if tncc == 2 and libelle.startswith("Le "):
+        return f"Commune du {nom}"
+    if tncc == 4 and libelle.startswith("Les "):
+        return f"Commune des {nom}"
+    if tncc in (1, 6) or (tncc not in (0, 3, 5, 7, 8) and libelle[:1].upper() in _VOWELS):
+        return f"Commune d'{libelle}"
+    return f"Commune de {libelle}"
+
+
+def debtor_name_expr() -> pl.Expr:
+    """``debtor_name`` over the register frame's columns (libelle, nom, tncc)."""
+    libelle, nom, tncc = pl.col("libelle"), pl.col("nom"), pl.col("tncc")
+    vowel = libelle.str.slice(0, 1).str.to_uppercase().is_in(sorted(_VOWELS))
+    return (
+        pl.when((tncc == 2) & libelle.str.starts_with("Le ")).then(pl.lit("Commune du ") + nom)
+        .when((tncc == 4) & libelle.str.starts_with("Les ")).then(pl.lit("Commune des ") + nom)
+        .when(tncc.is_in([1, 6]) | (~tncc.is_in([0, 3, 5, 7, 8]) & vowel)).then(pl.lit("Commune d'") + libelle)
+        .otherwise(pl.lit("Commune de ") + libelle)
+    )
+
+
+_SLUG_DROP = re.compile(r"[^a-z0-9]+")
+SLUG_MAX = 60
+
+
+def slug(text: str | None) -> str:
+    """A file-name-safe piece: ascii lowercase, [a-z0-9-], at most 60 characters, never empty.
+
+    « Marcq-en-Barœul » → « marcq-en-baroeul »; it can hold no dot or slash, so never
+    « . », « .. » or a path.
+    """
+    lowered = (text or "").lower().translate(_LIGATURE_TABLE)
+    bare = "".join(ch for ch in unicodedata.normalize("NFKD", lowered) if ch.isascii())
+    dashed = _SLUG_DROP.sub("-", bare).strip("-")
+    return dashed[:SLUG_MAX].rstrip("-") or "sans-nom"
+
+
+# ----- schools of the Éducation nationale export ----------------------------------------
+
+SCHOOL_COLUMNS = ("uai", "commune_nom", "code_postal", "code_insee")
+ATTRIBUTIONS = ("annuaire", "code", "code_delegue", "nom", "nom_delegue", "code_postal")
+
+
+def attribute_schools(register: Register, schools: pl.DataFrame, *, annuaire: pl.DataFrame | None = None
+                      ) -> pl.DataFrame:
+    """Give every school of an effectifs export the COM it counts for, by joins (no per-row Python).
+
+    Adds ``code_insee_resolu`` (COM code or null), ``attribution`` (which rule decided:
+    « annuaire », « code », « code_delegue », « nom », « nom_delegue », « code_postal », or
+    null) and ``candidats`` (« Croix (59163), Croix (90030) » when several communes remain).
+    Rules, first that applies (DESIGN §3):
+
+    1. ``annuaire`` (columns uai, code_insee) maps the UAI to its commune;
+    2. the ``code_insee`` hint when it is a code of the register in the UAI's département
+       (a COMD/COMA code counts for its parent); a hint that equals the row's postal code
+       and that the name does not confirm is taken as a postal code, as is any 5-digit
+       hint that is no INSEE code;
+    3. the folded name within the UAI's département (UAI « 059… » → 59, « 620… » → 2A,
+       « 720… » → 2B), names of communes déléguées/associées counting for their parent;
+       several candidates are narrowed by the postal code, then by the name as written
+       with its article, then by preferring a current commune to a former one;
+    4. a name found nowhere in the département: the postal code, when exactly one commune
+       of the département has it (a renamed or merged commune).
+    """
+    tables = register._attribution_tables
+    present = set(schools.columns)
+    column = {c: (pl.col(c).cast(pl.Utf8) if c in present else pl.lit(None, dtype=pl.Utf8)) for c in SCHOOL_COLUMNS}
+    base = schools.lazy().select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+        _blank_to_null(column["uai"]).str.to_uppercase().alias("_uai"),
+        _blank_to_null(column["commune_nom"]).alias("_nom"),
+        _code_expr(column["code_postal"]).alias("_cp"),
+        _code_expr(column["code_insee"]).alias("_hint"),
+    )
+    folded = (
+        base.select("_nom").unique().drop_nulls()
+        .with_columns(_words_expr(pl.col("_nom")).alias("_words"))
+        .select(
+            "_nom",
+            _blank_to_null(_key_from_words(pl.col("_words"), keep_article=False)).alias("_cle"),
+            _key_from_words(pl.col("_words"), keep_article=True).alias("_ecrit"),
+        )
+    )
+    codes = tables.codes.lazy()
+    base = (
+        base.join(folded, on="_nom", how="left")
+        .join(tables.uai_prefixes.lazy(), left_on=pl.col("_uai").str.slice(0, 3), right_on="prefix", how="left")
+        .drop("prefix", strict=False)
+        .join(codes.rename({"code": "_hint", "parent": "_hint_parent", "via": "_hint_via", "code_dep": "_hint_dep"}),
+              on="_hint", how="left")
+        .with_columns(
+            (pl.col("_hint_parent").is_not_null() & (pl.col("dep").is_null() | (pl.col("_hint_dep") == pl.col("dep"))))
+            .alias("_hint_known"))
+        .with_columns(
+            pl.coalesce(
+                "_cp",
+                pl.when(~pl.col("_hint_known") & pl.col("_hint").str.contains(r"^\d{5}$")).then(pl.col("_hint")),
+            ).alias("_cp_eff"))
+        .collect()
+        .lazy()
+    )
+
+    postal = tables.postal.lazy()
+    labels = tables.labels.lazy()
+    # Name candidates, one row per (school, parent commune) of the school's département.
+    candidates = (
+        base.select("_i", "_cle", "_ecrit", "dep", "_cp_eff").filter(pl.col("_cle").is_not_null())
+        .join(tables.names.lazy(), left_on="_cle", right_on="cle", how="inner")
+        .filter(pl.col("dep").is_null() | (pl.col("name_dep") == pl.col("dep")))
+        .with_columns(pl.len().over("_i").alias("n"))
+        .collect()
+        .lazy()
+    )
+    direct_via = pl.when(pl.col("direct")).then(pl.lit("nom")).otherwise(pl.lit("nom_delegue"))
+    single = candidates.filter(pl.col("n") == 1).select("_i", "parent", direct_via.alias("via"))
+    # Several: narrowed like resolve_name — the postal code, then the name as written with
+    # its article (« VERGNE » is Vergné, not La Vergne), then a current commune.
+    several = (
+        candidates.filter(pl.col("n") > 1)
+        .join(postal.select("parent", "cp", pl.lit(True).alias("hit")),
+              left_on=["parent", "_cp_eff"], right_on=["parent", "cp"], how="left")
+        .with_columns(pl.col("hit").fill_null(False), pl.lit(True).alias("all"),
+                      pl.col("ecrits").list.contains(pl.col("_ecrit")).fill_null(False).alias("written"))
+    )
+    several = _narrowed(several, "all", "hit", "by_cp")
+    several = _narrowed(several, "by_cp", "written", "by_written")
+    several = _narrowed(several, "by_written", "direct", "in_pool")
+    several = several.with_columns(
+        pl.when(pl.col("by_cp") & (pl.col("by_cp_n") == 1)).then(pl.lit("code_postal"))
+        .when(pl.col("in_pool") & (pl.col("in_pool_n") == 1)).then(direct_via)
+        .alias("via")
+    ).collect().lazy()
+    chosen_several = several.filter(pl.col("via").is_not_null()).select("_i", "parent", "via")
+    left_several = (
+        several.filter(pl.col("in_pool")).join(chosen_several.select("_i"), on="_i", how="anti")
+        .join(labels, on="parent", how="left")
+        .group_by("_i").agg(pl.col("label").sort_by("parent").alias("_labels"))
+    )
+    confirmed = candidates.select("_i", pl.col("parent").alias("_hint_parent"), pl.lit(True).alias("_confirmed"))
+
+    # No name in the département: the postal code alone.
+    by_postal = (
+        base.select("_i", "dep", "_cp_eff").filter(pl.col("_cp_eff").is_not_null())
+        .join(candidates.select("_i"), on="_i", how="anti")
+        .join(postal, left_on="_cp_eff", right_on="cp", how="inner")
+        .filter(pl.col("dep").is_null() | (pl.col("cp_dep") == pl.col("dep")))
+        .select("_i", "parent").unique()
+        .join(labels, on="parent", how="left")
+        .group_by("_i").agg(pl.col("parent").sort().alias("parents"), pl.col("label").sort_by("parent"))
+    )
+    by_postal_one = by_postal.filter(pl.col("parents").list.len() == 1).select(
+        "_i", pl.col("parents").list.first().alias("parent"), pl.lit("code_postal").alias("via"))
+    left_postal = by_postal.filter(pl.col("parents").list.len() > 1).select("_i", pl.col("label").alias("_labels"))
+    decided = pl.concat([single, chosen_several, by_postal_one]).select(
+        "_i", pl.col("parent").alias("_name_parent"), pl.col("via").alias("name_via"))
+    undecided = pl.concat([left_several, left_postal])
+
+    result = base
+    if annuaire is not None and {"uai", "code_insee"} <= set(annuaire.columns):
+        mapped = (
+            annuaire.lazy()
+            .select(_blank_to_null(pl.col("uai").cast(pl.Utf8)).str.to_uppercase().alias("_uai"),
+                    _code_expr(pl.col("code_insee").cast(pl.Utf8)).alias("code"))
+            .drop_nulls()
+            .unique("_uai", keep="first", maintain_order=True)
+            .join(codes.select("code", pl.col("parent").alias("_annuaire_parent")), on="code", how="inner")
+            .select("_uai", "_annuaire_parent")
+        )
+        result = result.join(mapped, on="_uai", how="left")
+    else:
+        result = result.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_annuaire_parent"))
+    hint_is_postal = (pl.col("_hint") == pl.col("_cp")).fill_null(False)
+    hint_ok = pl.col("_hint_known") & (~hint_is_postal | pl.col("_cle").is_null() | pl.col("_confirmed"))
+    result = (
+        result.join(confirmed, on=["_i", "_hint_parent"], how="left")
+        .with_columns(pl.col("_confirmed").fill_null(False))
+        .join(decided, on="_i", how="left")
+        .join(undecided, on="_i", how="left")
+        .with_columns(pl.when(hint_ok).then(pl.col("_hint_parent")).alias("_hint_parent"))
+        .select(
+            "_i",
+            pl.coalesce("_annuaire_parent", "_hint_parent", "_name_parent").alias("code_insee_resolu"),
+            pl.when(pl.col("_annuaire_parent").is_not_null()).then(pl.lit("annuaire"))
+            .when(pl.col("_hint_parent").is_not_null()).then(pl.col("_hint_via"))
+            .otherwise(pl.col("name_via"))
+            .alias("attribution"),
+            pl.col("_labels").alias("_candidats"),
+        )
+        .with_columns(
+            pl.when(pl.col("code_insee_resolu").is_null() & (pl.col("_candidats").list.len() > 0))
+            .then(_readable_list(pl.col("_candidats")))
+            .alias("candidats")
+        )
+        .sort("_i")
+        .select("code_insee_resolu", "attribution", "candidats")
+        .collect()
+    )
+    return schools.drop([c for c in ("code_insee_resolu", "attribution", "candidats") if c in present]).hstack(result)
+
+
+def _narrowed(frame: pl.LazyFrame, pool: str, keep: str, name: str) -> pl.LazyFrame:
+    """Column ``name``: the rows of ``pool`` that satisfy ``keep``, or all of ``pool`` when none does."""
+    kept = pl.col(pool) & pl.col(keep)
+    return frame.with_columns(
+        (pl.col(pool) & (pl.col(keep) | (kept.sum().over("_i") == 0))).alias(name)
+    ).with_columns(pl.col(name).sum().over("_i").alias(f"{name}_n"))
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().replace("", None)
+
+
+def _code_expr(expr: pl.Expr) -> pl.Expr:
+    """``normalize_code`` as an expression: no spaces, upper case, « 59350.0 » and « 1001 » repaired."""
+    return (
+        expr.str.replace_all(r"\s+", "")
+        .str.to_uppercase()
+        .str.strip_suffix(".0")
+        .str.replace(r"^(\d{4})$", "0${1}")
+        .replace("", None)
+    )
+
+
+def _readable_list(labels: pl.Expr) -> pl.Expr:
+    shown = labels.list.head(MAX_LISTED_CANDIDATES).list.join(", ")
+    more = labels.list.len().cast(pl.Int64) - MAX_LISTED_CANDIDATES
+    return pl.when(more > 0).then(shown + pl.lit(", … (+") + more.cast(pl.Utf8) + pl.lit(")")).otherwise(shown)
