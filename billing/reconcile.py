@@ -1,0 +1,308 @@
+"""Payments against titres: who paid what, what is still owed, what was paid twice. Pure.
+
+The reconciliation of an exercice covers its titres (nature ``titre`` or
+``complementaire``) and every réduction/annulation that cites one of them, whatever the
+exercice of the correction. Matching, in this order (a finance officer's rules, written
+down in the README):
+
+1. a payment that cites a titre number is imputed to that titre, all of it; what exceeds
+   the titre's net amount is a trop-perçu of that titre (to refund or re-impute) — the
+   comptable never moves money away from the titre the debtor named;
+2. a payment that cites a titre of another exercice is set aside (listed, not counted):
+   it belongs to that exercice's reconciliation;
+3. without a number, the commune's titres are taken oldest first (issue date, then
+   number): a titre whose outstanding amount equals the payment exactly takes it;
+4. otherwise the payment pays the commune's debts oldest first (Code civil, art.
+   1342-10: failing an indication, the oldest debt is paid first), split across titres
+   when it covers more than one; anything left beyond all it owes is a trop-perçu of the
+   last titre paid;
+5. a commune that owes nothing, or has no titre this exercice, gets its payment listed as
+   not reconciled, with the reason — someone must look at it.
+
+Payments without a number are imputed in date order, after every numbered payment.
+Totals obey ``issued − reduced = paid + outstanding − overpaid`` to the cent; a broken
+identity is a bug and raises ``BalanceError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from billing import problems as P
+from billing.money import format_euros
+from billing.problems import Problem
+
+PAYABLE = ("titre", "complementaire")
+CORRECTIONS = ("reduction", "annulation")
+
+MODE_NUMERO = "numéro de titre"
+MODE_MONTANT = "commune et montant exact"
+MODE_ANCIENNETE = "commune, dette la plus ancienne"
+MODE_SURPLUS = "commune, excédent (trop-perçu)"
+
+
+class BalanceError(AssertionError):
+    """The reconciliation does not balance to the cent: a bug, never a data problem."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over the reconciled titres and the payments received, in cents."""
+
+    emis: int
+    reduit: int
+    paye: int
+    reste: int
+    trop_percu: int
+    recu: int  # every payment read
+    non_rapproche: int
+    autres_exercices: int
+
+    @property
+    def net(self) -> int:
+        return self.emis - self.reduit
+
+
+@dataclass(frozen=True, eq=False)
+class Reconciliation:
+    """The state of an exercice's titres at ``as_of``.
+
+    ``titres``: one row per titre/complementaire (numero, exercice, nature, code_insee,
+    commune, date_emission, date_echeance, emis_cents, reduit_cents, paye_cents,
+    reste_cents, trop_percu_cents, jours, corrections, paiements);
+    ``allocations``: one row per (payment, titre) share; ``unmatched``: payments not
+    reconciled, with ``motif``; ``other_years``: payments of another exercice's titres;
+    ``reminders``: one row per commune with an overdue outstanding amount.
+    """
+
+    annee: int
+    as_of: date
+    titres: pl.DataFrame
+    allocations: pl.DataFrame
+    unmatched: pl.DataFrame
+    other_years: pl.DataFrame
+    reminders: pl.DataFrame
+    totals: Totals
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def overpaid(self) -> pl.DataFrame:
+        return self.titres.filter(pl.col("trop_percu_cents") > 0)
+
+
+@dataclass
+class _Open:
+    """A titre being paid during the matching (local, mutable while matching only)."""
+
+    numero: str
+    code_insee: str
+    order: tuple
+    net: int
+    paid: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        return max(0, self.net - self.paid)
+
+
+_ALLOCATION_SCHEMA = {"_row": pl.Int64, "reference": pl.Utf8, "date": pl.Date, "numero_titre": pl.Utf8,
+                      "numero": pl.Utf8,
+                      "code_insee": pl.Utf8, "montant_cents": pl.Int64, "mode": pl.Utf8}
+
+
+def reconcile(titres: pl.DataFrame, payments: pl.DataFrame, *, annee: int, as_of: date) -> Reconciliation:
+    """Match the payments to the titres of exercice ``annee`` and balance every titre at ``as_of``."""
+    problems: list[Problem] = []
+    payable = titres.filter(pl.col("nature").is_in(PAYABLE))
+    in_year = payable.filter(pl.col("exercice") == annee).sort("date_emission", "numero")
+    other_numbers = dict(payable.filter(pl.col("exercice") != annee).select("numero", "exercice").iter_rows())
+    corrections = titres.filter(pl.col("nature").is_in(CORRECTIONS))
+    correction_origins = dict(corrections.select("numero", "origine_numero").iter_rows())
+
+    reduced = (
+        corrections.group_by("origine_numero")
+        .agg(pl.col("montant_cents").sum().alias("reduit_cents"),
+             pl.col("numero").sort().str.join(", ").alias("corrections"))
+        .rename({"origine_numero": "numero"})
+    )
+    base = (
+        in_year.select("numero", "exercice", "nature", "code_insee", "commune", "date_emission", "date_echeance",
+                       pl.col("montant_cents").alias("emis_cents"))
+        .join(reduced, on="numero", how="left")
+        .with_columns(pl.col("reduit_cents").fill_null(0).cast(pl.Int64))
+    )
+
+    open_titres = {
+        numero: _Open(numero, code, (emitted, numero), emis - reduit)
+        for numero, code, emitted, emis, reduit in base.select(
+            "numero", "code_insee", "date_emission", "emis_cents", "reduit_cents").iter_rows()
+    }
+    by_commune: dict[str, list[_Open]] = {}
+    for item in sorted(open_titres.values(), key=lambda t: t.order):
+        by_commune.setdefault(item.code_insee, []).append(item)
+
+    allocations: list[dict] = []
+    unmatched: list[dict] = []
+    other_years: list[dict] = []
+    ordered = payments.sort("date", "_row")
+    numbered = ordered.filter(pl.col("numero_titre").is_not_null())
+    anonymous = ordered.filter(pl.col("numero_titre").is_null())
+
+    def allocate(pay: dict, titre: _Open, cents: int, mode: str) -> None:
+        titre.paid += cents
+        allocations.append({"_row": pay["_row"], "reference": pay.get("reference"), "date": pay["date"],
+                            "numero_titre": pay.get("numero_titre"), "numero": titre.numero,
+                            "code_insee": titre.code_insee, "montant_cents": cents, "mode": mode})
+
+    def set_aside(pay: dict, motif: str) -> None:
+        unmatched.append({**_payment_record(pay), "motif": motif})
+
+    for pay in numbered.iter_rows(named=True):
+        numero = pay["numero_titre"]
+        titre = open_titres.get(numero)
+        if titre is not None:
+            if pay.get("code_insee") and pay["code_insee"] != titre.code_insee:
+                problems.append(P.warning(
+                    _source(pay), pay["_row"], "code_insee",
+                    f"le titre {numero} a pour débiteur la commune {titre.code_insee} : le numéro de titre est retenu",
+                    value=pay["code_insee"]))
+            allocate(pay, titre, pay["montant_cents"], MODE_NUMERO)
+        elif numero in other_numbers:
+            other_years.append({**_payment_record(pay), "exercice": other_numbers[numero]})
+        elif numero in correction_origins:
+            problems.append(P.error(
+                _source(pay), pay["_row"], "numero_titre",
+                "est le numéro d'une réduction ou annulation, pas d'un titre à payer.", value=numero,
+                suggestion=f"Indiquez le titre d'origine « {correction_origins[numero]} »."))
+            set_aside(pay, f"{numero} est une réduction/annulation, pas un titre à payer")
+        else:
+            problems.append(P.error(_source(pay), pay["_row"], "numero_titre",
+                                    "n'est pas un titre du registre des titres", value=numero))
+            set_aside(pay, f"titre {numero} inconnu du registre")
+
+    for pay in anonymous.iter_rows(named=True):
+        code = pay.get("code_insee")
+        owed = by_commune.get(code or "", [])
+        if not owed:
+            set_aside(pay, "aucun titre de l'exercice pour cette commune" if code else
+                      "ni numéro de titre ni commune")
+            continue
+        outstanding = [t for t in owed if t.outstanding > 0]
+        if not outstanding:
+            set_aside(pay, "la commune ne doit plus rien sur l'exercice : paiement en double ?")
+            continue
+        exact = next((t for t in outstanding if t.outstanding == pay["montant_cents"]), None)
+        if exact is not None:
+            allocate(pay, exact, pay["montant_cents"], MODE_MONTANT)
+            continue
+        left = pay["montant_cents"]
+        last = outstanding[0]
+        for titre in outstanding:
+            if left == 0:
+                break
+            share = min(left, titre.outstanding)
+            allocate(pay, titre, share, MODE_ANCIENNETE)
+            left -= share
+            last = titre
+        if left:
+            allocate(pay, last, left, MODE_SURPLUS)
+
+    allocation_frame = pl.DataFrame(allocations, schema=_ALLOCATION_SCHEMA)
+    paid = allocation_frame.group_by("numero").agg(
+        pl.col("montant_cents").sum().alias("paye_cents"),
+        pl.col("reference").drop_nulls().unique(maintain_order=True).str.join(", ").alias("paiements"),
+    )
+    net = pl.col("emis_cents") - pl.col("reduit_cents")
+    per_titre = (
+        base.join(paid, on="numero", how="left")
+        .with_columns(pl.col("paye_cents").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            pl.max_horizontal(pl.lit(0, pl.Int64), net - pl.col("paye_cents")).alias("reste_cents"),
+            pl.max_horizontal(pl.lit(0, pl.Int64), pl.col("paye_cents") - net).alias("trop_percu_cents"),
+        )
+        .with_columns(
+            pl.when(pl.col("reste_cents") > 0)
+            .then(pl.max_horizontal(pl.lit(0, pl.Int64),
+                                    (pl.lit(as_of) - pl.col("date_echeance")).dt.total_days().cast(pl.Int64)))
+            .otherwise(None)
+            .alias("jours"),
+        )
+        .select("numero", "exercice", "nature", "code_insee", "commune", "date_emission", "date_echeance",
+                "emis_cents", "reduit_cents", "paye_cents", "reste_cents", "trop_percu_cents", "jours",
+                "corrections", "paiements")
+        .sort("numero")
+    )
+
+    unmatched_frame = _payment_frame(unmatched, extra={"motif": pl.Utf8})
+    other_frame = _payment_frame(other_years, extra={"exercice": pl.Int64})
+    totals = Totals(
+        emis=_sum(per_titre, "emis_cents"),
+        reduit=_sum(per_titre, "reduit_cents"),
+        paye=_sum(per_titre, "paye_cents"),
+        reste=_sum(per_titre, "reste_cents"),
+        trop_percu=_sum(per_titre, "trop_percu_cents"),
+        recu=_sum(payments, "montant_cents"),
+        non_rapproche=_sum(unmatched_frame, "montant_cents"),
+        autres_exercices=_sum(other_frame, "montant_cents"),
+    )
+    check_balance(per_titre, totals)
+    return Reconciliation(annee, as_of, per_titre, allocation_frame, unmatched_frame, other_frame,
+                          _reminders(per_titre, as_of), totals, tuple(P.sort_problems(problems)))
+
+
+def check_balance(per_titre: pl.DataFrame, totals: Totals) -> None:
+    """Every titre and the totals balance to the cent; every payment received is accounted for."""
+    broken = per_titre.filter(
+        pl.col("emis_cents") - pl.col("reduit_cents")
+        != pl.col("paye_cents") + pl.col("reste_cents") - pl.col("trop_percu_cents")
+    )
+    if broken.height:
+        raise BalanceError(f"titres déséquilibrés : {broken['numero'].to_list()}")
+    if totals.emis - totals.reduit != totals.paye + totals.reste - totals.trop_percu:
+        raise BalanceError(
+            f"émis − réduit ({format_euros(totals.net)}) ≠ payé + reste − trop-perçu "
+            f"({format_euros(totals.paye + totals.reste - totals.trop_percu)})")
+    if totals.recu != totals.paye + totals.non_rapproche + totals.autres_exercices:
+        raise BalanceError(
+            f"reçu ({format_euros(totals.recu)}) ≠ rapproché + non rapproché + autres exercices "
+            f"({format_euros(totals.paye + totals.non_rapproche + totals.autres_exercices)})")
+
+
+def _reminders(per_titre: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Communes with an outstanding amount past its due date: whom to remind, for how much, since when."""
+    overdue = per_titre.filter((pl.col("reste_cents") > 0) & (pl.col("date_echeance") < as_of))
+    return (
+        overdue.sort("date_echeance", "numero")
+        .group_by("code_insee", maintain_order=True)
+        .agg(
+            pl.col("commune").first(),
+            pl.col("numero").str.join(", ").alias("titres"),
+            pl.col("reste_cents").sum(),
+            pl.col("date_echeance").min().alias("echeance"),
+            pl.col("jours").max(),
+        )
+        .sort(["jours", "reste_cents", "code_insee"], descending=[True, True, False])
+    )
+
+
+def _payment_record(pay: dict) -> dict:
+    return {"_row": pay["_row"], "source": pay.get("source"), "date": pay["date"], "montant_cents": pay["montant_cents"],
+            "code_insee": pay.get("code_insee"), "numero_titre": pay.get("numero_titre"),
+            "reference": pay.get("reference")}
+
+
+def _payment_frame(records: list[dict], *, extra: dict) -> pl.DataFrame:
+    schema = {"_row": pl.Int64, "source": pl.Utf8, "date": pl.Date, "montant_cents": pl.Int64,
+              "code_insee": pl.Utf8, "numero_titre": pl.Utf8, "reference": pl.Utf8, **extra}
+    return pl.DataFrame(records, schema=schema).sort("date", "_row")
+
+
+def _source(pay: dict) -> str:
+    return pay.get("source") or "paiements.csv"
+
+
+def _sum(frame: pl.DataFrame, column: str) -> int:
+    return int(frame[column].sum() or 0) if frame.height else 0

@@ -1,0 +1,658 @@
+"""synthese_<year>.xlsx: the budget summary of a year's contributions, for the committee and the accounts.
+
+Totals by status, département and EPCI; every commune against the previous year (Δ €,
+Δ %, new and departed members); the billed total against the voted budget; the counts
+behind it (schools, pupils, cost per pupil); native charts; a cover sheet saying which
+inputs and tariff produced it.
+
+The renderer reads the priced frame and never recomputes an amount: it sorts and groups
+the integer cents it is given, writes each line as an exact decimal, every total as a
+SUM over the displayed lines, and checks in Python that each total equals the year's
+billed total before writing (a mismatch is a bug and raises ``SummaryError``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import polars as pl
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.label import DataLabelList
+from openpyxl.chart.marker import DataPoint
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.worksheet import Worksheet
+
+from billing import __version__
+from billing.model import Syndicat, Tariff
+from billing.money import format_euros, format_rate
+from billing.render.rapprochement import (
+    BOLD, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,
+)
+
+PERCENT = "0.0 %"
+COUNT = "#,##0"
+EUROS_ROUND = '#,##0 "€"'
+DEFAULT_IMPUTATION = "7474"
+CHART_GROUPS = 15  # bars in the « by département / EPCI » chart before « Autres »
+CHART_TOP = 10
+
+COVER = "Couverture"
+STATUS = "Par statut"
+DEPARTEMENTS = "Par département"
+EPCIS = "Par EPCI"
+COMMUNES = "Communes"
+BUDGET = "Budget"
+CHARTS = "Graphiques"
+
+CATEGORIES = (
+    ("adherente", "Adhérentes facturées"),
+    ("retiree", "Retirées (facturées pour leurs jours d'adhésion)"),
+    ("conditionnelle", "Conditionnelles (montant indicatif, non facturé)"),
+    ("hors_periode", "Adhérentes sans jour d'adhésion dans l'année (non facturées)"),
+)
+STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
+SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative", "hors_periode": "hors période"}
+MODE_LABELS = {"bareme": "barème", "repartition": "répartition d'un montant total"}
+PRORATA_LABELS = {"aucun": "aucun", "mois": "au mois (tout mois commencé est dû)", "jours": "au jour"}
+NEW = "nouvelle"
+DEPARTED = "sortie"
+
+
+class SummaryError(AssertionError):
+    """A total on the summary does not equal the year's billed total: a bug, never a data problem."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Year:
+    """The frames the sheets are drawn from, every amount in integer cents."""
+
+    annee: int
+    communes: pl.DataFrame  # one row per member, with categorie, facture_cents, indicatif_cents
+    comparison: pl.DataFrame | None  # one row per commune of either year
+    billed_cents: int
+    indicative_cents: int
+
+
+def write_synthese(path: Path, *, priced, previous: pl.DataFrame | None, previous_source: str | None,
+                   budget: pl.DataFrame | None, syndicat: Syndicat, input_hashes: Iterable,
+                   generated_at: datetime) -> Path:
+    """Write the budget summary to ``path`` (temporary name, fsync, rename); return ``path``.
+
+    ``previous``: code_insee, commune, montant_cents of the previous year (from the ledger
+    when it was issued, else from that year's inputs), ``previous_source`` says which;
+    ``budget``: annee, compte, libelle, montant_prevu_cents.
+    """
+    year = _prepare(priced.contributions, previous, annee=priced.annee)
+    tariff: Tariff = priced.tariff
+    imputation = tariff.imputation or syndicat.imputation or DEFAULT_IMPUTATION
+
+    workbook = Workbook()
+    cover = workbook.active
+    cover.title = COVER
+    status_total = _status_sheet(workbook.create_sheet(STATUS), year)
+    _group_sheet(workbook.create_sheet(DEPARTEMENTS), year, key="departement", name="departement_nom",
+                 title="Contributions par département", headers=("Département", "Nom"))
+    _group_sheet(workbook.create_sheet(EPCIS), year, key="epci_siren", name="epci_nom",
+                 title="Contributions par EPCI (intercommunalité)", headers=("SIREN de l'EPCI", "EPCI"))
+    _communes_sheet(workbook.create_sheet(COMMUNES), year, previous_source=previous_source)
+    _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
+    charts = _charts_sheet(workbook.create_sheet(CHARTS), year)
+    _cover_sheet(cover, year, syndicat=syndicat, tariff=tariff, imputation=imputation,
+                 previous_source=previous_source, budget=budget, input_hashes=input_hashes,
+                 generated_at=generated_at, status_total=status_total, charts=charts)
+    for sheet in workbook.worksheets:
+        _print_setup(sheet)
+    charts_sheet = workbook[CHARTS]
+    charts_sheet.page_setup.orientation = "portrait"
+    charts_sheet.page_setup.fitToHeight = 1  # the charts print together, never cut across pages
+    return save_workbook(workbook, Path(path))
+
+
+# --------------------------------------------------------------------------- data (pure)
+
+
+def _prepare(contributions: pl.DataFrame, previous: pl.DataFrame | None, *, annee: int) -> _Year:
+    communes = contributions.with_columns(
+        pl.when(pl.col("statut") == "retiree").then(pl.lit("retiree"))
+        .when(pl.col("statut") == "conditionnelle").then(pl.lit("conditionnelle"))
+        .when(pl.col("situation") == "facturee").then(pl.lit("adherente"))
+        .otherwise(pl.lit("hors_periode"))
+        .alias("categorie"),
+        pl.when(pl.col("situation") == "facturee").then(pl.col("montant_cents").fill_null(0))
+        .otherwise(0).cast(pl.Int64).alias("facture_cents"),
+        pl.when(pl.col("situation") == "indicative").then(pl.col("montant_indicatif_cents").fill_null(0))
+        .otherwise(0).cast(pl.Int64).alias("indicatif_cents"),
+        pl.col("ecoles").fill_null(0).cast(pl.Int64),
+        pl.col("eleves").fill_null(0).cast(pl.Int64),
+    )
+    communes = _sorted_by_name(communes)
+    billed = int(communes["facture_cents"].sum() or 0)
+    indicative = int(communes["indicatif_cents"].sum() or 0)
+    comparison = None if previous is None else _compare(communes, previous)
+    return _Year(annee, communes, comparison, billed, indicative)
+
+
+def _compare(communes: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
+    """Every commune of either year: amount N−1, amount N, and whether it joined or left."""
+    before = previous.group_by("code_insee").agg(
+        pl.col("commune").first().alias("commune_precedente"),
+        pl.col("montant_cents").fill_null(0).sum().cast(pl.Int64).alias("precedent_cents"),
+    )
+    now = communes.select("code_insee", "commune", "statut", "situation", "departement", "epci_nom", "ecoles",
+                          "eleves", "facture_cents")
+    joined = now.join(before, on="code_insee", how="full", coalesce=True).with_columns(
+        pl.coalesce("commune", "commune_precedente").alias("commune"),
+        pl.col("precedent_cents").fill_null(0),
+        pl.col("facture_cents").fill_null(0),
+    )
+    movement = (
+        pl.when((pl.col("facture_cents") > 0) & (pl.col("precedent_cents") == 0)).then(pl.lit(NEW))
+        .when((pl.col("facture_cents") == 0) & (pl.col("precedent_cents") > 0)).then(pl.lit(DEPARTED))
+        .otherwise(None)
+    )
+    return _sorted_by_name(joined.with_columns(movement.alias("mouvement")).drop("commune_precedente"))
+
+
+def _sorted_by_name(frame: pl.DataFrame) -> pl.DataFrame:
+    """Alphabetical as a French reader expects (accents and case ignored), then by code."""
+    keys = [_fold(name) for name in frame["commune"].to_list()]
+    return frame.with_columns(pl.Series("_tri", keys, dtype=pl.Utf8)).sort("_tri", "code_insee").drop("_tri")
+
+
+def _fold(text: str | None) -> str:
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _check(label: str, shown: int, expected: int) -> None:
+    if shown != expected:
+        raise SummaryError(f"{label} : {format_euros(shown)} affiché, {format_euros(expected)} attendu")
+
+
+# --------------------------------------------------------------------------- sheets
+
+
+def _title(sheet: Worksheet, title: str, subtitle: str | None = None) -> int:
+    sheet["A1"] = title
+    sheet["A1"].font = TITLE
+    if subtitle:
+        sheet["A2"] = subtitle
+        sheet["A2"].font = Font(italic=True)
+    return 4
+
+
+def _headers(sheet: Worksheet, row: int, headers: Iterable[str]) -> None:
+    for column, text in enumerate(headers, start=1):
+        cell = sheet.cell(row, column, text)
+        cell.font = BOLD
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+
+
+def _sum(sheet: Worksheet, row: int, column: int, first: int, last: int, number_format: str) -> str:
+    letter = get_column_letter(column)
+    cell = sheet.cell(row, column, f"=SUM({letter}{first}:{letter}{last})" if last >= first else 0)
+    cell.number_format = number_format
+    cell.font = BOLD
+    cell.border = TOTAL_BORDER
+    return f"{letter}{row}"
+
+
+def _count(cell, value: int) -> None:
+    cell.value = int(value)
+    cell.number_format = COUNT
+
+
+def _widths(sheet: Worksheet, widths: Iterable[int]) -> None:
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+
+
+def _status_sheet(sheet: Worksheet, year: _Year) -> dict[str, str]:
+    """Totals by status, then the counts behind the billed total. Returns the addresses of its totals."""
+    row = _title(sheet, f"Contributions {year.annee} par statut d'adhésion",
+                 "Montant facturé : communes adhérentes et retirées ayant au moins un jour d'adhésion dans l'année ; "
+                 "montant indicatif : communes conditionnelles (non facturé).")
+    _headers(sheet, row, ("Statut", "Communes", "Écoles publiques", "Élèves", "Montant facturé", "Montant indicatif"))
+    grouped = year.communes.group_by("categorie").agg(
+        pl.len().alias("communes"), pl.col("ecoles").sum(), pl.col("eleves").sum(),
+        pl.col("facture_cents").sum(), pl.col("indicatif_cents").sum())
+    by_category = {rec["categorie"]: rec for rec in grouped.iter_rows(named=True)}
+    first = row + 1
+    shown_billed = shown_indicative = 0
+    for offset, (key, label) in enumerate(CATEGORIES):
+        r = first + offset
+        rec = by_category.get(key, {"communes": 0, "ecoles": 0, "eleves": 0, "facture_cents": 0, "indicatif_cents": 0})
+        sheet.cell(r, 1, label)
+        for column, field in ((2, "communes"), (3, "ecoles"), (4, "eleves")):
+            _count(sheet.cell(r, column), rec[field])
+        put_euros(sheet.cell(r, 5), rec["facture_cents"])
+        put_euros(sheet.cell(r, 6), rec["indicatif_cents"])
+        shown_billed += rec["facture_cents"]
+        shown_indicative += rec["indicatif_cents"]
+    last = first + len(CATEGORIES) - 1
+    total = last + 1
+    sheet.cell(total, 1, "Total").font = BOLD
+    sheet.cell(total, 1).border = TOTAL_BORDER
+    refs = {}
+    for column, key, fmt in ((2, "communes", COUNT), (3, "ecoles", COUNT), (4, "eleves", COUNT),
+                             (5, "facture", EUROS), (6, "indicatif", EUROS)):
+        refs[key] = f"'{STATUS}'!" + _sum(sheet, total, column, first, last, fmt)
+    _check("total facturé par statut", shown_billed, year.billed_cents)
+    _check("total indicatif par statut", shown_indicative, year.indicative_cents)
+
+    billed = year.communes.filter(pl.col("situation") == "facturee")
+    r = total + 3
+    sheet.cell(r, 1, "Ce que recouvre le montant facturé").font = BOLD
+    facts = [
+        ("Communes facturées", billed.height, COUNT),
+        ("Écoles publiques des communes facturées", int(billed["ecoles"].sum() or 0), COUNT),
+        ("Élèves des communes facturées", int(billed["eleves"].sum() or 0), COUNT),
+    ]
+    for i, (label, value, fmt) in enumerate(facts, start=1):
+        sheet.cell(r + i, 1, label)
+        _count(sheet.cell(r + i, 2), value)
+    sheet.cell(r + 4, 1, "Montant facturé")
+    sheet.cell(r + 4, 2, f"=E{total}").number_format = EUROS
+    sheet.cell(r + 5, 1, "Coût moyen par élève")
+    sheet.cell(r + 5, 2, f'=IF(B{r + 3}=0,"",ROUND(B{r + 4}/B{r + 3},2))').number_format = EUROS
+    sheet.cell(r + 6, 1, "Coût moyen par école publique")
+    sheet.cell(r + 6, 2, f'=IF(B{r + 2}=0,"",ROUND(B{r + 4}/B{r + 2},2))').number_format = EUROS
+    sheet.cell(r + 7, 1, "Montant indicatif des conditionnelles (si elles adhéraient)")
+    sheet.cell(r + 7, 2, f"=F{total}").number_format = EUROS
+    refs["facts_row"] = str(r + 1)
+    _widths(sheet, (58, 16, 16, 14, 18, 18))
+    sheet.freeze_panes = sheet.cell(first, 2)
+    return refs
+
+
+def _group_sheet(sheet: Worksheet, year: _Year, *, key: str, name: str, title: str, headers: tuple[str, str]) -> None:
+    row = _title(sheet, f"{title} — {year.annee}",
+                 "Toutes les communes membres ; montant indicatif : communes conditionnelles.")
+    _headers(sheet, row, (*headers, "Communes membres", "dont facturées", "Écoles publiques", "Élèves",
+                          "Montant facturé", "Montant indicatif"))
+    grouped = _groups(year.communes, key=key, name=name)
+    first = row + 1
+    for offset, rec in enumerate(grouped.iter_rows(named=True)):
+        r = first + offset
+        put_text(sheet.cell(r, 1), rec["cle"])
+        put_text(sheet.cell(r, 2), rec["nom"])
+        for column, field in ((3, "communes"), (4, "facturees"), (5, "ecoles"), (6, "eleves")):
+            _count(sheet.cell(r, column), rec[field])
+        put_euros(sheet.cell(r, 7), rec["facture_cents"])
+        put_euros(sheet.cell(r, 8), rec["indicatif_cents"])
+    last = first + grouped.height - 1
+    total = last + 1
+    sheet.cell(total, 1, "Total").font = BOLD
+    for column in (1, 2):
+        sheet.cell(total, column).border = TOTAL_BORDER
+    for column, fmt in ((3, COUNT), (4, COUNT), (5, COUNT), (6, COUNT), (7, EUROS), (8, EUROS)):
+        _sum(sheet, total, column, first, last, fmt)
+    _check(f"{title} : total facturé", int(grouped["facture_cents"].sum() or 0), year.billed_cents)
+    _check(f"{title} : total indicatif", int(grouped["indicatif_cents"].sum() or 0), year.indicative_cents)
+    _widths(sheet, (16, 44, 12, 12, 12, 12, 18, 18))
+    sheet.freeze_panes = sheet.cell(first, 3)
+    if grouped.height:
+        sheet.auto_filter.ref = f"A{row}:H{last}"
+
+
+def _groups(communes: pl.DataFrame, *, key: str, name: str) -> pl.DataFrame:
+    """One row per département/EPCI, largest billed amount first; members without one grouped last."""
+    return (
+        communes.with_columns(pl.col(key).fill_null("—").alias("cle"),
+                              pl.col(name).fill_null("(non renseigné)").alias("nom"))
+        .group_by("cle")
+        .agg(pl.col("nom").first(), pl.len().alias("communes"),
+             (pl.col("situation") == "facturee").sum().alias("facturees"),
+             pl.col("ecoles").sum(), pl.col("eleves").sum(), pl.col("facture_cents").sum(),
+             pl.col("indicatif_cents").sum())
+        .sort(["facture_cents", "indicatif_cents", "cle"], descending=[True, True, False])
+    )
+
+
+def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | None) -> None:
+    previous = year.annee - 1
+    if year.comparison is None:
+        subtitle = (f"Pas de comparaison avec {previous} : ni titres {previous} dans le registre des titres, "
+                    f"ni données {previous} dans le dossier des données.")
+    else:
+        subtitle = f"Montants {previous} : {previous_source or 'année précédente'}."
+    row = _title(sheet, f"Contributions {year.annee} par commune", subtitle)
+    base = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles publiques", "Élèves"]
+    if year.comparison is None:
+        _headers(sheet, row, (*base, f"Montant {year.annee}", "Montant indicatif"))
+        frame = year.communes
+    else:
+        _headers(sheet, row, (*base, f"Montant {previous}", f"Montant {year.annee}", "Δ €", "Δ %", "Mouvement"))
+        frame = year.comparison
+    first = row + 1
+    for offset, rec in enumerate(frame.iter_rows(named=True)):
+        r = first + offset
+        put_text(sheet.cell(r, 1), rec["code_insee"])
+        put_text(sheet.cell(r, 2), rec["commune"])
+        put_text(sheet.cell(r, 3), STATUT_LABELS.get(rec["statut"], rec["statut"]) if rec["statut"] else "—")
+        put_text(sheet.cell(r, 4), SITUATION_LABELS.get(rec["situation"], rec["situation"]) if rec["situation"]
+                 else "non membre en " + str(year.annee))
+        put_text(sheet.cell(r, 5), rec["departement"])
+        put_text(sheet.cell(r, 6), rec["epci_nom"])
+        if rec["ecoles"] is not None:
+            _count(sheet.cell(r, 7), rec["ecoles"])
+            _count(sheet.cell(r, 8), rec["eleves"])
+        if year.comparison is None:
+            put_euros(sheet.cell(r, 9), rec["facture_cents"])
+            put_euros(sheet.cell(r, 10), rec["indicatif_cents"])
+        else:
+            put_euros(sheet.cell(r, 9), rec["precedent_cents"])
+            put_euros(sheet.cell(r, 10), rec["facture_cents"])
+            sheet.cell(r, 11, f"=J{r}-I{r}").number_format = EUROS
+            sheet.cell(r, 12, f'=IF(I{r}=0,"",K{r}/I{r})').number_format = PERCENT
+            put_text(sheet.cell(r, 13), rec["mouvement"])
+    last = first + frame.height - 1
+    total = last + 1
+    sheet.cell(total, 1, "Total").font = BOLD
+    for column in range(1, 7):
+        sheet.cell(total, column).border = TOTAL_BORDER
+    _sum(sheet, total, 7, first, last, COUNT)
+    _sum(sheet, total, 8, first, last, COUNT)
+    _sum(sheet, total, 9, first, last, EUROS)
+    _sum(sheet, total, 10, first, last, EUROS)
+    _check("total facturé par commune", int(frame["facture_cents"].sum() or 0), year.billed_cents)
+    if year.comparison is not None:
+        _sum(sheet, total, 11, first, last, EUROS)
+        cell = sheet.cell(total, 12, f'=IF(I{total}=0,"",K{total}/I{total})')
+        cell.number_format, cell.font, cell.border = PERCENT, BOLD, TOTAL_BORDER
+        sheet.cell(total, 13).border = TOTAL_BORDER
+        joined = int((frame["mouvement"] == NEW).sum())
+        left = int((frame["mouvement"] == DEPARTED).sum())
+        sheet.cell(total + 2, 1, f"Nouvelles communes facturées : {joined} ; communes sorties (facturées en "
+                                 f"{previous}, plus en {year.annee}) : {left}.")
+        _widths(sheet, (11, 30, 14, 14, 12, 36, 10, 10, 16, 16, 14, 9, 12))
+        letters = "M"
+    else:
+        _widths(sheet, (11, 30, 14, 14, 12, 36, 10, 10, 16, 16))
+        letters = "J"
+    sheet.freeze_panes = sheet.cell(first, 3)
+    if frame.height:
+        sheet.auto_filter.ref = f"A{row}:{letters}{last}"
+
+
+def _budget_sheet(sheet: Worksheet, year: _Year, budget: pl.DataFrame | None, *, imputation: str,
+                  status_total: dict[str, str]) -> None:
+    row = _title(sheet, f"Exécution {year.annee} : contributions calculées et budget voté",
+                 f"Les contributions sont imputées au compte {imputation} ; les autres lignes du budget n'ont pas "
+                 f"de contrepartie calculée par ent-bill.")
+    _headers(sheet, row, ("Compte", "Libellé", "Prévu au budget", "Calculé (ent-bill)", "Écart (calculé − prévu)",
+                          "Écart %"))
+    lines = _budget_lines(budget, year.annee)
+    ours = [rec for rec in lines if rec["compte"] == imputation]
+    others = [rec for rec in lines if rec["compte"] != imputation]
+    first = row + 1
+    r = first
+    for rec in ours:
+        _budget_line(sheet, r, rec)
+        r += 1
+    if len(ours) == 1:
+        _compare_row(sheet, first, status_total)
+    else:
+        put_text(sheet.cell(r, 1), imputation)
+        if ours:
+            sheet.cell(r, 2, f"Total du compte {imputation} ({len(ours)} lignes)")
+            _sum(sheet, r, 3, first, r - 1, EUROS)
+        else:
+            sheet.cell(r, 2, "Contributions des communes membres (aucun crédit prévu à ce compte dans budget.csv)")
+        _compare_row(sheet, r, status_total)
+        r += 1
+    for rec in others:
+        _budget_line(sheet, r, rec)
+        r += 1
+    r += 1
+    if budget is None:
+        sheet.cell(r, 1, "Pas de fichier budget.csv : seul le montant calculé est indiqué.").font = Font(italic=True)
+        r += 1
+    elif not lines:
+        sheet.cell(r, 1, f"budget.csv ne contient aucune ligne pour {year.annee}.").font = Font(italic=True)
+        r += 1
+    sheet.cell(r, 1, "Pour information : montant indicatif des communes conditionnelles")
+    sheet.cell(r, 4, f"={status_total['indicatif']}").number_format = EUROS
+    _widths(sheet, (12, 60, 18, 18, 20, 10))
+
+
+def _budget_line(sheet: Worksheet, r: int, rec: dict) -> None:
+    put_text(sheet.cell(r, 1), rec["compte"])
+    put_text(sheet.cell(r, 2), rec["libelle"])
+    put_euros(sheet.cell(r, 3), rec["montant_prevu_cents"])
+
+
+def _compare_row(sheet: Worksheet, r: int, status_total: dict[str, str]) -> None:
+    sheet.cell(r, 4, f"={status_total['facture']}").number_format = EUROS
+    sheet.cell(r, 5, f'=IF(C{r}="","",D{r}-C{r})').number_format = EUROS
+    sheet.cell(r, 6, f'=IF(N(C{r})=0,"",E{r}/C{r})').number_format = PERCENT
+    for column in range(1, 7):
+        sheet.cell(r, column).font = BOLD
+
+
+def _budget_lines(budget: pl.DataFrame | None, annee: int) -> list[dict]:
+    if budget is None:
+        return []
+    frame = budget
+    if "annee" in frame.columns:
+        frame = frame.filter(pl.col("annee") == annee)
+    if "libelle" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Utf8).alias("libelle"))
+    return (frame.with_columns(pl.col("compte").cast(pl.Utf8).str.strip_chars())
+            .select("compte", "libelle", "montant_prevu_cents").to_dicts())
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _charts_sheet(sheet: Worksheet, year: _Year) -> list[str]:
+    """Native bar charts over data tables written on the same sheet; returns the charts' titles."""
+    _title(sheet, f"Graphiques — contributions {year.annee}",
+           "Les tableaux de gauche sont les données des graphiques (montants facturés).")
+    titles = []
+    billed = year.communes.filter(pl.col("facture_cents") > 0)
+    several_departements = year.communes["departement"].drop_nulls().n_unique() > 1
+    key, name, what = (("departement", "departement_nom", "département") if several_departements
+                       else ("epci_siren", "epci_nom", "EPCI"))
+    groups = _groups(year.communes, key=key, name=name).filter(pl.col("facture_cents") > 0)
+    labels = [(rec["nom"] if key == "epci_siren" else f"{rec['cle']} {rec['nom']}", rec["facture_cents"])
+              for rec in groups.iter_rows(named=True)]
+    if len(labels) > CHART_GROUPS:
+        rest = sum(cents for _, cents in labels[CHART_GROUPS - 1:])
+        labels = labels[:CHART_GROUPS - 1] + [(f"Autres ({len(labels) - CHART_GROUPS + 1})", rest)]
+    row = 4
+    title = f"Montant facturé par {what}"
+    row = _chart_block(sheet, row, title, (what.capitalize(), "Montant facturé"), labels, horizontal=False)
+    titles.append(title)
+
+    top = billed.sort(["facture_cents", "code_insee"], descending=[True, False]).head(CHART_TOP)
+    title = f"Les {min(CHART_TOP, top.height)} plus fortes contributions"
+    row = _chart_block(sheet, row, title, ("Commune", "Montant facturé"),
+                       [(rec["commune"], rec["facture_cents"]) for rec in top.iter_rows(named=True)],
+                       horizontal=True)
+    titles.append(title)
+
+    if year.comparison is not None:
+        changes = (year.comparison.with_columns((pl.col("facture_cents") - pl.col("precedent_cents")).alias("delta"))
+                   .filter(pl.col("delta") != 0)
+                   .with_columns(pl.col("delta").abs().alias("ampleur"))
+                   .sort(["ampleur", "code_insee"], descending=[True, False]).head(CHART_TOP))
+        title = f"Évolution {year.annee - 1} → {year.annee} : les plus fortes variations"
+        _chart_block(sheet, row, title, ("Commune", "Variation (€)"),
+                     [(rec["commune"], rec["delta"]) for rec in changes.iter_rows(named=True)],
+                     horizontal=True, signed=True)
+        titles.append(title)
+    _widths(sheet, (34, 16))
+    return titles
+
+
+def _chart_block(sheet: Worksheet, row: int, title: str, headers: tuple[str, str], values: list[tuple[str, int]],
+                 *, horizontal: bool, signed: bool = False) -> int:
+    """A small table (label, euros) and its bar chart beside it; returns the next free row."""
+    sheet.cell(row, 1, title).font = BOLD
+    head = row + 1
+    _headers(sheet, head, headers)
+    for offset, (label, cents) in enumerate(values, start=1):
+        put_text(sheet.cell(head + offset, 1), label)
+        put_euros(sheet.cell(head + offset, 2), cents)
+    if not values:
+        sheet.cell(head + 1, 1, "Aucune donnée.").font = Font(italic=True)
+        return head + 4
+    last = head + len(values)
+
+    chart = BarChart()
+    chart.type = "bar" if horizontal else "col"
+    chart.style = 10
+    chart.title = title
+    chart.legend = None
+    chart.add_data(Reference(sheet, min_col=2, min_row=head, max_row=last), titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=head + 1, max_row=last))
+    chart.y_axis.numFmt = EUROS_ROUND
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    chart.x_axis.tickLblPos = "low"  # category names at the edge, clear of negative bars
+    if horizontal:
+        chart.x_axis.scaling.orientation = "maxMin"  # largest first, at the top
+    series = chart.series[0]
+    series.graphicalProperties.solidFill = "2F5597"
+    series.graphicalProperties.line.solidFill = "2F5597"
+    series.invertIfNegative = False
+    if signed:
+        for index, (_, cents) in enumerate(values):
+            point = DataPoint(idx=index)
+            point.graphicalProperties.solidFill = "C00000" if cents < 0 else "2E7D32"
+            point.graphicalProperties.line.solidFill = point.graphicalProperties.solidFill
+            series.dPt.append(point)
+    series.dLbls = DataLabelList()
+    series.dLbls.numFmt = EUROS
+    series.dLbls.showVal = True
+    for flag in ("showSerName", "showCatName", "showLegendKey", "showPercent", "showBubbleSize"):
+        setattr(series.dLbls, flag, False)  # LibreOffice shows whatever is not switched off explicitly
+    chart.width = 22
+    chart.height = max(7.5, 0.75 * len(values) + 2.5) if horizontal else 9
+    sheet.add_chart(chart, f"D{row}")
+    rows_used = int(chart.height / 0.5) + 2  # a default row is about 0.5 cm high
+    return row + max(rows_used, len(values) + 4)
+
+
+# --------------------------------------------------------------------------- cover
+
+
+def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: Tariff, imputation: str,
+                 previous_source: str | None, budget: pl.DataFrame | None, input_hashes: Iterable,
+                 generated_at: datetime, status_total: dict[str, str], charts: list[str]) -> None:
+    sheet["A1"] = f"Synthèse budgétaire des contributions ENT — exercice {year.annee}"
+    sheet["A1"].font = TITLE
+    put_text(sheet["A2"], syndicat.nom)
+    put_text(sheet["A3"], syndicat.adresse)
+    sheet["A4"] = f"Établie le {generated_at:%d/%m/%Y à %H:%M} par ent-bill {__version__}"
+    sheet["A4"].font = Font(italic=True)
+
+    r = 6
+    sheet.cell(r, 1, "Chiffres clés").font = BOLD
+    key_figures = [
+        ("Montant facturé", f"={status_total['facture']}", EUROS),
+        ("Communes membres", f"={status_total['communes']}", COUNT),
+        ("Montant indicatif des conditionnelles (non facturé)", f"={status_total['indicatif']}", EUROS),
+    ]
+    for i, (label, formula, fmt) in enumerate(key_figures, start=1):
+        sheet.cell(r + i, 1, label)
+        sheet.cell(r + i, 2, formula).number_format = fmt
+    sheet.cell(r + 4, 1, f"Vérifié par ent-bill : facturé {format_euros(year.billed_cents)}, indicatif "
+                         f"{format_euros(year.indicative_cents)}.").font = Font(italic=True)
+
+    r += 6
+    sheet.cell(r, 1, "Tarif appliqué").font = BOLD
+    for i, (label, value) in enumerate(_tariff_lines(tariff, imputation), start=1):
+        sheet.cell(r + i, 1, label)
+        put_text(sheet.cell(r + i, 2), value)
+    r += len(_tariff_lines(tariff, imputation)) + 2
+
+    sheet.cell(r, 1, "Comparaisons").font = BOLD
+    sheet.cell(r + 1, 1, f"Année {year.annee - 1}")
+    put_text(sheet.cell(r + 1, 2), previous_source or "aucune (ni titres ni données de l'année précédente)")
+    sheet.cell(r + 2, 1, "Budget voté")
+    sheet.cell(r + 2, 2, "budget.csv" if budget is not None else "absent (pas de fichier budget.csv)")
+    r += 4
+
+    sheet.cell(r, 1, "Fichiers d'entrée").font = BOLD
+    _headers(sheet, r + 1, ("Fichier", "Taille (octets)", "Empreinte SHA-256"))
+    hashes = list(input_hashes)
+    for i, item in enumerate(hashes, start=r + 2):
+        name, size, digest = _hash_fields(item)
+        put_text(sheet.cell(i, 1), name)
+        if size is not None:
+            _count(sheet.cell(i, 2), size)
+        put_text(sheet.cell(i, 3), digest)
+    r += len(hashes) + 3
+
+    sheet.cell(r, 1, "Contenu du classeur").font = BOLD
+    contents = [
+        (STATUS, "totaux par statut (facturé, retirées, conditionnelles) et coût moyen par élève"),
+        (DEPARTEMENTS, "totaux par département"),
+        (EPCIS, "totaux par intercommunalité"),
+        (COMMUNES, f"chaque commune, comparée à {year.annee - 1} (Δ €, Δ %, entrées et sorties)"
+         if year.comparison is not None else "chaque commune"),
+        (BUDGET, "le montant calculé face au budget voté"),
+        (CHARTS, " ; ".join(charts)),
+    ]
+    for i, (name, what) in enumerate(contents, start=1):
+        cell = sheet.cell(r + i, 1, name)
+        cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{name}'!A1", display=name)  # inside the file
+        cell.font = Font(color="0563C1", underline="single")
+        sheet.cell(r + i, 2, what)
+    _widths(sheet, (52, 46, 70))
+
+
+def _tariff_lines(tariff: Tariff, imputation: str) -> list[tuple[str, str]]:
+    lines = [
+        ("Délibération", tariff.deliberation),
+        ("Effectifs de la rentrée", f"{tariff.rentree} (année scolaire {tariff.rentree}-{tariff.rentree + 1})"),
+        ("Mode", MODE_LABELS.get(tariff.mode, tariff.mode)),
+    ]
+    if tariff.mode == "repartition":
+        if tariff.montant_total_cents is not None:
+            lines.append(("Montant total réparti", format_euros(tariff.montant_total_cents)))
+        if tariff.poids:
+            lines.append(("Pondération", ", ".join(f"{c} {float(w) * 100:.4g} %" for c, w in tariff.poids)))
+    else:
+        lines.append(("Part fixe par commune", format_euros(tariff.part_fixe_cents)))
+        lines.append(("Part par école publique", format_rate(tariff.part_ecole_units)))
+        if tariff.uses_bands:
+            bands = []
+            for band in tariff.tranches:
+                upper = f"jusqu'à {band.jusqu_a} élèves" if band.jusqu_a is not None else "au-delà"
+                bands.append(f"{upper} : {format_rate(band.rate_units)}")
+            lines.append((f"Tranches par élève ({tariff.tranches_mode})", " ; ".join(bands)))
+        elif tariff.part_eleve_units is not None:
+            lines.append(("Part par élève", format_rate(tariff.part_eleve_units)))
+        if tariff.plancher_cents is not None:
+            lines.append(("Plancher", format_euros(tariff.plancher_cents)))
+        if tariff.plafond_cents is not None:
+            lines.append(("Plafond", format_euros(tariff.plafond_cents)))
+    lines.append(("Prorata temporis", PRORATA_LABELS.get(tariff.prorata, tariff.prorata)))
+    lines.append(("Imputation budgétaire", f"compte {imputation}"))
+    return lines
+
+
+def _hash_fields(item) -> tuple[str, int | None, str]:
+    if isinstance(item, dict):
+        return str(item.get("name") or item.get("nom")), item.get("size"), str(item.get("sha256"))
+    return str(item.name), getattr(item, "size", None), str(item.sha256)
+
+
+def _print_setup(sheet: Worksheet) -> None:
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+
