@@ -42,7 +42,7 @@ def display_path(path: Path, inputs_dir: Path) -> str:
 def load_year(inputs_dir: Path, annee: int, *, tariff_override: Tariff | None = None) -> YearData:
     """Read, validate and resolve every input of ``annee``; raise InputError with all problems on any error."""
     from billing import config, readers
-    from billing.counts import attribute_counts, count_members
+    from billing.counts import attribute_counts
     from billing.register import load_register
     from billing.validate import ADHESIONS_COLUMNS, ADHESIONS_TYPES, resolve_members, schema_problems, statut_expr
     from schemas.inputs import Adhesions
@@ -234,3 +234,69 @@ def read_budget(path: Path, *, display: str) -> tuple[pl.DataFrame | None, list[
     typed = typed.with_columns(pl.Series("montant_prevu_cents", cents, dtype=pl.Int64))
     problems += schema_problems(Budget, typed, table, column_names={"montant_prevu_cents": header})
     return typed, problems
+
+
+@dataclass(frozen=True)
+class ComputeResult:
+    """What `compute` produced: the priced year and where its files are."""
+
+    data: YearData
+    priced: object  # billing.pricing.Priced
+    out_dir: Path
+    outputs: dict
+    notices: tuple[Path, ...]
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return self.data.warnings
+
+    def totals(self) -> dict:
+        c = self.priced.contributions
+        billed = c.filter(pl.col("situation") == "facturee")
+        indicative = c.filter(pl.col("situation") == "indicative")
+        return {
+            "communes": c.height,
+            "facturees": billed.height,
+            "indicatives": indicative.height,
+            "hors_periode": c.filter(pl.col("situation") == "hors_periode").height,
+            "montant_cents": int(billed["montant_cents"].sum() or 0),
+            "montant_indicatif_cents": int(indicative["montant_indicatif_cents"].sum() or 0),
+            "ecoles": int(billed["ecoles"].sum() or 0),
+            "eleves": int(billed["eleves"].sum() or 0),
+        }
+
+    def summary_lines(self) -> list[str]:
+        from billing.money import format_euros
+
+        t = self.totals()
+        lines = [
+            f"Contributions {self.data.annee} — tarif « {self.data.tariff.deliberation} », rentrée {self.data.tariff.rentree}",
+            f"  Communes facturées      : {t['facturees']:>6}   {format_euros(t['montant_cents']):>18}",
+            f"  Conditionnelles (info)  : {t['indicatives']:>6}   {format_euros(t['montant_indicatif_cents']):>18}",
+        ]
+        if t["hors_periode"]:
+            lines.append(f"  Hors période            : {t['hors_periode']:>6}")
+        lines.append(f"  Écoles / élèves facturés: {t['ecoles']} écoles publiques, {t['eleves']} élèves")
+        lines.append(f"  Projets d'avis (PROJET) : {len(self.notices)} dans {self.out_dir / 'avis'}/")
+        for label, path in self.outputs.items():
+            lines.append(f"  {label:<24}: {path}")
+        return lines
+
+    def as_json(self) -> dict:
+        from billing.money import cents_to_str
+
+        t = self.totals()
+        return {
+            "ok": True,
+            "annee": self.data.annee,
+            "deliberation": self.data.tariff.deliberation,
+            "communes": t["communes"],
+            "facturees": t["facturees"],
+            "indicatives": t["indicatives"],
+            "hors_periode": t["hors_periode"],
+            "total": cents_to_str(t["montant_cents"]),
+            "total_indicatif": cents_to_str(t["montant_indicatif_cents"]),
+            "avis": len(self.notices),
+            "fichiers": {k: str(v) for k, v in self.outputs.items()},
+            "avertissements": [p.as_dict() for p in self.warnings],
+        }

@@ -9,28 +9,23 @@ never as a formula.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing.model import Syndicat
-from billing.money import cents_to_decimal, format_euros
+from billing.money import format_euros
 from billing.reconcile import Reconciliation, check_balance
+from billing.render.files import (
+    BOLD, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
+)
 
-EUROS = '#,##0.00 "€";-#,##0.00 "€"'
 DAYS = "0"
-DATE = "DD/MM/YYYY"
-TITLE = Font(bold=True, size=14)
-BOLD = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
-TOTAL_BORDER = Border(top=Side(style="thin"), bottom=Side(style="double"))
 
 TITRES = "Titres"
 UNMATCHED = "Non rapprochés"
@@ -303,27 +298,10 @@ def _payments_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
 # --------------------------------------------------------------------------- cells and files
 
 
-def put_text(cell, value) -> None:
-    """Text from the inputs stays text: « =1+1 » or « #N/A » in a name must not become a formula or an error."""
-    if value is None:
-        return
-    cell.value = str(value)
-    cell.data_type = "s"
 
 
-def put_euros(cell, cents: int | None) -> None:
-    """An amount as an exact decimal number of euros (the XML holds « 1234.56 », never a binary float)."""
-    if cents is None:
-        return
-    cell.value = cents_to_decimal(int(cents))
-    cell.number_format = EUROS
 
 
-def put_date(cell, value: date | None) -> None:
-    if value is None:
-        return
-    cell.value = value
-    cell.number_format = DATE
 
 
 def _sum_cell(sheet: Worksheet, row: int, column: int, first: int, last: int) -> None:
@@ -357,27 +335,4 @@ def _landscape(sheet: Worksheet) -> None:
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def save_workbook(workbook: Workbook, path: Path) -> Path:
-    """Temporary name in the same folder, fsync, rename: a reader never sees half a workbook."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file here
-        with os.fdopen(handle, "wb") as stream:
-            workbook.save(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 

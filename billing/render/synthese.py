@@ -32,7 +32,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from billing import __version__
 from billing.model import Syndicat, Tariff
 from billing.money import format_euros, format_rate
-from billing.render.rapprochement import (
+from billing.render.files import (
     BOLD, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,
 )
 

@@ -1,0 +1,120 @@
+"""What every renderer shares: atomic writes, safe file names, text kept as text, styles.
+
+A reader (or a killed run) never sees half a file: write to a temporary name in the
+same folder, fsync, rename. Input text never becomes a formula, in a workbook or a CSV.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from openpyxl.styles import Border, Font, PatternFill, Side
+
+from billing.money import cents_to_decimal
+
+EUROS = '#,##0.00 "€";-#,##0.00 "€"'
+RATE = '#,##0.00## "€"'
+INTEGER = "#,##0"
+DATE = "DD/MM/YYYY"
+TITLE = Font(bold=True, size=14)
+BOLD = Font(bold=True)
+HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
+TOTAL_BORDER = Border(top=Side(style="thin"), bottom=Side(style="double"))
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class UnsafePath(ValueError):
+    """A file name that would leave its output folder."""
+
+
+def safe_child(out_dir: Path, name: str) -> Path:
+    """``out_dir / name``, guaranteed to stay inside ``out_dir`` (no separators, no ``..``, no NUL)."""
+    if not name or "\x00" in name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise UnsafePath(f"nom de fichier refusé : {name!r}")
+    base = Path(out_dir).resolve()
+    target = (base / name).resolve()
+    if target.parent != base:
+        raise UnsafePath(f"nom de fichier refusé : {name!r}")
+    return Path(out_dir) / name
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, write) -> Path:
+    """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file here
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    return write_atomic(path, lambda stream: stream.write(data))
+
+
+def save_workbook(workbook, path: Path) -> Path:
+    """Temporary name in the same folder, fsync, rename: a reader never sees half a workbook."""
+    return write_atomic(path, workbook.save)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the renames in ``directory`` durable."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def put_text(cell, value) -> None:
+    """Text from the inputs stays text: « =1+1 » or « #N/A » in a name must not become a formula or an error."""
+    if value is None:
+        return
+    cell.value = str(value)
+    cell.data_type = "s"
+
+
+def put_euros(cell, cents: int | None) -> None:
+    """An amount as an exact decimal number of euros (the XML holds « 1234.56 », never a binary float)."""
+    if cents is None:
+        return
+    cell.value = cents_to_decimal(int(cents))
+    cell.number_format = EUROS
+
+
+def put_date(cell, value: date | None) -> None:
+    if value is None:
+        return
+    cell.value = value
+    cell.number_format = DATE
+
+
+def csv_text(value) -> str:
+    """A CSV cell that no spreadsheet will run: the OWASP « ' » prefix before = + - @ tab CR."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
