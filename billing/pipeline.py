@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+import re
 from pathlib import Path
 
 import polars as pl
@@ -145,12 +146,20 @@ def load_year(inputs_dir: Path, annee: int, *, tariff_override: Tariff | None = 
                                                  annuaire=annuaire)
         problems += found
 
+    problems = drop_echoes(problems)
     if P.errors_of(problems) or syndicat is None or tariff is None or billing_base is None:
         if not P.errors_of(problems):
             problems.append(P.error(str(inputs_dir), None, None, "données incomplètes : le calcul est impossible"))
         raise InputError(problems)
     return YearData(annee, inputs_dir, syndicat, tariff, billing_base, tuple(P.sort_problems(problems)), hashes,
                     budget)
+
+
+def drop_echoes(problems: list[Problem]) -> list[Problem]:
+    """A cell that could not be read is also « missing » for the schema: report it once, as unreadable."""
+    located = {(p.file, p.row) for p in problems if p.is_error and "obligatoire" not in p.message}
+    return [p for p in problems
+            if not (p.is_error and "obligatoire" in p.message and p.row is not None and (p.file, p.row) in located)]
 
 
 def billable_mask(annee: int) -> pl.Expr:
@@ -300,3 +309,186 @@ class ComputeResult:
             "fichiers": {k: str(v) for k, v in self.outputs.items()},
             "avertissements": [p.as_dict() for p in self.warnings],
         }
+
+
+def objet_for(annee: int) -> str:
+    return (f"Contribution {annee} — compétence usages numériques / NTIC en matière de numérique éducatif (ENT)")
+
+
+def fondement_for(tariff: Tariff) -> str:
+    return f"Délibération du comité syndical n° {tariff.deliberation}"
+
+
+def imputation_for(tariff: Tariff, syndicat: Syndicat) -> str:
+    account = tariff.imputation or syndicat.imputation or "7474"
+    return f"Compte {account}"
+
+
+def issue_date_for(tariff: Tariff, today: date | None = None) -> date:
+    return tariff.date_emission or today or date.today()
+
+
+def draft_notices(data: YearData, priced, *, today: date | None = None) -> list:
+    """One draft notice (PROJET) per billed commune, straight from the priced frames."""
+    from datetime import timedelta
+
+    from billing.render.notice import Notice, NoticeLine
+
+    emission = issue_date_for(data.tariff, today)
+    due = emission + timedelta(days=data.tariff.echeance_jours)
+    lines_by_commune: dict[str, list] = {}
+    for line in priced.lines.iter_rows(named=True):
+        lines_by_commune.setdefault(line["code_insee"], []).append(line)
+    notices = []
+    billed = priced.contributions.filter(pl.col("situation") == "facturee")
+    for row in billed.iter_rows(named=True):
+        notice_lines = tuple(
+            NoticeLine(libelle=l["libelle"], detail=l["detail"], quantite=l["quantite"], taux_units=l["taux_units"],
+                       montant_cents=l["montant_cents"], formule=l["formule"],
+                       facteur_num=row["facteur_num"] if l["formule"] == "prorata" else None,
+                       facteur_den=row["facteur_den"] if l["formule"] == "prorata" else None)
+            for l in lines_by_commune.get(row["code_insee"], [])
+        )
+        notices.append(Notice(
+            numero=None, nature="titre", origine_numero=None, origine_date=None, annee=data.annee,
+            date_emission=emission, date_echeance=due, objet=objet_for(data.annee),
+            fondement=fondement_for(data.tariff), rentree=data.tariff.rentree,
+            imputation=imputation_for(data.tariff, data.syndicat),
+            debiteur_nom=row.get("debiteur") or f"Commune de {row['commune']}",
+            debiteur_code_insee=row["code_insee"], debiteur_adresse=row.get("mairie_adresse") or "",
+            debiteur_siret=row.get("siret"), lines=notice_lines, total_cents=row["montant_cents"],
+            syndicat=data.syndicat,
+        ))
+    return notices
+
+
+def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | None = None, progress=None,
+            today: date | None = None) -> ComputeResult:
+    """Validate, price, then write drafts and tables; nothing is written when an error stands."""
+    from datetime import datetime
+
+    from billing import __version__
+    from billing.pricing import PricingError, price_year
+    from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
+    from billing.render.notice import notice_filename, write_notices
+
+    report = progress or (lambda stage, done, total: None)
+    report("Lecture et contrôle", 0, 1)
+    data = load_year(inputs_dir, annee)
+    report("Lecture et contrôle", 1, 1)
+    try:
+        priced = price_year(data.billing_base, data.tariff, annee=annee)
+    except PricingError as exc:
+        raise InputError([P.error(display_path(inputs_dir / "tarifs.toml", inputs_dir), None, None, str(exc))]) from None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    avis_dir = out_dir / "avis"
+    avis_dir.mkdir(exist_ok=True)
+    notices = draft_notices(data, priced, today=today)
+    written = write_notices(notices, avis_dir, progress=lambda done: report("Projets d'avis", done, len(notices)))
+    keep = {notice_filename(n) for n in notices}
+    for stale in avis_dir.glob("PROJET_*.xlsx"):
+        if stale.name not in keep:  # a commune no longer billed must not keep an old draft
+            stale.unlink()
+    generated_at = datetime.now().replace(microsecond=0)
+    outputs: dict[str, Path] = {}
+    outputs["Tableau des contributions"] = write_contributions_workbook(
+        out_dir / f"contributions_{annee}.xlsx", priced=priced, problems=data.warnings,
+        input_hashes=data.input_hashes, syndicat=data.syndicat, version=__version__, generated_at=generated_at)
+    outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
+    synthese = write_summary(data, priced, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
+    if synthese is not None:
+        outputs["Synthèse budgétaire"] = synthese
+    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
+                                          version=__version__, outputs=outputs, out_dir=out_dir)
+    return ComputeResult(data, priced, out_dir, outputs, tuple(written))
+
+
+def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[pl.DataFrame | None, str | None]:
+    """Last year's amount per commune: from the ledger when that year was issued, else recomputed from its inputs."""
+    previous = data.annee - 1
+    if ledger_path is not None and Path(ledger_path).exists():
+        try:
+            from billing.titres import open_ledger
+
+            with open_ledger(ledger_path, readonly=True) as ledger:
+                titres = ledger.titres(previous)
+        except Exception:  # noqa: BLE001 - a busy or unreadable ledger must not stop a draft computation
+            titres = []
+        if titres:
+            net: dict[str, int] = {}
+            names: dict[str, str] = {}
+            for t in titres:
+                sign = -1 if t.nature in ("reduction", "annulation") else 1
+                net[t.code_insee] = net.get(t.code_insee, 0) + sign * t.montant_cents
+                names[t.code_insee] = t.commune
+            frame = pl.DataFrame({"code_insee": list(net), "commune": [names[c] for c in net],
+                                  "montant_cents": list(net.values())}, schema={"code_insee": pl.Utf8,
+                                                                               "commune": pl.Utf8,
+                                                                               "montant_cents": pl.Int64})
+            return frame, "registre des titres"
+    try:
+        from billing.pricing import price_year
+
+        last = load_year(data.inputs_dir, previous)
+        priced = price_year(last.billing_base, last.tariff, annee=previous)
+    except (InputError, ValueError):
+        return None, None
+    frame = priced.contributions.filter(pl.col("situation") == "facturee").select("code_insee", "commune",
+                                                                                   "montant_cents")
+    return frame, f"données {previous}"
+
+
+def write_summary(data: YearData, priced, *, out_dir: Path, ledger_path: Path | None, generated_at) -> Path | None:
+    from billing.render.synthese import write_synthese
+
+    previous, source = previous_year_amounts(data, ledger_path=ledger_path)
+    budget = None
+    if data.budget is not None:
+        budget = data.budget.select("annee", "compte", "libelle", "montant_prevu_cents") \
+            if "libelle" in data.budget.columns else data.budget.with_columns(pl.lit(None, pl.Utf8).alias("libelle"))
+        budget = budget.select("annee", "compte", "libelle", "montant_prevu_cents")
+    return write_synthese(out_dir / f"synthese_{data.annee}.xlsx", priced=priced, previous=previous,
+                          previous_source=source, budget=budget, syndicat=data.syndicat,
+                          input_hashes=data.input_hashes, generated_at=generated_at)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    code_insee: str
+    lines: list[str]
+    contribution: dict
+
+    def as_json(self) -> dict:
+        return {"ok": True, "code_insee": self.code_insee, "explication": self.lines,
+                "montant": self.contribution.get("montant"), "situation": self.contribution.get("situation")}
+
+
+def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
+    """The full calculation of one member, by name or INSEE code."""
+    from billing.errors import UserError
+    from billing.money import cents_to_str
+    from billing.pricing import explain_commune, price_year
+    from billing.register import load_register, suggestion_text
+
+    data = load_year(inputs_dir, annee)
+    priced = price_year(data.billing_base, data.tariff, annee=annee)
+    register = load_register()
+    text = commune.strip()
+    code = None
+    if re.fullmatch(r"\d[0-9AB]\d{3}|\d{4}", text.upper()):
+        res = register.resolve_code(text)
+    else:
+        res = register.resolve_name(text, departements=set(data.billing_base["departement"].drop_nulls().to_list()))
+    if res.status == "ok" and res.commune is not None:
+        code = res.commune.code_insee
+    members = set(priced.contributions["code_insee"].to_list())
+    if code is None or code not in members:
+        hint = suggestion_text(res) if res.status != "ok" else None
+        if code is not None:
+            raise UserError(f"{res.commune.libelle} ({code}) n'est pas membre du syndicat dans {display_path(inputs_dir / 'adhesions.csv', inputs_dir)}")
+        raise UserError(f"« {commune} » n'est pas une commune membre" + (f". {hint}" if hint else ""))
+    row = priced.contributions.filter(pl.col("code_insee") == code).row(0, named=True)
+    amount = row["montant_cents"] if row["situation"] == "facturee" else row["montant_indicatif_cents"]
+    return Explanation(code, explain_commune(priced, code),
+                       {"montant": cents_to_str(amount or 0), "situation": row["situation"]})

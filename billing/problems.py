@@ -50,6 +50,8 @@ class Problem:
             body = f"« {self.value} » : {body}"
         text = f"{text} : {body}" if text else body
         if self.suggestion:
+            if not text.rstrip().endswith((".", "?", "!", ":")):
+                text += "."
             text = f"{text} {self.suggestion}"
         return text
 

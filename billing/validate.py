@@ -58,7 +58,7 @@ def statut_expr(column: str = "statut") -> pl.Expr:
     """« Adhérente », « adherente », « ADHERENTE » -> adherente; unknown text kept for the schema to refuse."""
     folded = pl.col(column).str.to_lowercase().str.strip_chars()
     folded = folded.str.replace_all("[éèêë]", "e").str.replace_all("[ ]", "")
-    return folded.replace(STATUT_ALIASES, default=pl.col(column)).alias(column)
+    return folded.replace_strict(STATUT_ALIASES, default=pl.col(column), return_dtype=pl.Utf8).alias(column)
 
 
 def secteur_expr(column: str = "secteur") -> pl.Expr:

@@ -1,0 +1,273 @@
+"""contributions_<year>.xlsx, contributions_<year>.csv and manifest.json (DESIGN §6).
+
+The renderers read the priced frames and never recompute an amount: every euro shown
+comes from integer cents; totals are SUM formulas over the displayed rows, and the
+Python integer sums are checked against them before writing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import polars as pl
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
+
+from billing.config import describe_tariff, tariff_to_dict
+from billing.model import InputHash, Syndicat
+from billing.money import cents_to_decimal, cents_to_str, div_half_up, rate_units_to_decimal
+from billing.problems import Problem
+from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, INTEGER, RATE, csv_text, save_workbook, \
+    write_bytes_atomic
+
+STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
+SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative (non facturée)", "hors_periode": "hors période"}
+LINE_COLUMN_ORDER = ("part_fixe", "part_ecole", "part_eleve")
+
+CSV_COLUMNS = ("code_insee", "commune", "statut", "situation", "departement", "epci_siren", "ecoles", "eleves",
+               "date_debut", "date_fin", "jours", "mois", "facteur_prorata", "facteur_prorata_decimal",
+               "montant_annuel", "montant", "montant_indicatif")
+
+
+def line_columns(lines: pl.DataFrame) -> list[tuple[str, str]]:
+    """(code, header) of every line kind present, in notice order."""
+    present = lines.group_by("code").agg(pl.col("ordre").min(), pl.col("libelle").first()).to_dicts()
+
+    def key(item):
+        code = item["code"]
+        if code in LINE_COLUMN_ORDER:
+            return (0, LINE_COLUMN_ORDER.index(code), 0)
+        if code.startswith("tranche_"):
+            return (1, int(code.split("_")[1]), 0)
+        return (2, {"repartition": 0, "plancher": 1, "plafond": 2, "prorata": 3}.get(code, 9), 0)
+
+    headers = {"part_fixe": "Part fixe", "part_ecole": "Part écoles", "part_eleve": "Part élèves",
+               "plancher": "Ajustement plancher", "plafond": "Écrêtement plafond", "prorata": "Prorata temporis",
+               "repartition": "Quote-part"}
+    return [(item["code"], headers.get(item["code"], f"Tranche {item['code'].split('_')[-1]}"))
+            for item in sorted(present, key=key)]
+
+
+def _wide(priced) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
+    kinds = line_columns(priced.lines)
+    amounts = priced.lines.group_by("code_insee", "code").agg(pl.col("montant_cents").sum())
+    wide = priced.contributions
+    for code, _ in kinds:
+        part = amounts.filter(pl.col("code") == code).select("code_insee", pl.col("montant_cents").alias(f"l_{code}"))
+        wide = wide.join(part, on="code_insee", how="left")
+    return wide.sort("code_insee"), kinds
+
+
+def _cell(sheet, value, *, number_format: str | None = None, text: bool = False, bold: bool = False):
+    cell = WriteOnlyCell(sheet, value=value)
+    if text and isinstance(value, str):
+        cell.data_type = "s"
+    if number_format:
+        cell.number_format = number_format
+    if bold:
+        cell.font = BOLD
+    return cell
+
+
+def _header(sheet, titles: Sequence[str]):
+    cells = []
+    for title in titles:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = BOLD
+        cell.fill = HEADER_FILL
+        cells.append(cell)
+    return cells
+
+
+def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
+                                 syndicat: Syndicat, version: str, generated_at: datetime) -> Path:
+    wide, kinds = _wide(priced)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Contributions")
+    fixed = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles", "Élèves", "Début",
+             "Fin", "Jours", "Mois", "Facteur de prorata"]
+    money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
+    titles = fixed + money
+    widths = [11, 30, 14, 22, 16, 40, 8, 9, 11, 11, 7, 6, 12] + [15] * len(money)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "C2"
+    sheet.append(_header(sheet, titles))
+    first_money = len(fixed) + 1
+    for row in wide.iter_rows(named=True):
+        billed = row["situation"] == "facturee"
+        values = [
+            _cell(sheet, row["code_insee"], text=True), _cell(sheet, row["commune"], text=True),
+            _cell(sheet, STATUT_LABELS.get(row["statut"], row["statut"]), text=True),
+            _cell(sheet, SITUATION_LABELS.get(row["situation"], row["situation"]), text=True),
+            _cell(sheet, row.get("departement_nom") or row.get("departement"), text=True),
+            _cell(sheet, row.get("epci_nom"), text=True),
+            _cell(sheet, row["ecoles"], number_format=INTEGER), _cell(sheet, row["eleves"], number_format=INTEGER),
+            _cell(sheet, row["date_debut"], number_format=DATE), _cell(sheet, row["date_fin"], number_format=DATE),
+            _cell(sheet, row["jours"] if billed else None), _cell(sheet, row["mois"] if billed else None),
+            _cell(sheet, f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, text=True),
+        ]
+        for code, _ in kinds:
+            cents = row.get(f"l_{code}")
+            values.append(_cell(sheet, None if cents is None else cents_to_decimal(cents), number_format=EUROS))
+        values.append(_cell(sheet, cents_to_decimal(row["montant_annuel_cents"]) if row["situation"] != "hors_periode"
+                            else None, number_format=EUROS))
+        values.append(_cell(sheet, cents_to_decimal(row["montant_cents"]), number_format=EUROS))
+        indicative = row["montant_indicatif_cents"]
+        values.append(_cell(sheet, None if indicative is None else cents_to_decimal(indicative), number_format=EUROS))
+        sheet.append(values)
+    last = wide.height + 1
+    total_row = [_cell(sheet, "TOTAL des communes facturées (montant dû) et indicatif", bold=True)] + \
+        [None] * (first_money - 2)
+    for offset in range(len(money)):
+        letter = get_column_letter(first_money + offset)
+        total_row.append(_cell(sheet, f"=SUM({letter}2:{letter}{last})", number_format=EUROS, bold=True))
+    sheet.append([])
+    sheet.append(total_row)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(titles))}{last}"
+    _check_totals(priced)
+
+    lines_sheet = workbook.create_sheet("Lignes")
+    for index, width in enumerate([11, 30, 6, 14, 52, 10, 12, 14, 12, 60], start=1):
+        lines_sheet.column_dimensions[get_column_letter(index)].width = width
+    lines_sheet.freeze_panes = "A2"
+    lines_sheet.append(_header(lines_sheet, ["Code INSEE", "Commune", "Ordre", "Code", "Libellé", "Quantité", "Taux",
+                                             "Montant", "Formule", "Détail"]))
+    names = dict(zip(wide["code_insee"].to_list(), wide["commune"].to_list()))
+    for line in priced.lines.iter_rows(named=True):
+        rate = line["taux_units"]
+        lines_sheet.append([
+            _cell(lines_sheet, line["code_insee"], text=True), _cell(lines_sheet, names.get(line["code_insee"]), text=True),
+            line["ordre"], line["code"], _cell(lines_sheet, line["libelle"], text=True),
+            _cell(lines_sheet, line["quantite"], number_format=INTEGER),
+            _cell(lines_sheet, None if rate is None else rate_units_to_decimal(rate), number_format=RATE),
+            _cell(lines_sheet, cents_to_decimal(line["montant_cents"]), number_format=EUROS),
+            line["formule"], _cell(lines_sheet, line["detail"], text=True),
+        ])
+    lines_sheet.auto_filter.ref = f"A1:J{priced.lines.height + 1}"
+
+    anomalies = workbook.create_sheet("Anomalies")
+    for index, width in enumerate([16, 28, 8, 20, 28, 80, 50], start=1):
+        anomalies.column_dimensions[get_column_letter(index)].width = width
+    anomalies.append(_header(anomalies, ["Gravité", "Fichier", "Ligne", "Colonne", "Valeur", "Message", "Suggestion"]))
+    if not problems:
+        anomalies.append(["Aucune anomalie"])
+    for problem in problems:
+        anomalies.append([_cell(anomalies, problem.severity, text=True), _cell(anomalies, problem.file, text=True),
+                          problem.row, _cell(anomalies, problem.column, text=True),
+                          _cell(anomalies, problem.value, text=True), _cell(anomalies, problem.message, text=True),
+                          _cell(anomalies, problem.suggestion, text=True)])
+
+    params = workbook.create_sheet("Paramètres")
+    params.column_dimensions["A"].width = 34
+    params.column_dimensions["B"].width = 70
+    params.column_dimensions["C"].width = 12
+    params.append([_cell(params, "Tarif appliqué", bold=True)])
+    for label, value in describe_tariff(priced.tariff):
+        params.append([_cell(params, label, text=True), _cell(params, value, text=True)])
+    params.append([])
+    params.append([_cell(params, "Syndicat", bold=True)])
+    for label, value in (("Émetteur", syndicat.nom), ("SIRET", syndicat.siret),
+                         ("Ordonnateur", f"{syndicat.qualite}, {syndicat.president}"),
+                         ("Comptable public", syndicat.comptable_nom)):
+        params.append([_cell(params, label, text=True), _cell(params, value, text=True)])
+    params.append([])
+    params.append(_header(params, ["Fichier d'entrée", "Empreinte SHA-256", "Taille (octets)"]))
+    for item in input_hashes:
+        params.append([_cell(params, item.name, text=True), _cell(params, item.sha256, text=True), item.size])
+    params.append([])
+    params.append([_cell(params, "Version d'ent-bill", text=True), _cell(params, version, text=True)])
+    params.append([_cell(params, "Produit le", text=True), _cell(params, generated_at.strftime("%d/%m/%Y %H:%M"), text=True)])
+    return save_workbook(workbook, path)
+
+
+def _check_totals(priced) -> None:
+    """Lines add up to amounts: a broken invariant is a bug, never a document."""
+    sums = priced.lines.group_by("code_insee").agg(pl.col("montant_cents").sum().alias("s"))
+    joined = priced.contributions.join(sums, on="code_insee", how="left").with_columns(pl.col("s").fill_null(0))
+    expected = pl.when(pl.col("situation") == "facturee").then(pl.col("montant_cents")) \
+        .when(pl.col("situation") == "indicative").then(pl.col("montant_indicatif_cents")).otherwise(0)
+    broken = joined.filter(pl.col("s") != expected)
+    if broken.height:
+        raise AssertionError(f"lignes et montants divergent pour {broken['code_insee'].to_list()[:5]}")
+
+
+def facteur_decimal(num: int, den: int) -> str:
+    """num/den with 6 decimals, half-up, as text."""
+    scaled = div_half_up(num * 1_000_000, den)
+    whole, frac = divmod(scaled, 1_000_000)
+    return f"{whole}.{frac:06d}"
+
+
+def contributions_csv_bytes(priced) -> bytes:
+    """The machine-readable copy: UTF-8, ',', one row per commune, byte-identical on re-run."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in priced.contributions.sort("code_insee").iter_rows(named=True):
+        billed = row["situation"] == "facturee"
+        indicative = row["montant_indicatif_cents"]
+        writer.writerow([
+            csv_text(row["code_insee"]), csv_text(row["commune"]), row["statut"], row["situation"],
+            csv_text(row.get("departement")), csv_text(row.get("epci_siren")), row["ecoles"], row["eleves"],
+            row["date_debut"].isoformat() if row["date_debut"] else "",
+            row["date_fin"].isoformat() if row["date_fin"] else "",
+            row["jours"] if billed else "", row["mois"] if billed else "",
+            f"{row['facteur_num']}/{row['facteur_den']}", facteur_decimal(row["facteur_num"], row["facteur_den"]),
+            cents_to_str(row["montant_annuel_cents"]), cents_to_str(row["montant_cents"]),
+            "" if indicative is None else cents_to_str(indicative),
+        ])
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_contributions_csv(path: Path, *, priced) -> Path:
+    return write_bytes_atomic(path, contributions_csv_bytes(priced))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_payload(*, priced, input_hashes: Sequence[InputHash], version: str, outputs: Mapping[str, Path],
+                     out_dir: Path) -> dict:
+    c = priced.contributions
+    billed = c.filter(pl.col("situation") == "facturee")
+    indicative = c.filter(pl.col("situation") == "indicative")
+    return {
+        "version": version,
+        "annee": priced.annee,
+        "tarif": tariff_to_dict(priced.tariff),
+        "entrees": [{"nom": h.name, "sha256": h.sha256, "taille": h.size} for h in input_hashes],
+        "totaux": {
+            "communes": c.height,
+            "facturees": billed.height,
+            "indicatives": indicative.height,
+            "hors_periode": c.height - billed.height - indicative.height,
+            "ecoles": int(billed["ecoles"].sum() or 0),
+            "eleves": int(billed["eleves"].sum() or 0),
+            "montant_total": cents_to_str(int(billed["montant_cents"].sum() or 0)),
+            "montant_indicatif_total": cents_to_str(int(indicative["montant_indicatif_cents"].sum() or 0)),
+        },
+        "sorties": [{"nom": str(Path(p).relative_to(out_dir)) if Path(p).is_relative_to(out_dir) else Path(p).name,
+                     "sha256": _sha256(Path(p))} for _, p in sorted(outputs.items())],
+    }
+
+
+def write_manifest(path: Path, *, priced, input_hashes: Sequence[InputHash], version: str,
+                   outputs: Mapping[str, Path], out_dir: Path) -> Path:
+    """No timestamp inside: the same inputs give the same manifest (the workbooks carry the date)."""
+    payload = manifest_payload(priced=priced, input_hashes=input_hashes, version=version, outputs=outputs,
+                               out_dir=out_dir)
+    text = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))
