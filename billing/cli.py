@@ -230,5 +230,40 @@ def explain(ctx: Context, annee: int, commune: str) -> None:
     emit_json(ctx, explanation.as_json())
 
 
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.option("--set", "settings", multiple=True, metavar="CLE=VALEUR",
+              help="Paramètre du tarif à modifier (part_eleve, part_ecole, part_fixe, plancher, plafond, prorata, "
+                   "tranches_eleve, tranches, mode, montant_total, poids, rentree). Répétable.")
+@click.option("--cible", default=None, metavar="MONTANT",
+              help="Total à atteindre sans le dépasser : calcule le tarif unitaire correspondant.")
+@click.option("--cible-sur", "cible_sur", type=click.Choice(["part_eleve", "part_ecole", "part_fixe"]),
+              default="part_eleve", show_default=True, help="Le paramètre à résoudre pour --cible.")
+@click.option("--scenario", "scenario_file", type=click.Path(path_type=Path), default=None,
+              help="Fichier TOML de variantes nommées ([nom] puis cle = valeur), comparées dans un classeur.")
+@click.pass_obj
+def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | None, cible_sur: str,
+             scenario_file: Path | None) -> None:
+    """Simuler un autre tarif, ou trouver le tarif qui couvre un coût (rien n'est émis).
+
+    Écrit reports/ANNEE/simulation_ANNEE_<nom>.xlsx avec le tarif actuel et le tarif
+    simulé côte à côte, et affiche les plus grands écarts.
+
+    Example:
+
+        ent-bill simulate 2024 --set part_eleve=1.35 --set part_fixe=50
+
+        ent-bill simulate 2024 --cible 180000
+    """
+    from billing.pipeline import run_simulation
+
+    result = run_guarded(ctx, lambda: run_simulation(ctx.inputs, annee, settings=list(settings),
+                                                     out_dir=ctx.out_dir(annee), scenario_file=scenario_file,
+                                                     cible=cible, cible_sur=cible_sur))
+    for line in result.summary_lines():
+        say(ctx, line)
+    emit_json(ctx, result.as_json())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

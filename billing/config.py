@@ -478,12 +478,10 @@ def apply_overrides(tariff: Tariff, settings: Sequence[str], *, source: str = "-
             data.pop(key, None)
         else:
             data[key] = value
-    if P.errors_of(reporter.problems):
-        return None, reporter.problems
     inner = _Reporter(source)
     result = _tariff(inner, tariff.annee, data, None)
     problems = reporter.problems + [p for p in inner.problems if p.is_error or "rentrée" not in p.message]
-    return result, problems
+    return (None if P.errors_of(problems) else result), problems
 
 
 def tariff_to_dict(tariff: Tariff) -> dict:

@@ -1,0 +1,81 @@
+"""simulation_<year>_<slug>.xlsx: the current tariff and each simulated one side by side."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+import polars as pl
+from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
+
+from billing.config import describe_tariff
+from billing.render.files import BOLD, EUROS, HEADER_FILL, TITLE, put_euros, put_text, save_workbook
+
+
+def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, comparison: pl.DataFrame,
+                     solution=None, generated_at: datetime) -> Path:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Comparaison"
+    sheet["A1"] = f"Simulation des contributions {annee} — aucun titre n'est émis"
+    sheet["A1"].font = TITLE
+    sheet["A2"] = f"Produit le {generated_at.strftime('%d/%m/%Y %H:%M')} ; montants facturés (indicatifs pour les conditionnelles)"
+    headers = ["Code INSEE", "Commune", "Situation", "Tarif actuel"]
+    for scenario in scenarios:
+        headers += [scenario.name, f"Écart {scenario.name}", f"Écart % {scenario.name}"]
+    for column, title in enumerate(headers, start=1):
+        cell = sheet.cell(4, column, title)
+        cell.font, cell.fill = BOLD, HEADER_FILL
+        sheet.column_dimensions[get_column_letter(column)].width = 14 if column != 2 else 32
+    first = 5
+    for offset, row in enumerate(comparison.iter_rows(named=True)):
+        r = first + offset
+        put_text(sheet.cell(r, 1), row["code_insee"])
+        put_text(sheet.cell(r, 2), row["commune"])
+        put_text(sheet.cell(r, 3), row["situation"])
+        put_euros(sheet.cell(r, 4), row["montant_actuel"])
+        for index in range(len(scenarios)):
+            base = 5 + 3 * index
+            put_euros(sheet.cell(r, base), row[f"montant_{index}"])
+            amount, delta = get_column_letter(base), get_column_letter(base + 1)
+            sheet.cell(r, base + 1, f"={amount}{r}-D{r}").number_format = EUROS
+            sheet.cell(r, base + 2, f'=IF(D{r}=0,"",{delta}{r}/D{r})').number_format = "0.0%"
+    last = first + comparison.height - 1
+    total_row = last + 2
+    sheet.cell(total_row, 1, "TOTAL facturé").font = BOLD
+    for column in [4] + [5 + 3 * i for i in range(len(scenarios))] + [6 + 3 * i for i in range(len(scenarios))]:
+        letter = get_column_letter(column)
+        cell = sheet.cell(total_row, column,
+                          f'=SUMIF(C{first}:C{last},"facturee",{letter}{first}:{letter}{last})')
+        cell.number_format, cell.font = EUROS, BOLD
+    sheet.freeze_panes = "C5"
+    sheet.auto_filter.ref = f"A4:{get_column_letter(len(headers))}{last}"
+
+    params = workbook.create_sheet("Tarifs")
+    params.column_dimensions["A"].width = 36
+    column = 2
+    put_text(params.cell(1, 2), "Tarif actuel")
+    for scenario in scenarios:
+        column += 1
+        put_text(params.cell(1, column), scenario.name)
+    rows: dict[str, int] = {}
+    for tariff_index, tariff in enumerate([current.tariff] + [s.tariff for s in scenarios]):
+        for label, value in describe_tariff(tariff):
+            if label not in rows:
+                rows[label] = len(rows) + 2
+                put_text(params.cell(rows[label], 1), label)
+            put_text(params.cell(rows[label], 2 + tariff_index), value)
+        params.column_dimensions[get_column_letter(2 + tariff_index)].width = 30
+    if solution is not None:
+        r = len(rows) + 3
+        put_text(params.cell(r, 1), "Tarif résolu pour la cible")
+        put_text(params.cell(r, 2), f"{solution.parameter} = {solution.value_text}")
+        put_text(params.cell(r + 1, 1), "Cible")
+        put_euros(params.cell(r + 1, 2), solution.target_cents)
+        put_text(params.cell(r + 2, 1), "Total à ce tarif")
+        put_euros(params.cell(r + 2, 2), solution.total_cents)
+        put_text(params.cell(r + 3, 1), "Total au pas suivant")
+        put_euros(params.cell(r + 3, 2), solution.next_total_cents)
+    return save_workbook(workbook, path)

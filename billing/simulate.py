@@ -1,0 +1,193 @@
+"""The committee's what-ifs: the same pricing code on a modified tariff, and the rate that covers a cost.
+
+Nothing here writes or issues: it prices the year's billing base again with a tariff
+changed by ``--set`` overrides (validated like tarifs.toml), or searches the unit
+price whose billed total reaches a target without exceeding it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Sequence
+
+import polars as pl
+
+from billing.config import apply_overrides, with_rate
+from billing.errors import UserError
+from billing.model import Tariff
+from billing.money import MoneyError, decimal_to_cents, parse_decimal_text, rate_units_to_decimal
+from billing.pricing import Priced, price_year
+from billing.problems import InputError
+
+SOLVABLE = ("part_eleve", "part_ecole", "part_fixe")
+MAX_UNITS = 10**10  # 1 000 000 € per unit: beyond any committee's imagination
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    tariff: Tariff
+    priced: Priced
+
+    @property
+    def total_cents(self) -> int:
+        return billed_total(self.priced)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The unit price found by ``solve_rate`` (units: 1/10 000 € for prices, cents for part_fixe)."""
+
+    parameter: str
+    units: int
+    decimals: int
+    total_cents: int
+    next_units: int | None
+    next_total_cents: int | None
+    target_cents: int
+
+    @property
+    def value_text(self) -> str:
+        return self._text(self.units)
+
+    @property
+    def next_value_text(self) -> str:
+        return self._text(self.next_units or 0)
+
+    def _text(self, units: int) -> str:
+        if self.parameter == "part_fixe":
+            return str((Decimal(units) / 100).quantize(Decimal(1).scaleb(-self.decimals)))
+        value = Decimal(units) / 10_000
+        return str(value.quantize(Decimal(1).scaleb(-self.decimals))) if self.decimals else str(int(value))
+
+
+def billed_total(priced: Priced) -> int:
+    c = priced.contributions
+    return int(c.filter(pl.col("situation") == "facturee")["montant_cents"].sum() or 0)
+
+
+def simulate(billing_base: pl.DataFrame, tariff: Tariff, settings: Sequence[str], *, annee: int,
+             name: str = "simulation") -> Scenario:
+    simulated, problems = apply_overrides(tariff, settings)
+    if simulated is None:
+        raise InputError(problems)
+    return Scenario(name, simulated, price_year(billing_base, simulated, annee=annee))
+
+
+def read_scenarios(path: Path) -> list[tuple[str, list[str]]]:
+    """A scenario file: one TOML table per named variant, keys as for --set."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"fichier de scénarios introuvable : {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} : syntaxe TOML invalide ({exc})") from None
+    scenarios = []
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise UserError(f"{path} : « {name} » doit être une table [{name}] de paramètres")
+        settings = []
+        for key, value in table.items():
+            if key == "tranches_eleve" and isinstance(value, list):
+                text = ",".join(f"{item.get('jusqu_a', '')}:{item.get('prix')}" for item in value)
+            elif key == "poids" and isinstance(value, dict):
+                text = ",".join(f"{k}:{v}" for k, v in value.items())
+            else:
+                text = str(value)
+            settings.append(f"{key}={text}")
+        scenarios.append((name, settings))
+    if not scenarios:
+        raise UserError(f"{path} ne contient aucun scénario (une table [nom] par variante)")
+    return scenarios
+
+
+def parse_target(text: str) -> int:
+    try:
+        value = parse_decimal_text(text)
+        if value <= 0:
+            raise MoneyError("la cible doit être un montant positif")
+        return decimal_to_cents(value)
+    except MoneyError as exc:
+        raise UserError(f"--cible : {exc}") from None
+
+
+def solve_rate(billing_base: pl.DataFrame, tariff: Tariff, target_cents: int, *, annee: int,
+               parameter: str = "part_eleve") -> Solution:
+    """The unit price with the fewest decimals (at most 4) whose billed total comes closest to
+    ``target_cents`` without exceeding it. Exact: every candidate is priced by the real code, so
+    plancher, plafond, bands and prorata are honoured; the total never decreases with the price,
+    which makes a bisection valid."""
+    if parameter not in SOLVABLE:
+        raise UserError(f"--cible-sur : paramètre « {parameter} » non résoluble (possibles : {', '.join(SOLVABLE)})")
+    if tariff.mode != "bareme":
+        raise UserError("--cible n'a de sens qu'en mode « bareme » : en « repartition », le total est montant_total")
+    cache: dict[int, int] = {}
+
+    def total(units: int) -> int:
+        if units not in cache:
+            cache[units] = billed_total(price_year(billing_base, with_rate(tariff, parameter, units), annee=annee))
+        return cache[units]
+
+    finest = 1  # 1/10 000 € for a price, 1 cent for part_fixe
+    if total(0) > target_cents:
+        raise UserError(f"aucun tarif ne convient : même à 0, les autres parts donnent déjà "
+                        f"{_euros(total(0))}, plus que la cible de {_euros(target_cents)}")
+    low, high = 0, 1
+    while total(high) <= target_cents:
+        if high >= MAX_UNITS:
+            break
+        low, high = high, high * 2
+    if total(high) <= target_cents:
+        raise UserError(f"aucun tarif ne permet d'atteindre {_euros(target_cents)} : le total plafonne à "
+                        f"{_euros(total(high))} (plafond atteint par toutes les communes, ou aucune commune "
+                        f"concernée par « {parameter} »)")
+    while high - low > finest:
+        middle = (low + high) // 2
+        if total(middle) <= target_cents:
+            low = middle
+        else:
+            high = middle
+    best_total = total(low)
+    steps = [(0, 10_000), (1, 1_000), (2, 100), (3, 10), (4, 1)] if parameter != "part_fixe" else [(0, 100), (2, 1)]
+    for decimals, step in steps:
+        candidate = low - low % step
+        if total(candidate) == best_total:
+            following = candidate + step
+            return Solution(parameter, candidate, decimals, best_total, following, total(following), target_cents)
+    raise AssertionError("unreachable: the finest step always matches")  # pragma: no cover
+
+
+def _euros(cents: int) -> str:
+    from billing.money import format_euros
+
+    return format_euros(cents)
+
+
+def comparison_frame(current: Priced, scenarios: Sequence[Scenario]) -> pl.DataFrame:
+    """One row per commune: the current amount and each scenario's (billed or indicative)."""
+    def amounts(priced: Priced, column: str) -> pl.DataFrame:
+        return priced.contributions.select(
+            "code_insee", "commune", "situation",
+            pl.when(pl.col("situation") == "indicative").then(pl.col("montant_indicatif_cents"))
+            .otherwise(pl.col("montant_cents")).alias(column))
+
+    frame = amounts(current, "montant_actuel")
+    for index, scenario in enumerate(scenarios):
+        frame = frame.join(amounts(scenario.priced, f"montant_{index}").select("code_insee", f"montant_{index}"),
+                           on="code_insee", how="left")
+    return frame.sort("code_insee")
+
+
+def rate_text(tariff: Tariff, parameter: str) -> str:
+    if parameter == "part_fixe":
+        return str((Decimal(tariff.part_fixe_cents) / 100).quantize(Decimal("0.01")))
+    units = tariff.part_eleve_units if parameter == "part_eleve" else tariff.part_ecole_units
+    return str(rate_units_to_decimal(units or 0))
+
+
+def with_solution(tariff: Tariff, solution: Solution) -> Tariff:
+    return with_rate(tariff, solution.parameter, solution.units)
+
