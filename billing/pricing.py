@@ -1,18 +1,45 @@
 """Pure pricing: billing base + tariff -> contributions and their notice lines (DESIGN §4).
 
-No I/O. Money is integer cents, unit prices integer 1/10 000 €, every line rounded
-half-up by integer arithmetic; the barème is computed column-wise in polars (Int64),
-the répartition with Python integers/fractions (exact whatever the sums).
+No I/O, no floats, no polars Decimal. Amounts are integer cents, unit prices integer
+1/10 000 €, and every rounding is half-up by integer arithmetic. The barème is computed
+column-wise in polars Int64 (35,000 communes in a few tens of milliseconds); the
+répartition with Python integers, exact whatever the sums.
 
-contributions (one row per member, sorted by code_insee):
+``contributions`` — one row per member commune, sorted by code_insee:
     code_insee, commune, statut, situation (facturee | indicative | hors_periode), ecoles,
-    eleves, population, date_debut, date_fin, jours, jours_annee, mois, facteur_num,
-    facteur_den, montant_annuel_cents, montant_cents, montant_indicatif_cents, + passthrough.
-lines (one row per notice line, sorted by code_insee, ordre):
+    eleves, population, date_debut, date_fin (the billed days; null unless facturee), jours,
+    jours_annee, mois, facteur_num, facteur_den (the prorata factor exactly as applied, not
+    reduced: 306/366, 10/12, 1/1; indicative 1/1; hors_periode 0/…), montant_annuel_cents
+    (after plancher/plafond, before prorata), montant_cents (billed; 0 unless facturee),
+    montant_indicatif_cents (indicative rows only: a whole year), then the passthrough
+    columns (``PASSTHROUGH``, then any other column of the billing base, in its order).
+
+``lines`` — one row per notice line, sorted by code_insee, ordre; they add up to
+montant_cents (facturee) or montant_indicatif_cents (indicative); hors_periode has none:
     code_insee, ordre, code, libelle, quantite, taux_units, montant_cents, formule, detail.
-    formule: produit = half_up(quantite × taux_units / 100); prorata = half_up(subtotal ×
-    facteur_num / facteur_den) − subtotal; ajustement = target − subtotal; valeur = amount.
-Lines add up to montant_cents (facturee) or montant_indicatif_cents (indicative).
+    ``formule`` says how a spreadsheet recomputes the line from the lines above it:
+    produit    half_up(quantite × taux_units / 100)
+    prorata    half_up(subtotal × facteur_num / facteur_den) − subtotal
+    ajustement plancher (or plafond) − subtotal
+    valeur     the amount itself (part fixe, quote-part, arrondi)
+
+Choices where the contract is silent (a finance officer's reading):
+- A part whose price is 0 or absent has no line; a part with a price and a zero quantity
+  keeps its line (« 0 école × 150,00 € = 0,00 € » says why nothing is due for it).
+- Bands: each band holding pupils gets a line, at its own price even when that price is 0
+  (the officer sees which pupils were free); with no pupil at all, band 1 shows 0 pupils.
+- The prorata line is shown whenever the factor is not 1, even when it is 0,00 €.
+- Répartition: line « Quote-part » = half_up(montant_total × share) (the whole-year part),
+  then the prorata line as in the barème, then, only when the largest-remainder method
+  moves it, an « arrondi » line of a cent or so, so the notice adds up to the apportioned
+  part. Plancher and plafond do not apply (they would break the total; the tariff reader
+  ignores them in that mode).
+- Répartition, conditionnelle communes: their indicative amount is the whole-year part they
+  would get if they joined the billable set (their own criteria added to every sum), rounded
+  half-up; they do not change anyone else's part.
+- A weighted criterion whose sum over the billed communes is 0 cannot share anything: the
+  tariff is refused with a ``PricingError`` (a French sentence), rather than moving that
+  weight elsewhere on the quiet.
 """
 
 from __future__ import annotations
@@ -20,396 +47,640 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from math import lcm
 
 import polars as pl
 
-from billing.model import Tariff
+from billing.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Tariff
 from billing.money import div_half_up, format_euros, format_rate
 
 PASSTHROUGH = ("departement", "departement_nom", "epci_siren", "epci_nom", "mairie_adresse", "siret", "groupe",
-               "date_effet", "date_retrait", "debiteur", "region", "region_nom", "deliberation_commune",
-               "deliberation_syndicat", "delegue", "source_row")
+               "date_effet", "date_retrait")
+
+CONTRIBUTION_SCHEMA = {
+    "code_insee": pl.Utf8, "commune": pl.Utf8, "statut": pl.Utf8, "situation": pl.Utf8, "ecoles": pl.Int64,
+    "eleves": pl.Int64, "population": pl.Int64, "date_debut": pl.Date, "date_fin": pl.Date, "jours": pl.Int64,
+    "jours_annee": pl.Int64, "mois": pl.Int64, "facteur_num": pl.Int64, "facteur_den": pl.Int64,
+    "montant_annuel_cents": pl.Int64, "montant_cents": pl.Int64, "montant_indicatif_cents": pl.Int64,
+}
+PASSTHROUGH_TYPES = {"date_effet": pl.Date, "date_retrait": pl.Date}
 
 LINE_SCHEMA = {
     "code_insee": pl.Utf8, "ordre": pl.Int64, "code": pl.Utf8, "libelle": pl.Utf8, "quantite": pl.Int64,
     "taux_units": pl.Int64, "montant_cents": pl.Int64, "formule": pl.Utf8, "detail": pl.Utf8,
 }
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-          "novembre", "décembre")
+
+# Bareme amounts stay far below this, so 2·a·b fits in Int64 with room to spare.
+_INT64_SAFE = 2**61
+_NNBSP = "\u202f"  # French thousands separator, as billing.money writes it
+_NBSP = "\u00a0"
 
 
 class PricingError(ValueError):
-    """The tariff cannot be applied to these members (French message)."""
+    """The tariff cannot be applied to these members; the message is a French sentence."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """The billed days of a member in a year: first and last day, and how many days and months."""
+
+    debut: date
+    fin: date
+    jours: int
+    jours_annee: int
+    mois: int
 
 
 @dataclass(frozen=True)
 class Priced:
+    """A priced year: one row per member commune and the lines that explain each amount."""
+
     annee: int
     tariff: Tariff
     contributions: pl.DataFrame
     lines: pl.DataFrame
 
 
+# ----- integer arithmetic and French text, column-wise -------------------------------------
+
+
 def _half_up(numerator: pl.Expr, denominator: int | pl.Expr) -> pl.Expr:
-    """Integer half-up division for numerator ≥ 0: (2n + d) // (2d)."""
-    return (2 * numerator + denominator) // (2 * denominator)
+    """numerator / denominator (> 0) rounded half away from zero, in Int64: the rule of billing.money."""
+    positive = (2 * numerator + denominator) // (2 * denominator)
+    negative = -((-2 * numerator + denominator) // (2 * denominator))
+    return pl.when(numerator >= 0).then(positive).otherwise(negative)
+
+
+def _grouped_text(values: pl.Series) -> pl.Series:
+    """Integers as French text; only numbers from 1 000 (and negatives) go through Python (``_fmt_int``)."""
+    text = values.cast(pl.Utf8)
+    large = ((values >= 1000) | (values < 0)).arg_true()
+    if large.len():
+        text = text.scatter(large, [_fmt_int(v) for v in values.gather(large).to_list()])
+    return text
+
+
+def _int_text(value: pl.Expr) -> pl.Expr:
+    """« 1 100 », « 1 234 567 »: an Int64 column as French text (narrow no-break spaces)."""
+    return value.map_batches(_grouped_text, return_dtype=pl.Utf8, is_elementwise=True)
+
+
+def _euros_text(cents: pl.Expr) -> pl.Expr:
+    """The column-wise twin of billing.money.format_euros (« 1 234,50 € »)."""
+    n = cents.abs()
+    sign = pl.when(cents < 0).then(pl.lit("−")).otherwise(pl.lit(""))
+    return pl.format(f"{{}}{{}},{{}}{_NBSP}€", sign, _int_text(n // 100), (n % 100).cast(pl.Utf8).str.zfill(2))
+
+
+def _plural(count: pl.Expr, singular: str, plural: str) -> pl.Expr:
+    """French agreement: 0 and 1 take the singular."""
+    return pl.when(count.abs() >= 2).then(pl.lit(plural)).otherwise(pl.lit(singular))
 
 
 def _fmt_int(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
+    sign = "−" if n < 0 else ""
+    return sign + f"{abs(n):,}".replace(",", _NNBSP)
 
 
 def _fmt_date(d: date) -> str:
     return d.strftime("%d/%m/%Y")
 
 
-def membership_frame(base: pl.DataFrame, annee: int, prorata: str) -> pl.DataFrame:
-    """Situation, billed period and prorata factor of every member for ``annee``."""
+def _words(n: int, singular: str, plural: str) -> str:
+    return f"{_fmt_int(n)} {singular if abs(n) < 2 else plural}"
+
+
+# ----- membership period ---------------------------------------------------------------------
+
+
+def _period_columns(annee: int, prorata: str) -> list[list[pl.Expr]]:
+    """The expressions (in dependency order) that give every member its situation, billed days
+    and prorata factor: the one implementation behind ``price_year`` and ``membership_period``."""
     first, last = date(annee, 1, 1), date(annee, 12, 31)
     days_in_year = (last - first).days + 1
-    billable = (
-        pl.col("statut").is_in(["adherente", "retiree"]) & pl.col("date_effet").is_not_null()
-        & (pl.col("date_effet") <= last)
-        & (pl.col("date_retrait").is_null() | (pl.col("date_retrait") > first))
-    )
+    start = pl.max_horizontal(pl.col("date_effet"), pl.lit(first))
+    # date_retrait is the first day no longer member; max/min_horizontal skip nulls
+    end = pl.min_horizontal(pl.col("date_retrait") - pl.duration(days=1), pl.lit(last))
+    has_days = pl.col("date_effet").is_not_null() & (start <= end)
     situation = (
-        pl.when(billable).then(pl.lit("facturee"))
-        .when(pl.col("statut") == "conditionnelle").then(pl.lit("indicative"))
+        pl.when(pl.col("statut") == "conditionnelle").then(pl.lit("indicative"))
+        .when(pl.col("statut").is_in(["adherente", "retiree"]) & has_days).then(pl.lit("facturee"))
         .otherwise(pl.lit("hors_periode"))
     )
-    debut = pl.max_horizontal(pl.col("date_effet"), pl.lit(first))
-    fin = pl.min_horizontal(pl.col("date_retrait").dt.offset_by("-1d").fill_null(pl.lit(last)), pl.lit(last))
-    frame = base.with_columns(situation.alias("situation")).with_columns(
-        pl.when(pl.col("situation") == "facturee").then(debut).alias("date_debut"),
-        pl.when(pl.col("situation") == "facturee").then(fin).alias("date_fin"),
-    )
-    jours = ((pl.col("date_fin") - pl.col("date_debut")).dt.total_days() + 1).cast(pl.Int64)
-    mois = (pl.col("date_fin").dt.month().cast(pl.Int64) - pl.col("date_debut").dt.month().cast(pl.Int64) + 1)
-    frame = frame.with_columns(jours.alias("jours"), mois.alias("mois"), pl.lit(days_in_year, pl.Int64).alias("jours_annee"))
     billed = pl.col("situation") == "facturee"
-    if prorata == "jours":
-        num, den = pl.when(billed).then(pl.col("jours")).otherwise(1), pl.when(billed).then(days_in_year).otherwise(1)
-    elif prorata == "mois":
-        num, den = pl.when(billed).then(pl.col("mois")).otherwise(1), pl.when(billed).then(12).otherwise(1)
-    else:
-        num, den = pl.lit(1), pl.lit(1)
-    return frame.with_columns(num.cast(pl.Int64).alias("facteur_num"), den.cast(pl.Int64).alias("facteur_den"))
+    jours = pl.when(billed).then((pl.col("date_fin") - pl.col("date_debut")).dt.total_days() + 1).otherwise(0)
+    mois = pl.when(billed).then(
+        pl.col("date_fin").dt.month().cast(pl.Int64) - pl.col("date_debut").dt.month().cast(pl.Int64) + 1
+    ).otherwise(0)
+    numerator, denominator = {
+        "jours": (pl.col("jours"), pl.lit(days_in_year)),
+        "mois": (pl.col("mois"), pl.lit(12)),
+        "aucun": (pl.lit(1), pl.lit(1)),
+    }[prorata]
+    indicative = pl.col("situation") == "indicative"
+    return [
+        [situation.alias("situation")],
+        [pl.when(billed).then(start).alias("date_debut"), pl.when(billed).then(end).alias("date_fin")],
+        [jours.cast(pl.Int64).alias("jours"), mois.cast(pl.Int64).alias("mois"),
+         pl.lit(days_in_year, pl.Int64).alias("jours_annee")],
+        # indicative: a whole year (1/1); hors_periode: no day, 0/…
+        [pl.when(billed).then(numerator).when(indicative).then(1).otherwise(0).cast(pl.Int64).alias("facteur_num"),
+         pl.when(indicative).then(1).otherwise(denominator).cast(pl.Int64).alias("facteur_den")],
+    ]
+
+
+def _with_periods(members: pl.DataFrame, annee: int, prorata: str) -> pl.DataFrame:
+    for step in _period_columns(annee, prorata):
+        members = members.with_columns(step)
+    return members
+
+
+def membership_period(date_effet: date | None, date_retrait: date | None, annee: int) -> Period | None:
+    """The billed days of a member in ``annee``: [max(date_effet, 1 Jan), min(date_retrait − 1 day, 31 Dec)],
+    or None when that holds no day. (The same expressions as ``price_year``, on one row.)"""
+    row = pl.DataFrame({"statut": ["adherente"], "date_effet": [date_effet], "date_retrait": [date_retrait]},
+                       schema={"statut": pl.Utf8, "date_effet": pl.Date, "date_retrait": pl.Date})
+    out = _with_periods(row, annee, "jours").row(0, named=True)
+    if out["situation"] != "facturee":
+        return None
+    return Period(out["date_debut"], out["date_fin"], out["jours"], out["jours_annee"], out["mois"])
+
+
+# ----- entry point -------------------------------------------------------------------------
 
 
 def price_year(billing_base: pl.DataFrame, tariff: Tariff, *, annee: int) -> Priced:
-    """Every member's contribution for ``annee`` with the lines that explain it."""
-    base = billing_base.with_columns(
-        pl.col("ecoles").fill_null(0).cast(pl.Int64), pl.col("eleves").fill_null(0).cast(pl.Int64),
-        (pl.col("population").fill_null(0).cast(pl.Int64) if "population" in billing_base.columns
-         else pl.lit(0, pl.Int64).alias("population")),
-    )
-    for column in ("date_effet", "date_retrait"):
-        if column not in base.columns:
-            base = base.with_columns(pl.lit(None, pl.Date).alias(column))
-    frame = membership_frame(base, annee, tariff.prorata).sort("code_insee")
+    """Every member's contribution for ``annee`` with the lines that explain it.
+
+    Raises PricingError (French message) when the tariff cannot be applied to these members.
+    """
+    _check_tariff(tariff)
+    members = _prepare(billing_base)
+    members = _with_periods(members, annee, tariff.prorata)
     if tariff.mode == "repartition":
-        contributions, lines = _price_repartition(frame, tariff)
+        amounts, lines = _price_repartition(members, tariff)
     else:
-        contributions, lines = _price_bareme(frame, tariff)
-    keep = ["code_insee", "commune", "statut", "situation", "ecoles", "eleves", "population", "date_debut", "date_fin",
-            "jours", "jours_annee", "mois", "facteur_num", "facteur_den", "montant_annuel_cents", "montant_cents",
-            "montant_indicatif_cents"]
-    keep += [c for c in PASSTHROUGH if c in contributions.columns]
-    return Priced(annee, tariff, contributions.select(keep).sort("code_insee"),
-                  lines.sort("code_insee", "ordre"))
+        amounts, lines = _price_bareme(members, tariff)
+    contributions = pl.concat([members, amounts], how="horizontal")
+    extras = [c for c in billing_base.columns if c not in CONTRIBUTION_SCHEMA and c not in PASSTHROUGH]
+    contributions = contributions.select(
+        *[pl.col(name).cast(dtype) for name, dtype in CONTRIBUTION_SCHEMA.items()], *PASSTHROUGH, *extras)
+    lines = lines.select([pl.col(name).cast(dtype) for name, dtype in LINE_SCHEMA.items()])
+    return Priced(annee, tariff, contributions, lines)
 
 
-# ----- barème ---------------------------------------------------------------------------
+def _check_tariff(tariff: Tariff) -> None:
+    if tariff.mode not in TARIFF_MODES:
+        raise PricingError(f"mode de tarif « {tariff.mode} » inconnu (attendu : {', '.join(TARIFF_MODES)})")
+    if tariff.prorata not in PRORATA_MODES:
+        raise PricingError(f"prorata « {tariff.prorata} » inconnu (attendu : {', '.join(PRORATA_MODES)})")
+    if tariff.mode == "repartition":
+        if tariff.montant_total_cents is None or tariff.montant_total_cents < 0:
+            raise PricingError("mode « repartition » : le montant total à répartir (montant_total) manque "
+                               "ou est négatif")
+        unknown = [k for k, _ in tariff.poids if k not in CRITERIA]
+        if unknown:
+            raise PricingError(f"critère de répartition « {unknown[0]} » inconnu (attendu : {', '.join(CRITERIA)})")
+        if any(w < 0 for _, w in tariff.poids) or sum((w for _, w in tariff.poids), Fraction(0)) != 1:
+            raise PricingError("mode « repartition » : les poids doivent être positifs et leur somme valoir "
+                               "exactement 1")
+        return
+    if tariff.tranches_mode not in BAND_MODES:
+        raise PricingError(f"calcul des tranches « {tariff.tranches_mode} » inconnu "
+                           f"(attendu : {', '.join(BAND_MODES)})")
+    bounds = [band.jusqu_a for band in tariff.tranches]
+    if bounds and (bounds[-1] is not None or None in bounds[:-1]
+                   or any(b <= a for a, b in zip([0, *bounds[:-2]], bounds[:-1]))):
+        raise PricingError("tranches d'élèves : les bornes « jusqu_a » doivent croître et la dernière tranche "
+                           "être sans borne")
+    prices = [tariff.part_fixe_cents, tariff.part_ecole_units, tariff.part_eleve_units or 0,
+              tariff.plancher_cents or 0, tariff.plafond_cents or 0, *(b.rate_units for b in tariff.tranches)]
+    if any(p < 0 for p in prices):
+        raise PricingError("un prix ou un montant du tarif est négatif")
 
 
-def _line(frame: pl.DataFrame, *, rank: int, code: str | pl.Expr, libelle: str | pl.Expr, quantite: pl.Expr | None,
-          taux: int | None, montant: pl.Expr, formule: str, detail: str | pl.Expr) -> pl.DataFrame:
-    as_expr = lambda v, dtype=pl.Utf8: v if isinstance(v, pl.Expr) else pl.lit(v, dtype)  # noqa: E731
-    return frame.select(
-        pl.col("code_insee"),
-        pl.lit(rank, pl.Int64).alias("rang"),
-        as_expr(code).alias("code"),
-        as_expr(libelle).alias("libelle"),
-        (quantite if quantite is not None else pl.lit(None, pl.Int64)).cast(pl.Int64).alias("quantite"),
-        pl.lit(taux, pl.Int64).alias("taux_units"),
-        montant.cast(pl.Int64).alias("montant_cents"),
-        pl.lit(formule).alias("formule"),
-        as_expr(detail).alias("detail"),
+def _prepare(billing_base: pl.DataFrame) -> pl.DataFrame:
+    """The columns pricing reads, typed, checked, sorted by code_insee (so row order never matters)."""
+    for required in ("code_insee", "statut", "ecoles", "eleves"):
+        if required not in billing_base.columns:
+            raise PricingError(f"la base de facturation n'a pas de colonne « {required} »")
+    computed = set(CONTRIBUTION_SCHEMA) - {"code_insee", "commune", "statut", "ecoles", "eleves", "population"}
+    base = billing_base.drop([c for c in billing_base.columns if c in computed])
+    defaults = {"commune": pl.Utf8, "population": pl.Int64, "date_effet": pl.Date, "date_retrait": pl.Date}
+    base = base.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in defaults.items()
+                             if name not in base.columns)
+    base = base.with_columns(
+        pl.col("code_insee").cast(pl.Utf8), pl.col("commune").cast(pl.Utf8), pl.col("statut").cast(pl.Utf8),
+        pl.col("ecoles").cast(pl.Int64).fill_null(0), pl.col("eleves").cast(pl.Int64).fill_null(0),
+        pl.col("population").cast(pl.Int64), pl.col("date_effet").cast(pl.Date), pl.col("date_retrait").cast(pl.Date),
     )
+    base = base.with_columns(pl.lit(None, PASSTHROUGH_TYPES.get(name, pl.Utf8)).alias(name)
+                             for name in PASSTHROUGH if name not in base.columns)
+    codes = base["code_insee"]
+    if codes.null_count():
+        raise PricingError("la base de facturation contient une commune sans code INSEE")
+    if codes.n_unique() != base.height:
+        duplicate = sorted(codes.filter(codes.is_duplicated()).unique().to_list())[0]
+        raise PricingError(f"la commune {duplicate} figure deux fois dans la base de facturation")
+    bad = base.filter(~pl.col("statut").is_in(list(STATUTS)) | pl.col("statut").is_null())
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise PricingError(f"commune {row['code_insee']} : statut « {row['statut']} » inconnu "
+                           f"(attendu : {', '.join(STATUTS)})")
+    undated = base.filter(pl.col("statut").is_in(["adherente", "retiree"]) & pl.col("date_effet").is_null())
+    if undated.height:
+        raise PricingError(f"commune {undated['code_insee'][0]} : date d'effet de l'adhésion manquante")
+    negative = base.filter((pl.col("ecoles") < 0) | (pl.col("eleves") < 0) | (pl.col("population") < 0))
+    if negative.height:
+        raise PricingError(f"commune {negative['code_insee'][0]} : effectif ou population négatif")
+    return base.sort("code_insee").with_row_index("_idx")  # _idx: a cheap integer key to order the lines
 
 
-def _product(quantity: pl.Expr, units: int) -> pl.Expr:
-    return _half_up(quantity * units, 100)
+# ----- barème ------------------------------------------------------------------------------
 
 
-def _price_bareme(frame: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, pl.DataFrame]:
-    priced = frame.filter(pl.col("situation") != "hors_periode")
-    rentree = f"rentrée {tariff.rentree}"
-    parts: list[pl.DataFrame] = []
-    if tariff.part_fixe_cents > 0:
-        parts.append(_line(priced, rank=1, code="part_fixe", libelle="Part fixe par commune membre", quantite=None,
-                           taux=None, montant=pl.lit(tariff.part_fixe_cents), formule="valeur",
-                           detail="forfait annuel"))
-    if tariff.part_ecole_units > 0:
-        parts.append(_line(priced, rank=2, code="part_ecole", libelle="Part par école publique",
-                           quantite=pl.col("ecoles"), taux=tariff.part_ecole_units,
-                           montant=_product(pl.col("ecoles"), tariff.part_ecole_units), formule="produit",
-                           detail=pl.format(f"{rentree} : {{}} école(s) publique(s) avec élèves", pl.col("ecoles"))))
-    if tariff.tranches:
-        parts.extend(_band_lines(priced, tariff, rentree))
-    elif (tariff.part_eleve_units or 0) > 0:
-        parts.append(_line(priced, rank=3, code="part_eleve", libelle="Part par élève",
-                           quantite=pl.col("eleves"), taux=tariff.part_eleve_units,
-                           montant=_product(pl.col("eleves"), tariff.part_eleve_units), formule="produit",
-                           detail=pl.format(f"{rentree} : {{}} élève(s) des écoles publiques", pl.col("eleves"))))
-    lines = pl.concat(parts) if parts else pl.DataFrame(schema={**LINE_SCHEMA, "rang": pl.Int64})
-    subtotal = lines.group_by("code_insee").agg(pl.col("montant_cents").sum().alias("sous_total"))
-    priced = priced.join(subtotal, on="code_insee", how="left").with_columns(pl.col("sous_total").fill_null(0))
-    annual = pl.col("sous_total")
-    extra: list[pl.DataFrame] = []
-    if tariff.plancher_cents is not None:
-        low = priced.filter(pl.col("sous_total") < tariff.plancher_cents)
-        extra.append(_line(low, rank=10, code="plancher",
-                           libelle=f"Ajustement au plancher de {format_euros(tariff.plancher_cents)}", quantite=None,
-                           taux=None, montant=pl.lit(tariff.plancher_cents) - pl.col("sous_total"),
-                           formule="ajustement",
-                           detail=pl.format("contribution calculée {} portée au plancher",
-                                            _euros_expr(pl.col("sous_total")))))
-        annual = pl.max_horizontal(annual, pl.lit(tariff.plancher_cents))
-    if tariff.plafond_cents is not None:
-        high = priced.filter(pl.col("sous_total") > tariff.plafond_cents)
-        extra.append(_line(high, rank=11, code="plafond",
-                           libelle=f"Écrêtement au plafond de {format_euros(tariff.plafond_cents)}", quantite=None,
-                           taux=None, montant=pl.lit(tariff.plafond_cents) - pl.col("sous_total"),
-                           formule="ajustement",
-                           detail=pl.format("contribution calculée {} ramenée au plafond",
-                                            _euros_expr(pl.col("sous_total")))))
-        annual = pl.min_horizontal(annual, pl.lit(tariff.plafond_cents))
-    priced = priced.with_columns(annual.cast(pl.Int64).alias("montant_annuel_cents"))
-    prorated = _half_up(pl.col("montant_annuel_cents") * pl.col("facteur_num"), pl.col("facteur_den"))
-    priced = priced.with_columns(prorated.cast(pl.Int64).alias("montant_du"))
-    needs_prorata = priced.filter(pl.col("facteur_num") != pl.col("facteur_den"))
-    if needs_prorata.height:
-        extra.append(_line(needs_prorata, rank=20, code="prorata", libelle=_prorata_label(tariff.prorata),
-                           quantite=None, taux=None, montant=pl.col("montant_du") - pl.col("montant_annuel_cents"),
-                           formule="prorata", detail=_prorata_detail(tariff.prorata)))
-    all_lines = pl.concat([lines, *extra]) if extra else lines
-    all_lines = _number_lines(all_lines)
-    contributions = frame.join(
-        priced.select("code_insee", "montant_annuel_cents", "montant_du"), on="code_insee", how="left"
-    ).with_columns(
-        pl.col("montant_annuel_cents").fill_null(0),
-        pl.when(pl.col("situation") == "facturee").then(pl.col("montant_du")).otherwise(0).cast(pl.Int64)
-        .alias("montant_cents"),
-        pl.when(pl.col("situation") == "indicative").then(pl.col("montant_du")).cast(pl.Int64)
-        .alias("montant_indicatif_cents"),
-    ).drop("montant_du")
-    return contributions, all_lines
-
-
-def _band_lines(priced: pl.DataFrame, tariff: Tariff, rentree: str) -> list[pl.DataFrame]:
-    pupils = pl.col("eleves")
-    lines = []
-    if tariff.tranches_mode == "global":
-        bounds = [0] + [band.jusqu_a for band in tariff.tranches[:-1]]
-        rate = code = label = None
-        for index in range(len(tariff.tranches), 0, -1):  # highest band first: the band reached wins
-            band, lower = tariff.tranches[index - 1], bounds[index - 1]
-            text = f"Part par élève au tarif de la tranche {index} atteinte ({_band_text(index, lower, band.jusqu_a)})"
-            cond = pupils > lower
-            if rate is None:
-                rate = pl.when(cond).then(pl.lit(band.rate_units, pl.Int64))
-                code = pl.when(cond).then(pl.lit(f"tranche_{index}"))
-                label = pl.when(cond).then(pl.lit(text))
-            elif index > 1:
-                rate = rate.when(cond).then(pl.lit(band.rate_units, pl.Int64))
-                code = code.when(cond).then(pl.lit(f"tranche_{index}"))
-                label = label.when(cond).then(pl.lit(text))
-            else:
-                rate = rate.otherwise(pl.lit(band.rate_units, pl.Int64))
-                code = code.otherwise(pl.lit("tranche_1"))
-                label = label.otherwise(pl.lit(text))
-        if len(tariff.tranches) == 1:  # a single band: no condition to chain
-            band = tariff.tranches[0]
-            rate, code = pl.lit(band.rate_units, pl.Int64), pl.lit("tranche_1")
-            label = pl.lit(f"Part par élève au tarif de la tranche 1 atteinte ({_band_text(1, 0, None)})")
-        frame = priced.with_columns(rate.alias("_taux"), code.alias("_code"), label.alias("_libelle"))
-        line = frame.select(
-            pl.col("code_insee"), pl.lit(3, pl.Int64).alias("rang"), pl.col("_code").alias("code"),
-            pl.col("_libelle").alias("libelle"), pupils.cast(pl.Int64).alias("quantite"),
-            pl.col("_taux").cast(pl.Int64).alias("taux_units"),
-            _half_up(pupils * pl.col("_taux"), 100).cast(pl.Int64).alias("montant_cents"),
-            pl.lit("produit").alias("formule"),
-            pl.format(f"{rentree} : {{}} élève(s), tous au tarif de la tranche atteinte", pupils).alias("detail"),
-        )
-        return [line]
-    lower = 0
-    for index, band in enumerate(tariff.tranches, start=1):
-        upper = band.jusqu_a
-        in_band = (pupils - lower).clip(lower_bound=0)
-        if upper is not None:
-            in_band = pl.min_horizontal(in_band, pl.lit(upper - lower))
-        used = priced.filter((in_band > 0) | pl.lit(index == 1))
-        lines.append(_line(used, rank=3, code=f"tranche_{index}",
-                           libelle=f"Élèves {_band_text(index, lower, upper)} (tranche {index})",
-                           quantite=in_band, taux=band.rate_units, montant=_product(in_band, band.rate_units),
-                           formule="produit",
-                           detail=pl.format(f"{rentree} : {{}} élève(s) au total", pupils)))
-        lower = upper or lower
-    return lines
-
-
-def _band_text(index: int, lower: int, upper: int | None) -> str:
+def _band_text(lower: int, upper: int | None) -> str:
     if upper is None:
         return f"au-delà de {_fmt_int(lower)}"
     return f"de {_fmt_int(lower + 1)} à {_fmt_int(upper)}"
 
 
-def _euros_expr(cents: pl.Expr) -> pl.Expr:
-    whole = (cents // 100).cast(pl.Utf8)
-    part = (cents % 100).cast(pl.Utf8).str.zfill(2)
-    return pl.format("{},{} €", whole, part)
-
-
-def _prorata_label(mode: str) -> str:
-    return "Prorata temporis (mois d'adhésion)" if mode == "mois" else "Prorata temporis (jours d'adhésion)"
-
-
-def _prorata_detail(mode: str) -> pl.Expr:
-    if mode == "mois":
-        return pl.format("{} mois sur 12 (du {} au {})", pl.col("mois"), pl.col("date_debut").dt.strftime("%d/%m/%Y"),
-                         pl.col("date_fin").dt.strftime("%d/%m/%Y"))
-    return pl.format("{} jours sur {} (du {} au {})", pl.col("jours"), pl.col("jours_annee"),
-                     pl.col("date_debut").dt.strftime("%d/%m/%Y"), pl.col("date_fin").dt.strftime("%d/%m/%Y"))
-
-
-def _number_lines(lines: pl.DataFrame) -> pl.DataFrame:
-    lines = lines.with_columns(pl.int_range(pl.len()).alias("_pos"))
-    lines = lines.sort("code_insee", "rang", "_pos")
-    lines = lines.with_columns((pl.col("code_insee").cum_count().over("code_insee")).cast(pl.Int64).alias("ordre"))
-    return lines.select(list(LINE_SCHEMA))
-
-
-# ----- répartition ---------------------------------------------------------------------
-
-
-def _criterion(row: dict, criterion: str) -> int:
-    return 1 if criterion == "forfait" else int(row.get(criterion) or 0)
-
-
-def _price_repartition(frame: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Weighted shares of montant_total, apportioned to the cent by the largest remainders."""
-    total = tariff.montant_total_cents or 0
-    weights = [(k, w) for k, w in tariff.poids if w > 0]
-    rows = frame.to_dicts()
-    billed = [r for r in rows if r["situation"] == "facturee"]
-    sums = {k: sum(_criterion(r, k) for r in billed) for k, _ in weights}
-    for criterion, weight in weights:
-        if billed and sums[criterion] == 0:
-            raise PricingError(f"répartition impossible : le critère « {criterion} » vaut 0 pour toutes les communes "
-                               f"facturées (poids {float(weight):g}) ; changez les poids du tarif")
-
-    def share(row: dict, extra: dict | None = None) -> Fraction:
-        result = Fraction(0)
-        for criterion, weight in weights:
-            denominator = sums[criterion] + (_criterion(extra, criterion) if extra else 0)
-            if denominator:
-                result += weight * Fraction(_criterion(row, criterion), denominator)
-        return result
-
-    exact: dict[str, Fraction] = {}
-    shares: dict[str, Fraction] = {}
-    for row in billed:
-        shares[row["code_insee"]] = share(row)
-        exact[row["code_insee"]] = total * shares[row["code_insee"]] * Fraction(row["facteur_num"], row["facteur_den"])
-    parts = apportion(exact)
-    annual: dict[str, int] = {code: div_half_up((total * s).numerator, (total * s).denominator)
-                              for code, s in shares.items()}
-    line_rows = []
-    indicative: dict[str, int] = {}
-    for row in rows:
-        code = row["code_insee"]
-        if row["situation"] == "facturee":
-            amount, s = parts[code], shares[code]
-        elif row["situation"] == "indicative":
-            s = share(row, extra=row)
-            value = total * s
-            amount = div_half_up(value.numerator, value.denominator)
-            indicative[code] = amount
-        else:
-            continue
-        detail = "; ".join(
-            f"{criterion} {_fmt_int(_criterion(row, criterion))}/{_fmt_int(sums[criterion] + (_criterion(row, criterion) if row['situation'] == 'indicative' else 0))} × {f'{float(weight) * 100:g}'.replace('.', ',')} %"
-            for criterion, weight in weights
-        )
-        detail = f"quote-part {f'{float(s) * 100:.4f}'.replace('.', ',')} % de {format_euros(total)} ({detail})"
-        if row["situation"] == "facturee" and row["facteur_num"] != row["facteur_den"]:
-            unit = "jours" if tariff.prorata == "jours" else "mois"
-            detail += f", prorata {row['facteur_num']}/{row['facteur_den']} {unit}"
-        line_rows.append({"code_insee": code, "ordre": 1, "code": "repartition",
-                          "libelle": "Quote-part de la répartition du coût du service", "quantite": None,
-                          "taux_units": None, "montant_cents": amount, "formule": "valeur", "detail": detail})
-    lines = pl.DataFrame(line_rows, schema=LINE_SCHEMA)
-    contributions = frame.with_columns(
-        pl.col("code_insee").replace_strict(annual, default=None, return_dtype=pl.Int64)
-        .fill_null(pl.col("code_insee").replace_strict(indicative, default=0, return_dtype=pl.Int64))
-        .alias("montant_annuel_cents"),
-        pl.col("code_insee").replace_strict(parts, default=0, return_dtype=pl.Int64).alias("montant_cents"),
-        pl.col("code_insee").replace_strict(indicative, default=None, return_dtype=pl.Int64)
-        .alias("montant_indicatif_cents"),
+def _line_frame(frame: pl.DataFrame, *, rang: int, code: str | pl.Expr, libelle: str | pl.Expr,
+                quantite: pl.Expr | None, taux: int | pl.Expr | None, montant: pl.Expr, formule: str,
+                detail: str | pl.Expr) -> pl.DataFrame:
+    """One kind of line for every row of ``frame`` (rang orders the kinds within a notice)."""
+    text = lambda v: v if isinstance(v, pl.Expr) else pl.lit(v, pl.Utf8)  # noqa: E731
+    return frame.select(
+        pl.col("_idx"),
+        pl.col("code_insee"),
+        pl.lit(rang, pl.Int64).alias("rang"),
+        text(code).alias("code"),
+        text(libelle).alias("libelle"),
+        (quantite if quantite is not None else pl.lit(None)).cast(pl.Int64).alias("quantite"),
+        (taux if isinstance(taux, pl.Expr) else pl.lit(taux)).cast(pl.Int64).alias("taux_units"),
+        montant.cast(pl.Int64).alias("montant_cents"),
+        pl.lit(formule, pl.Utf8).alias("formule"),
+        text(detail).cast(pl.Utf8).alias("detail"),
     )
-    return contributions, lines
 
 
-def apportion(exact: dict[str, Fraction]) -> dict[str, int]:
-    """Largest-remainder apportionment in cents: floors, then the missing cents to the largest
-    remainders (ties by code_insee), so the parts add up to the rounded sum of the exact parts."""
-    if not exact:
-        return {}
-    floors = {code: value.numerator // value.denominator for code, value in exact.items()}
-    total = sum(exact.values(), Fraction(0))
-    target = div_half_up(total.numerator, total.denominator)
-    missing = target - sum(floors.values())
-    order = sorted(exact, key=lambda code: (-(exact[code] - floors[code]), code))
-    parts = dict(floors)
-    for code in order[:missing]:
-        parts[code] += 1
+def _check_bareme_range(priced: pl.DataFrame, tariff: Tariff) -> None:
+    """Int64 is ample for any real syndicate; refuse rather than overflow on absurd inputs."""
+    if priced.height == 0:
+        return
+    schools, pupils = int(priced["ecoles"].max() or 0), int(priced["eleves"].max() or 0)
+    rates = [tariff.part_eleve_units or 0, *(b.rate_units for b in tariff.tranches)]
+    bound = (tariff.part_fixe_cents + schools * tariff.part_ecole_units + pupils * max(rates)
+             + (tariff.plancher_cents or 0) + (tariff.plafond_cents or 0))
+    if bound * 2 * 366 >= _INT64_SAFE:
+        raise PricingError("montants hors limites : vérifiez les prix du tarif et les effectifs "
+                           "(plusieurs milliards d'euros par commune)")
+
+
+def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """part fixe + part écoles + part élèves (flat or bands), plancher/plafond, then prorata."""
+    priced = members.filter(pl.col("situation") != "hors_periode")
+    _check_bareme_range(priced, tariff)
+    rentree = f"rentrée {tariff.rentree}"
+    pupils = pl.col("eleves")
+    pupils_text = pl.format(f"{rentree} : {{}} {{}}", _int_text(pupils), _plural(pupils, "élève", "élèves"))
+    steps: list[tuple[str, pl.Expr]] = []  # (column, expression), each may read the ones before
+    amount_columns: list[str] = []  # the parts, before plancher/plafond
+    lines: list[pl.DataFrame] = []
+
+    def part(column: str, expr: pl.Expr, *, amount: bool = True) -> None:
+        steps.append((column, expr))
+        if amount:
+            amount_columns.append(column)
+
+    if tariff.part_fixe_cents > 0:
+        part("_fixe", pl.lit(tariff.part_fixe_cents, pl.Int64))
+    if tariff.part_ecole_units > 0:
+        part("_ecole", _half_up(pl.col("ecoles") * tariff.part_ecole_units, 100))
+    bands = tariff.tranches if any(b.rate_units > 0 for b in tariff.tranches) else ()
+    if bands and tariff.tranches_mode == "progressif":
+        lower = 0
+        for index, band in enumerate(bands, start=1):
+            inside = (pupils - lower).clip(lower_bound=0)
+            if band.jusqu_a is not None:
+                inside = pl.min_horizontal(inside, pl.lit(band.jusqu_a - lower))
+            part(f"_q{index}", inside, amount=False)
+            part(f"_t{index}", _half_up(pl.col(f"_q{index}") * band.rate_units, 100))
+            lower = band.jusqu_a or lower
+    elif bands:  # global: every pupil at the rate of the band reached (bounds are inclusive)
+        reached = pl.lit(len(bands), pl.Int64)
+        for index in range(len(bands) - 1, 0, -1):
+            reached = pl.when(pupils <= bands[index - 1].jusqu_a).then(pl.lit(index, pl.Int64)).otherwise(reached)
+        rate = pl.lit(bands[-1].rate_units, pl.Int64)
+        for index in range(len(bands) - 1, 0, -1):
+            rate = pl.when(pl.col("_bande") == index).then(pl.lit(bands[index - 1].rate_units, pl.Int64)).otherwise(rate)
+        part("_bande", reached, amount=False)
+        part("_taux", rate, amount=False)
+        part("_global", _half_up(pupils * pl.col("_taux"), 100))
+    elif (tariff.part_eleve_units or 0) > 0:
+        part("_eleve", _half_up(pupils * tariff.part_eleve_units, 100))
+    for column, expr in steps:
+        priced = priced.with_columns(expr.alias(column))
+    subtotal = pl.sum_horizontal(*amount_columns) if amount_columns else pl.lit(0, pl.Int64)
+    priced = priced.with_columns(subtotal.cast(pl.Int64).alias("_sous_total"))
+    after_floor = pl.col("_sous_total")
+    if tariff.plancher_cents is not None:
+        after_floor = pl.max_horizontal(after_floor, pl.lit(tariff.plancher_cents, pl.Int64))
+    priced = priced.with_columns(after_floor.alias("_apres_plancher"))
+    annual = pl.col("_apres_plancher")
+    if tariff.plafond_cents is not None:
+        annual = pl.min_horizontal(annual, pl.lit(tariff.plafond_cents, pl.Int64))
+    priced = priced.with_columns(annual.alias("montant_annuel_cents"))
+    priced = priced.with_columns(
+        _half_up(pl.col("montant_annuel_cents") * pl.col("facteur_num"), pl.col("facteur_den")).alias("_du"))
+
+    if tariff.part_fixe_cents > 0:
+        lines.append(_line_frame(priced, rang=1, code="part_fixe", libelle="Part fixe", quantite=None, taux=None,
+                                 montant=pl.col("_fixe"), formule="valeur", detail="forfait par commune membre"))
+    if tariff.part_ecole_units > 0:
+        lines.append(_line_frame(
+            priced, rang=2, code="part_ecole", libelle="Part par école publique", quantite=pl.col("ecoles"),
+            taux=tariff.part_ecole_units, montant=pl.col("_ecole"), formule="produit",
+            detail=pl.format(f"{rentree} : {{}} {{}}", _int_text(pl.col("ecoles")),
+                             _plural(pl.col("ecoles"), "école publique", "écoles publiques"))))
+    if bands and tariff.tranches_mode == "progressif":
+        lower = 0
+        for index, band in enumerate(bands, start=1):
+            used = priced.filter((pl.col(f"_q{index}") > 0) | ((pupils == 0) & pl.lit(index == 1)))
+            lines.append(_line_frame(
+                used, rang=2 + index, code=f"tranche_{index}",
+                libelle=f"Élèves {_band_text(lower, band.jusqu_a)} (tranche {index})", quantite=pl.col(f"_q{index}"),
+                taux=band.rate_units, montant=pl.col(f"_t{index}"), formule="produit",
+                detail=pl.format("{} au total", pupils_text)))
+            lower = band.jusqu_a or lower
+    elif bands:
+        labels = pl.lit(None, pl.Utf8)
+        lower = 0
+        for index, band in enumerate(bands, start=1):
+            text = f"Élèves, tous au tarif de la tranche {index} ({_band_text(lower, band.jusqu_a)})"
+            labels = pl.when(pl.col("_bande") == index).then(pl.lit(text)).otherwise(labels)
+            lower = band.jusqu_a or lower
+        lines.append(_line_frame(
+            priced, rang=3, code=pl.format("tranche_{}", pl.col("_bande")), libelle=labels, quantite=pupils,
+            taux=pl.col("_taux"), montant=pl.col("_global"), formule="produit",
+            detail=pl.format("{}, tranche {} atteinte", pupils_text, pl.col("_bande"))))
+    elif (tariff.part_eleve_units or 0) > 0:
+        lines.append(_line_frame(priced, rang=3, code="part_eleve", libelle="Part par élève", quantite=pupils,
+                                 taux=tariff.part_eleve_units, montant=pl.col("_eleve"), formule="produit",
+                                 detail=pupils_text))
+    last_rank = 3 + len(bands)
+    if tariff.plancher_cents is not None:
+        floor = tariff.plancher_cents
+        lines.append(_line_frame(
+            priced.filter(pl.col("_sous_total") < floor), rang=last_rank + 1, code="plancher",
+            libelle=f"Ajustement au plancher de {format_euros(floor)}", quantite=None, taux=None,
+            montant=pl.lit(floor) - pl.col("_sous_total"), formule="ajustement",
+            detail=pl.format("contribution calculée {}, portée au plancher", _euros_text(pl.col("_sous_total")))))
+    if tariff.plafond_cents is not None:
+        ceiling = tariff.plafond_cents
+        lines.append(_line_frame(
+            priced.filter(pl.col("_apres_plancher") > ceiling), rang=last_rank + 2, code="plafond",
+            libelle=f"Écrêtement au plafond de {format_euros(ceiling)}", quantite=None, taux=None,
+            montant=pl.lit(ceiling) - pl.col("_apres_plancher"), formule="ajustement",
+            detail=pl.format("contribution calculée {}, ramenée au plafond", _euros_text(pl.col("_apres_plancher")))))
+    lines.append(_prorata_lines(priced, tariff, rang=last_rank + 3, annual=pl.col("montant_annuel_cents"),
+                                prorated=pl.col("_du")))
+
+    amounts = members.select("code_insee", "situation").join(
+        priced.select("code_insee", "montant_annuel_cents", "_du"), on="code_insee", how="left", maintain_order="left",
+    ).select(
+        pl.col("montant_annuel_cents").fill_null(0),
+        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
+        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
+    )
+    return amounts, _number_lines(lines)
+
+
+def _prorata_lines(priced: pl.DataFrame, tariff: Tariff, *, rang: int, annual: pl.Expr,
+                   prorated: pl.Expr) -> pl.DataFrame:
+    """round(annual × factor) − annual for every billed commune whose factor is not 1."""
+    if tariff.prorata == "mois":
+        label = pl.format("Prorata temporis : {} mois d'adhésion sur 12", pl.col("mois"))
+    else:
+        label = pl.format("Prorata temporis : {} {} d'adhésion sur {}", pl.col("jours"),
+                          _plural(pl.col("jours"), "jour", "jours"), pl.col("jours_annee"))
+    detail = pl.format("du {} au {}", pl.col("date_debut").dt.strftime("%d/%m/%Y"),
+                       pl.col("date_fin").dt.strftime("%d/%m/%Y"))
+    partial = priced.filter((pl.col("situation") == "facturee") & (pl.col("facteur_num") != pl.col("facteur_den")))
+    return _line_frame(partial, rang=rang, code="prorata", libelle=label, quantite=None, taux=None,
+                       montant=prorated - annual, formule="prorata", detail=detail)
+
+
+def _number_lines(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate the kinds of lines, order them within each notice and number them 1..n."""
+    lines = pl.concat(frames, how="vertical")
+    lines = lines.sort("_idx", "rang")
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    first_of_commune = pl.when(pl.col("_idx") != pl.col("_idx").shift(1)).then(row).forward_fill().fill_null(0)
+    return lines.with_columns((row - first_of_commune + 1).alias("ordre"))  # linear, unlike a window over _idx
+
+
+# ----- répartition -------------------------------------------------------------------------
+
+
+def _criterion_column(criterion: str) -> pl.Expr:
+    return pl.lit(1, pl.Int64) if criterion == "forfait" else pl.col(criterion)
+
+
+def _share_numerators(columns: list[list[int]], sums: tuple[int, ...],
+                      weights: tuple[Fraction, ...]) -> tuple[list[int], int]:
+    """Exact shares Σ_k w_k × c_k / S_k as integer numerators over one common denominator.
+
+    ``columns`` holds one list per criterion (the communes in code_insee order). A criterion
+    whose sum is 0 contributes nothing (callers refuse that case for billed communes).
+    """
+    scales = [w.denominator * s for w, s in zip(weights, sums)]
+    denominator = lcm(*(s for s in scales if s)) if any(scales) else 1
+    numerators = [0] * (len(columns[0]) if columns else 0)
+    for weight, scale, column in zip(weights, scales, columns):
+        if scale:
+            factor = weight.numerator * (denominator // scale)
+            numerators = [n + factor * c for n, c in zip(numerators, column)]
+    return numerators, denominator
+
+
+def _div_half_up_all(numerators: list[int], denominator: int) -> list[int]:
+    """div_half_up over a list of numerators ≥ 0: the contract's (2·n + d) // (2·d), inlined for speed."""
+    double = 2 * denominator
+    return [(2 * n + denominator) // double for n in numerators]
+
+
+def apportion_cents(numerators: list[int], denominator: int) -> list[int]:
+    """Largest remainders: exact parts numerator/denominator cents (≥ 0), floored, then the cents
+    still missing to reach half_up(Σ exact parts) go to the largest remainders; equal remainders
+    go in the order given (callers pass communes sorted by code_insee)."""
+    floors = [n // denominator for n in numerators]
+    remainders = [n - f * denominator for n, f in zip(numerators, floors)]
+    missing = div_half_up(sum(numerators), denominator) - sum(floors)
+    # a stable sort, even reversed: equal remainders keep their code_insee order
+    order = sorted(range(len(numerators)), key=remainders.__getitem__, reverse=True)
+    parts = floors
+    for i in order[:missing]:
+        parts[i] += 1
     return parts
 
 
-# ----- explanation ------------------------------------------------------------------------
+def _percent_text(value: Fraction, places: int = 4) -> str:
+    """« 2,5 % », « 33,3333 % »: at most ``places`` decimals, half-up, trailing zeros dropped."""
+    scaled = value * 100 * 10**places
+    units = div_half_up(scaled.numerator, scaled.denominator)
+    whole, frac = divmod(units, 10**places)
+    text = _fmt_int(whole)
+    frac_text = f"{frac:0{places}d}".rstrip("0")
+    return f"{text},{frac_text} %" if frac_text else f"{text} %"
+
+
+CRITERION_WORDS = {"eleves": "élèves", "ecoles": "écoles", "population": "population", "forfait": "forfait"}
+
+
+def _price_repartition(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Weighted shares of montant_total, apportioned to the cent by the largest remainders."""
+    total = tariff.montant_total_cents or 0
+    weighted = [(k, Fraction(w)) for k, w in tariff.poids if w != 0]
+    criteria = tuple(k for k, _ in weighted)
+    weights = tuple(w for _, w in weighted)
+    frame = members.with_columns([_criterion_column(k).alias(f"_c_{k}") for k in criteria])
+    billed = frame.filter(pl.col("situation") == "facturee")
+    for criterion in criteria:
+        missing = billed.filter(pl.col(f"_c_{criterion}").is_null())
+        if missing.height:
+            raise PricingError(f"répartition : la commune {missing['code_insee'][0]} n'a pas de valeur pour le "
+                               f"critère « {criterion} »")
+    columns = [billed[f"_c_{k}"].to_list() for k in criteria]
+    sums = tuple(sum(column) for column in columns)
+    if billed.height:
+        for criterion, weight, s in zip(criteria, weights, sums):
+            if s == 0:
+                raise PricingError(
+                    f"répartition impossible : le critère « {criterion} » (poids {_percent_text(weight)}) vaut 0 "
+                    f"pour toutes les communes facturées ; changez les poids du tarif ou vérifiez les effectifs")
+    numerators, share_den = _share_numerators(columns, sums, weights)
+    factor_num, factor_den = billed["facteur_num"].to_list(), billed["facteur_den"].to_list()
+    year_den = factor_den[0] if factor_den else 1  # same for every billed commune (365/366, 12 or 1)
+    annual = _div_half_up_all([total * n for n in numerators], share_den)
+    prorated = _div_half_up_all([a * f for a, f in zip(annual, factor_num)], year_den)
+    parts = apportion_cents([total * n * f for n, f in zip(numerators, factor_num)], share_den * year_den)
+    target = sum(parts)
+
+    pct = _div_half_up_all([n * 1_000_000 for n in numerators], share_den)  # share in 1/10 000 of a percent
+    billed = billed.with_columns(
+        pl.Series("montant_annuel_cents", annual, pl.Int64), pl.Series("_du", prorated, pl.Int64),
+        pl.Series("montant_cents", parts, pl.Int64), pl.Series("_pct", pct, pl.Int64),
+    )
+    indicative = frame.filter(pl.col("situation") == "indicative")
+    indicative_amounts, indicative_pct, indicative_sums = [], [], []
+    for row in indicative.select([f"_c_{k}" for k in criteria]).fill_null(0).iter_rows():
+        own_sums = tuple(s + c for s, c in zip(sums, row))
+        (numerator,), den = _share_numerators([[c] for c in row], own_sums, weights)
+        indicative_amounts.append(div_half_up(total * numerator, den))
+        indicative_pct.append(div_half_up(numerator * 1_000_000, den))
+        indicative_sums.append(own_sums)
+    indicative = indicative.with_columns(
+        pl.Series("montant_annuel_cents", indicative_amounts, pl.Int64),
+        pl.Series("montant_indicatif_cents", indicative_amounts, pl.Int64),
+        pl.Series("_pct", indicative_pct, pl.Int64),
+        *[pl.Series(f"_s_{k}", [s[i] for s in indicative_sums], pl.Int64) for i, k in enumerate(criteria)],
+    )
+    billed = billed.with_columns(pl.lit(s, pl.Int64).alias(f"_s_{k}") for k, s in zip(criteria, sums))
+
+    def quote_part(frame: pl.DataFrame) -> pl.DataFrame:
+        pct_text = pl.format("{},{} %", _int_text(pl.col("_pct") // 10_000),
+                             (pl.col("_pct") % 10_000).cast(pl.Utf8).str.zfill(4))
+        terms = [pl.format(f"{CRITERION_WORDS[k]} {{}} / {{}} × {_percent_text(w)}", _int_text(pl.col(f"_c_{k}")),
+                           _int_text(pl.col(f"_s_{k}"))) for k, w in zip(criteria, weights)]
+        detail = pl.format(f"{{}} de {format_euros(total)} : " + " + ".join(["{}"] * len(terms)), pct_text, *terms) \
+            if terms else pl.format(f"{{}} de {format_euros(total)}", pct_text)
+        return _line_frame(frame, rang=1, code="repartition", libelle="Quote-part de la répartition", quantite=None,
+                           taux=None, montant=pl.col("montant_annuel_cents"), formule="valeur", detail=detail)
+
+    lines = [quote_part(billed), quote_part(indicative),
+             _prorata_lines(billed, tariff, rang=2, annual=pl.col("montant_annuel_cents"), prorated=pl.col("_du")),
+             _line_frame(billed.filter(pl.col("montant_cents") != pl.col("_du")), rang=3, code="arrondi",
+                         libelle="Arrondi de la répartition au centime", quantite=None, taux=None,
+                         montant=pl.col("montant_cents") - pl.col("_du"), formule="valeur",
+                         detail=f"méthode du plus fort reste : les quotes-parts facturées totalisent exactement "
+                                f"{format_euros(target)}")]
+
+    amounts = members.select("code_insee").join(
+        pl.concat([billed.select("code_insee", "montant_annuel_cents", "montant_cents"),
+                   indicative.select("code_insee", "montant_annuel_cents", pl.lit(0, pl.Int64).alias("montant_cents"))]),
+        on="code_insee", how="left", maintain_order="left",
+    ).join(indicative.select("code_insee", "montant_indicatif_cents"), on="code_insee", how="left",
+           maintain_order="left").select(
+        pl.col("montant_annuel_cents").fill_null(0), pl.col("montant_cents").fill_null(0),
+        pl.col("montant_indicatif_cents"))
+    return amounts, _number_lines(lines)
+
+
+# ----- explanation -------------------------------------------------------------------------
 
 
 def explain_commune(priced: Priced, code_insee: str) -> list[str]:
-    """The calculation read aloud to the mayor: facts, each line, the total."""
-    row = priced.contributions.filter(pl.col("code_insee") == code_insee)
-    if row.height == 0:
+    """The calculation as a finance officer reads it aloud to the mayor: facts, each line, the total."""
+    found = priced.contributions.filter(pl.col("code_insee") == code_insee)
+    if found.height == 0:
         raise KeyError(code_insee)
-    c = row.row(0, named=True)
-    tariff = priced.tariff
-    out = [f"{c['commune']} ({c['code_insee']}) — contribution {priced.annee}",
-           f"Tarif : délibération {tariff.deliberation} ; effectifs de la rentrée {tariff.rentree} "
-           f"(année scolaire {tariff.rentree}-{tariff.rentree + 1}).",
-           f"Effectifs retenus : {c['ecoles']} école(s) publique(s) avec élèves, {_fmt_int(c['eleves'])} élève(s)."]
+    c = found.row(0, named=True)
+    tariff, annee = priced.tariff, priced.annee
+    mode = "répartition" if tariff.mode == "repartition" else "barème"
+    out = [
+        f"{c['commune']} ({c['code_insee']}) — contribution {annee}",
+        f"Tarif : délibération {tariff.deliberation}, {mode} ; effectifs de la rentrée {tariff.rentree} "
+        f"(année scolaire {tariff.rentree}-{tariff.rentree + 1}).",
+    ]
+    counts = f"Effectifs retenus : {_words(c['ecoles'], 'école publique', 'écoles publiques')}, " \
+             f"{_words(c['eleves'], 'élève', 'élèves')}"
+    if tariff.mode == "repartition" and any(k == "population" for k, _ in tariff.poids) \
+            and c["population"] is not None:
+        counts += f", {_words(c['population'], 'habitant', 'habitants')}"
+    out.append(counts + ".")
     situation = c["situation"]
     if situation == "hors_periode":
-        out.append(f"La commune n'a été membre aucun jour de {priced.annee} : rien n'est dû.")
+        reason = ""
+        if c["date_effet"] is not None and c["date_effet"].year > annee:
+            reason = f" (adhésion à compter du {_fmt_date(c['date_effet'])})"
+        elif c["date_retrait"] is not None:
+            reason = f" (retrait au {_fmt_date(c['date_retrait'])})"
+        out.append(f"Aucun jour d'adhésion en {annee}{reason} : rien n'est dû.")
+        out.append("Montant dû : " + format_euros(0))
         return out
     if situation == "indicative":
-        out.append("Adhésion conditionnelle (délibération de la commune attendue) : montant indicatif, non facturé.")
+        out.append("Adhésion conditionnelle : rien n'est facturé ; montant indicatif pour une année entière.")
     else:
-        out.append(f"Adhésion du {_fmt_date(c['date_debut'])} au {_fmt_date(c['date_fin'])} : "
-                   f"{c['jours']} jours sur {c['jours_annee']}, {c['mois']} mois sur 12.")
+        period = (f"Adhésion du {_fmt_date(c['date_debut'])} au {_fmt_date(c['date_fin'])} : "
+                  f"{_words(c['jours'], 'jour', 'jours')} sur {c['jours_annee']}, {c['mois']} mois sur 12")
+        if tariff.prorata == "aucun":
+            period += " ; ce tarif ne proratise pas : la contribution annuelle est due entière"
+        elif c["facteur_num"] == c["facteur_den"]:
+            period += " ; membre toute l'année : contribution annuelle entière"
+        out.append(period + ".")
     out.append("Calcul :")
+    subtotal = 0
     for line in priced.lines.filter(pl.col("code_insee") == code_insee).iter_rows(named=True):
+        amount = line["montant_cents"]
         if line["formule"] == "produit":
-            calc = f"{_fmt_int(line['quantite'])} × {format_rate(line['taux_units'])} = {format_euros(line['montant_cents'])}"
+            calc = f"{_fmt_int(line['quantite'])} × {format_rate(line['taux_units'])} = {format_euros(amount)}"
+        elif line["formule"] == "prorata":
+            calc = (f"{format_euros(subtotal)} × {c['facteur_num']}/{c['facteur_den']} = "
+                    f"{format_euros(subtotal + amount)}, soit {_signed_euros(amount)}")
+        elif line["formule"] == "ajustement" or line["code"] == "arrondi":
+            calc = _signed_euros(amount)
         else:
-            calc = format_euros(line["montant_cents"])
-        out.append(f"  {line['ordre']}. {line['libelle']} : {calc}")
-        if line["detail"]:
-            out.append(f"     ({line['detail']})")
-    total = c["montant_cents"] if situation == "facturee" else c["montant_indicatif_cents"]
-    label = "Montant dû" if situation == "facturee" else "Montant indicatif"
-    out.append(f"{label} : {format_euros(total)}")
+            calc = format_euros(amount)
+        text = f"  {line['ordre']}. {line['libelle']} : {calc}"
+        out.append(text + (f" ({line['detail']})" if line["detail"] else ""))
+        subtotal += amount
+    if situation == "facturee":
+        out.append(f"Montant dû : {format_euros(c['montant_cents'])}")
+    else:
+        out.append(f"Montant indicatif (non facturé) : {format_euros(c['montant_indicatif_cents'])}")
     return out
+
+
+def _signed_euros(cents: int) -> str:
+    return ("+" if cents > 0 else "") + format_euros(cents)
