@@ -265,5 +265,116 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
     emit_json(ctx, result.as_json())
 
 
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.option("--dry-run", is_flag=True, help="Montrer ce qui serait émis, sans rien numéroter ni écrire.")
+@click.pass_obj
+def issue(ctx: Context, annee: int, dry_run: bool) -> None:
+    """Émettre les titres de recettes : numéros définitifs sans trou, avis définitifs.
+
+    Relancer avec les mêmes données n'émet rien. Si les données ont changé depuis,
+    émet les corrections : titre complémentaire, réduction ou annulation citant
+    le titre d'origine. Les avis manquants sont réécrits depuis le registre.
+
+    Example:
+
+        ent-bill issue 2024 --dry-run && ent-bill issue 2024
+    """
+    from billing.pipeline import issue as issue_year
+    from billing.progress import progress_for
+
+    with progress_for(ctx.quiet or ctx.as_json) as progress:
+        result = run_guarded(ctx, lambda: issue_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
+                                                     ledger_path=ctx.ledger_path(), dry_run=dry_run,
+                                                     progress=progress))
+    show_warnings(ctx, result.warnings, limit=10)
+    for line in result.summary_lines():
+        say(ctx, line)
+    emit_json(ctx, result.as_json())
+
+
+@main.command()
+@click.pass_obj
+def verify(ctx: Context) -> None:
+    """Vérifier que rien de ce qui a été émis n'a été modifié ni supprimé.
+
+    Recalcule la chaîne d'empreintes, la numérotation sans trou de chaque exercice
+    et les corrections ; nomme chaque titre altéré. Code de sortie 1 si le registre
+    a été altéré.
+
+    Example:
+
+        ent-bill verify
+    """
+    from billing.titres import open_ledger
+
+    def check():
+        with open_ledger(ctx.ledger_path(), readonly=True) as ledger:
+            return ledger.verify(), len(ledger.titres())
+
+    findings, count = run_guarded(ctx, check)
+    emit_json(ctx, {"ok": not findings, "titres": count, "anomalies": findings})
+    if findings:
+        click.echo(f"Erreur : le registre {ctx.ledger_path()} a été altéré :", err=True)
+        for finding in findings:
+            click.echo(f"  ✗ {finding}", err=True)
+        sys.exit(EXIT_DATA)
+    say(ctx, f"Registre intact : {count} titre(s), chaîne d'empreintes et numérotation vérifiées.")
+
+
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.pass_obj
+def titres(ctx: Context, annee: int) -> None:
+    """Lister les titres émis pour un exercice (numéro, nature, commune, montant).
+
+    Example:
+
+        ent-bill titres 2024
+    """
+    from billing.money import format_euros
+    from billing.titres import open_ledger
+
+    def read():
+        with open_ledger(ctx.ledger_path(), readonly=True) as ledger:
+            return ledger.titres(annee)
+
+    items = run_guarded(ctx, read)
+    for t in items:
+        origin = f" sur {t.origine_numero}" if t.origine_numero else ""
+        say(ctx, f"{t.numero:<16} {t.date_emission.strftime('%d/%m/%Y')} {t.nature:<15} {t.code_insee} "
+                 f"{t.commune:<30} {format_euros(t.montant_cents):>14}{origin}")
+    if not items:
+        say(ctx, f"Aucun titre émis pour {annee}.")
+    from billing.money import cents_to_str
+
+    emit_json(ctx, {"ok": True, "annee": annee, "titres": [
+        {"numero": t.numero, "nature": t.nature, "code_insee": t.code_insee, "commune": t.commune,
+         "montant": cents_to_str(t.montant_cents), "origine": t.origine_numero,
+         "date_emission": t.date_emission.isoformat()} for t in items]})
+
+
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.pass_obj
+def reconcile(ctx: Context, annee: int) -> None:
+    """Rapprocher les paiements (paiements.csv) des titres émis et lister les relances.
+
+    Écrit reports/ANNEE/rapprochement_ANNEE.xlsx : par titre émis, réduit, payé, reste
+    à recouvrer, trop-perçu et jours de retard ; totaux équilibrés au centime.
+
+    Example:
+
+        ent-bill reconcile 2024
+    """
+    from billing.pipeline import reconcile_year
+
+    result = run_guarded(ctx, lambda: reconcile_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
+                                                     ledger_path=ctx.ledger_path()))
+    for line in result.summary_lines():
+        say(ctx, line)
+    emit_json(ctx, result.as_json())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
