@@ -1,0 +1,180 @@
+"""The commands as an officer runs them, on copies of the bundled sample; outputs read back."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from billing.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def work(tmp_path):
+    shutil.copytree(ROOT / "inputs", tmp_path / "inputs")
+    return tmp_path
+
+
+def run(work: Path, *args: str):
+    runner = CliRunner()
+    return runner.invoke(main, ["--inputs", str(work / "inputs"), "--out", str(work / "out"),
+                                "--ledger", str(work / "ent-bill.duckdb"), *args], catch_exceptions=False)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8-sig")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    for name, command in main.commands.items():
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output, name
+
+
+def test_validate_bundled_sample_shows_warnings_and_exits_0(work):
+    result = run(work, "validate", "2024")
+    assert result.exit_code == 0
+    assert "Données 2024 valides : 91 communes membres" in result.stdout
+    assert "« Saily-lez-Lannoy » : ne correspond pas au code 59522 (« Sailly-lez-Lannoy ») ; le code est retenu." \
+        in result.stderr
+
+
+def test_compute_writes_everything_and_totals_agree(work):
+    result = run(work, "compute", "2024")
+    assert result.exit_code == 0, result.stderr
+    out = work / "out"
+    rows = list(csv.DictReader((out / "contributions_2024.csv").open(encoding="utf-8")))
+    assert len(rows) == 91
+    lys = next(r for r in rows if r["code_insee"] == "59367")
+    assert (lys["ecoles"], lys["eleves"], lys["facteur_prorata"], lys["montant"]) == ("5", "1100", "306/366", "1730.66")
+    total = sum(Decimal(r["montant"]) for r in rows)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert Decimal(manifest["totaux"]["montant_total"]) == total
+    notices = sorted((out / "avis").glob("PROJET_*.xlsx"))
+    assert len(notices) == sum(1 for r in rows if r["situation"] == "facturee")
+    sheet = load_workbook(out / "avis" / "PROJET_59367_lys-lez-lannoy.xlsx").active
+    texts = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert any("PROJET" in t for t in texts)
+    assert any("mille sept cent trente euros et soixante-six centimes" in t for t in texts)
+    first = (out / "contributions_2024.csv").read_bytes()
+    assert run(work, "compute", "2024").exit_code == 0
+    assert (out / "contributions_2024.csv").read_bytes() == first  # re-running is byte-identical
+
+
+def test_bad_input_is_reported_all_at_once_and_nothing_is_written(work):
+    adhesions = work / "inputs" / "adhesions.csv"
+    edit(adhesions, "59367;Lys-lez-Lannoy;adherente;01/03/2024", "59367;Lys-lez-Lannoy;adherente;31/02/2024")
+    text = adhesions.read_text(encoding="utf-8")
+    adhesions.write_text(text + ";Saily-les-Lanoy;adherente;01/03/2024;;;;;;\n", encoding="utf-8")
+    result = run(work, "compute", "2024")
+    assert result.exit_code == 1
+    assert "aucun fichier n'a été écrit" in result.stderr
+    assert "colonne « date_effet » : « 31/02/2024 » : date impossible" in result.stderr
+    assert "Vouliez-vous dire « Sailly-lez-Lannoy » (59522) ?" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (work / "out").exists()
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"", "vide"),
+    (b"%PDF-1.4 binary \x00\x01\x02", None),
+    (b"code_insee|commune|statut\n59350|Lille|adherente\n", "séparateur"),
+])
+def test_unreadable_register_files(work, content, expected):
+    (work / "inputs" / "adhesions.csv").write_bytes(content)
+    result = run(work, "validate", "2024")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert "adhesions.csv" in result.stderr
+    if expected:
+        assert expected in result.stderr
+
+
+def test_missing_tariff_year(work):
+    result = run(work, "validate", "2026")
+    assert result.exit_code == 1
+    assert "aucun tarif pour 2026" in result.stderr
+
+
+def test_usage_error_exits_2(work):
+    assert run(work, "compute", "deux-mille").exit_code == 2
+
+
+def test_issue_twice_then_corrections_and_verify(work):
+    first = run(work, "issue", "2024")
+    assert first.exit_code == 0, first.stderr
+    assert "ENT-2024-0070" in first.stdout
+    again = run(work, "issue", "2024")
+    assert "Rien à émettre" in again.stdout
+    edit(work / "inputs" / "adhesions.csv", "59013;Anstaing;adherente;01/03/2024;",
+         "59013;Anstaing;retiree;01/03/2024;01/06/2024")
+    corrected = run(work, "issue", "2024")
+    assert "ENT-2024-0071    réduction" in corrected.stdout
+    assert (work / "out" / "avis" / "ENT-2024-0071_59013_anstaing.xlsx").exists()
+    assert run(work, "verify").exit_code == 0
+    with open(work / "out" / "titres_2024.csv", encoding="utf-8") as stream:
+        numbers = [row["numero"] for row in csv.DictReader(stream)]
+    assert numbers == [f"ENT-2024-{n:04d}" for n in range(1, 72)]
+    import duckdb
+
+    con = duckdb.connect(str(work / "ent-bill.duckdb"))
+    con.execute("DELETE FROM titres WHERE numero = 'ENT-2024-0010'")
+    con.close()
+    tampered = run(work, "verify")
+    assert tampered.exit_code == 1
+    assert "ENT-2024-0010" in tampered.stderr
+
+
+def test_killed_issue_is_completed_by_rerun_without_new_numbers(work):
+    assert run(work, "issue", "2024").exit_code == 0
+    avis = work / "out" / "avis"
+    lost = sorted(avis.glob("ENT-2024-00[1-3]*.xlsx"))
+    for path in lost:  # as if the process died after the commit, before rendering these
+        path.unlink()
+    result = run(work, "issue", "2024")
+    assert "Rien à émettre" in result.stdout
+    assert all(path.exists() for path in lost)
+
+
+def test_explain_and_simulate_json(work):
+    result = run(work, "explain", "2024", "Lys-lez-Lannoy")
+    assert result.exit_code == 0
+    assert "Montant dû : 1\u202f730,66\u00a0€" in result.stdout
+    unknown = run(work, "explain", "2024", "Saily-lez-Lannoy")
+    assert unknown.exit_code == 1 and "Sailly-lez-Lannoy" in unknown.stderr
+    simulated = run(work, "--json", "simulate", "2024", "--set", "part_eleve=1.20")
+    payload = json.loads(simulated.stdout)
+    assert payload["total"] == payload["total_actuel"]
+    solved = json.loads(run(work, "--json", "simulate", "2024", "--cible", "120000").stdout)
+    assert Decimal(solved["total"]) <= Decimal("120000") < Decimal(solved["total_pas_suivant"])
+
+
+def test_reconcile_balances(work):
+    assert run(work, "issue", "2024").exit_code == 0
+    result = run(work, "--json", "reconcile", "2024")
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    emis, reduit, paye = (Decimal(payload[k]) for k in ("emis", "reduit", "paye"))
+    reste, trop = Decimal(payload["reste"]), Decimal(payload["trop_percu"])
+    assert emis - reduit == paye + reste - trop
+
+
+def test_init_refuses_to_overwrite(tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "donnees"
+    assert runner.invoke(main, ["init", str(target)]).exit_code == 0
+    assert (target / "tarifs.toml").exists()
+    again = runner.invoke(main, ["init", str(target)])
+    assert again.exit_code == 1 and "existe déjà" in again.stderr
