@@ -573,7 +573,8 @@ def _template(n_lines: int) -> _Template:
     with zipfile.ZipFile(buffer) as archive:
         parts = {info.filename: archive.read(info) for info in archive.infolist()}
         order = [info.filename for info in archive.infolist()]
-    sheet_xml = parts[_SHEET].decode("utf-8")
+    # openpyxl through lxml writes non-ASCII text as character references: bring the slot marks back
+    sheet_xml = parts[_SHEET].decode("utf-8").replace("&#10214;", _MARK).replace("&#10215;", "\u27e7")
     pieces: list[str] = []
     slots: list[tuple[str, str, str]] = []
     position = 0

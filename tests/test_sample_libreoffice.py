@@ -1,0 +1,60 @@
+"""The bundled sample's notices, recalculated by LibreOffice, show the CSV's amounts to the cent."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from billing.cli import main
+from tests.test_notice import RECALC_PROFILE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_sample_notice_recalculates_to_the_csv_amount(tmp_path):
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LIBREOFFICE ABSENT : `soffice` introuvable, les avis de l'exemple ne sont PAS recalculés")
+    shutil.copytree(ROOT / "inputs", tmp_path / "inputs")
+    result = CliRunner().invoke(main, ["--inputs", str(tmp_path / "inputs"), "--out", str(tmp_path / "out"),
+                                       "compute", "2024"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    amounts = {r["code_insee"]: Decimal(r["montant"]) for r in
+               csv.DictReader((tmp_path / "out" / "contributions_2024.csv").open(encoding="utf-8"))
+               if r["situation"] == "facturee"}
+    poisoned_dir = tmp_path / "poisoned"
+    poisoned_dir.mkdir()
+    files = []
+    for path in sorted((tmp_path / "out" / "avis").glob("PROJET_*.xlsx")):
+        target = poisoned_dir / path.name
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as poisoned:
+            for info in source.infolist():
+                part = source.read(info)
+                if info.filename == "xl/worksheets/sheet1.xml":  # stale cached values: LibreOffice must recompute
+                    part = re.sub(rb"(</f><v>)[^<]*(</v>)", rb"\g<1>999999\g<2>", part)
+                poisoned.writestr(info, part)
+        files.append(target)
+    assert len(files) == len(amounts) == 70
+    profile = tmp_path / "lo" / "user"
+    profile.mkdir(parents=True)
+    (profile / "registrymodifications.xcu").write_text(RECALC_PROFILE, encoding="utf-8")
+    out = tmp_path / "recalculated"
+    subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
+                    "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), *map(str, files)],
+                   check=True, capture_output=True, timeout=600)
+    for path in files:
+        code = path.name.split("_")[1]
+        sheet = load_workbook(out / path.name, data_only=True).active
+        totals = [row for row in sheet.iter_rows() if any(str(c.value or "").startswith("Montant total") for c in row)]
+        assert totals, path.name
+        value = next(c.value for c in totals[0] if isinstance(c.value, (int, float)))
+        assert round(Decimal(str(value)), 2) == amounts[code], path.name
