@@ -116,8 +116,16 @@ def resolve_members(frame: pl.DataFrame, table: Table, register: Register) -> Re
     problems: list[Problem] = []
     header_code = table.headers.get("code_insee", "code_insee")
     header_name = table.headers.get("commune", "commune")
-    rows = frame.select("_row", "code_insee", "commune").to_dicts()
-    resolved: dict[int, str | None] = {}
+    facts = register.facts_frame().select("code_insee", pl.col("commune").alias("_libelle"), pl.col("nom").alias("_nom"),
+                                          pl.col("departement").alias("_dep"))
+    joined = frame.select("_row", "code_insee", "commune").join(facts, on="code_insee", how="left")
+    # The common case, done column-wise: a COM code whose name is absent or written as the register does.
+    plain = joined.filter(pl.col("_libelle").is_not_null()
+                          & (pl.col("commune").is_null() | (pl.col("commune") == pl.col("_libelle"))
+                             | (pl.col("commune") == pl.col("_nom"))))
+    resolved: dict[int, str | None] = dict(zip(plain["_row"].to_list(), plain["code_insee"].to_list()))
+    known_departements = set(plain["_dep"].unique().to_list())
+    rows = joined.filter(~pl.col("_row").is_in(plain["_row"].implode())).select("_row", "code_insee", "commune").to_dicts()
     pending: list[dict] = []
     for rec in rows:
         code, name, row = rec["code_insee"], rec["commune"], rec["_row"]
@@ -139,7 +147,8 @@ def resolve_members(frame: pl.DataFrame, table: Table, register: Register) -> Re
                                       f"{commune.libelle} ({commune.code_insee})", value=code))
         if name is not None:
             problems.extend(_check_name_against_code(register, name, commune, table.display, row, header_name))
-    known_departements = {register.commune(c).departement for c in resolved.values() if c and register.commune(c)}
+    known_departements |= {register.commune(c).departement for c in set(resolved.values()) - set(plain["code_insee"].to_list())
+                           if c and register.commune(c)}
     for rec in pending:
         name, row = rec["commune"], rec["_row"]
         if name is None:
