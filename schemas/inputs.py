@@ -86,14 +86,11 @@ class Adhesions(pa.DataFrameModel):
         strict = False
 
 
-class SchoolCounts(pa.DataFrameModel):
-    """effectifs: one row per school (official export or the simple per-school form)."""
+class _Counts(pa.DataFrameModel):
+    """What every form of pupil counts shares: a rentrée and a number of pupils."""
 
     rentree: int = pa.Field(nullable=True)
-    uai: str = pa.Field(nullable=True)
-    secteur: str = pa.Field(nullable=True)
     eleves: int = pa.Field(nullable=True)
-    classes: int = pa.Field(nullable=True)
 
     @pa.check("rentree", error="l'année de rentrée est obligatoire (ex. 2023 pour l'année scolaire 2023-2024)")
     def rentree_present(cls, data):
@@ -103,6 +100,26 @@ class SchoolCounts(pa.DataFrameModel):
     def rentree_plausible(cls, data):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | c.is_between(OLDEST_YEAR, LATEST_YEAR))
+
+    @pa.check("eleves", error="un nombre d'élèves ne peut pas être négatif")
+    def eleves_non_negative(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | (c >= 0))
+
+    @pa.check("eleves", error="le nombre d'élèves est obligatoire")
+    def eleves_present(cls, data):
+        return data.lazyframe.select(pl.col(data.key).is_not_null())
+
+    class Config:
+        strict = False
+
+
+class SchoolCounts(_Counts):
+    """effectifs: one row per school (official export or the simple per-school form)."""
+
+    uai: str = pa.Field(nullable=True)
+    secteur: str = pa.Field(nullable=True)
+    classes: int = pa.Field(nullable=True)
 
     @pa.check("uai", error="UAI invalide : 7 chiffres suivis de la lettre clé (ex. 0350103X)")
     def uai_valid(cls, data):
@@ -113,39 +130,16 @@ class SchoolCounts(pa.DataFrameModel):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | c.is_in(["public", "prive"]))
 
-    @pa.check("eleves", error="un nombre d'élèves ne peut pas être négatif")
-    def eleves_non_negative(cls, data):
-        c = pl.col(data.key)
-        return data.lazyframe.select(c.is_null() | (c >= 0))
-
-    @pa.check("eleves", error="le nombre d'élèves est obligatoire")
-    def eleves_present(cls, data):
-        return data.lazyframe.select(pl.col(data.key).is_not_null())
-
     @pa.check("classes", error="un nombre de classes ne peut pas être négatif")
     def classes_non_negative(cls, data):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | (c >= 0))
 
-    class Config:
-        strict = False
 
-
-class CommuneCounts(pa.DataFrameModel):
+class CommuneCounts(_Counts):
     """effectifs in the per-commune form: a commune's own declaration."""
 
-    rentree: int = pa.Field(nullable=True)
     ecoles: int = pa.Field(nullable=True)
-    eleves: int = pa.Field(nullable=True)
-
-    @pa.check("rentree", error="l'année de rentrée est obligatoire (ex. 2023 pour l'année scolaire 2023-2024)")
-    def rentree_present(cls, data):
-        return data.lazyframe.select(pl.col(data.key).is_not_null())
-
-    @pa.check("rentree", error="année de rentrée hors des années plausibles (1990-2100)")
-    def rentree_plausible(cls, data):
-        c = pl.col(data.key)
-        return data.lazyframe.select(c.is_null() | c.is_between(OLDEST_YEAR, LATEST_YEAR))
 
     @pa.check("ecoles", error="un nombre d'écoles ne peut pas être négatif")
     def ecoles_non_negative(cls, data):
@@ -156,23 +150,11 @@ class CommuneCounts(pa.DataFrameModel):
     def ecoles_present(cls, data):
         return data.lazyframe.select(pl.col(data.key).is_not_null())
 
-    @pa.check("eleves", error="un nombre d'élèves ne peut pas être négatif")
-    def eleves_non_negative(cls, data):
-        c = pl.col(data.key)
-        return data.lazyframe.select(c.is_null() | (c >= 0))
-
-    @pa.check("eleves", error="le nombre d'élèves est obligatoire")
-    def eleves_present(cls, data):
-        return data.lazyframe.select(pl.col(data.key).is_not_null())
-
     @pa.dataframe_check(error="des élèves sans aucune école publique : vérifiez le nombre d'écoles")
     def pupils_need_a_school(cls, data):
         return data.lazyframe.select(
             pl.col("ecoles").is_null() | pl.col("eleves").is_null() | (pl.col("ecoles") > 0) | (pl.col("eleves") == 0)
         )
-
-    class Config:
-        strict = False
 
 
 class Budget(pa.DataFrameModel):
