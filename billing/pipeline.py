@@ -254,6 +254,7 @@ class ComputeResult:
     out_dir: Path
     outputs: dict
     notices: tuple[Path, ...]
+    differences: tuple = ()  # (code_insee, commune, issued_cents, computed_cents) against the ledger
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
@@ -289,6 +290,13 @@ class ComputeResult:
         lines.append(f"  Projets d'avis (PROJET) : {len(self.notices)} dans {self.out_dir / 'avis'}/")
         for label, path in self.outputs.items():
             lines.append(f"  {label:<24}: {path}")
+        if self.differences:
+            lines.append(f"Écarts avec les titres déjà émis ({len(self.differences)}) — « ent-bill issue "
+                         f"{self.data.annee} » émettra les corrections :")
+            for code, commune, issued, computed in self.differences:
+                delta = computed - issued
+                lines.append(f"  {code} {commune:<30} émis {format_euros(issued):>14}  calculé "
+                             f"{format_euros(computed):>14}  ({'+' if delta >= 0 else ''}{format_euros(delta)})")
         return lines
 
     def as_json(self) -> dict:
@@ -306,6 +314,8 @@ class ComputeResult:
             "total": cents_to_str(t["montant_cents"]),
             "total_indicatif": cents_to_str(t["montant_indicatif_cents"]),
             "avis": len(self.notices),
+            "ecarts_emis": [{"code_insee": c, "commune": n, "emis": cents_to_str(i), "calcule": cents_to_str(v)}
+                            for c, n, i, v in self.differences],
             "fichiers": {k: str(v) for k, v in self.outputs.items()},
             "avertissements": [p.as_dict() for p in self.warnings],
         }
@@ -401,7 +411,27 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         outputs["Synthèse budgétaire"] = synthese
     outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
                                           version=__version__, outputs=outputs, out_dir=out_dir)
-    return ComputeResult(data, priced, out_dir, outputs, tuple(written))
+    return ComputeResult(data, priced, out_dir, outputs, tuple(written),
+                         differences_with_ledger(priced, ledger_path=ledger_path))
+
+
+def differences_with_ledger(priced, *, ledger_path: Path | None) -> tuple:
+    """Each commune whose computed amount differs from what the ledger already titled for the year."""
+    if ledger_path is None or not Path(ledger_path).exists():
+        return ()
+    from billing.titres import open_ledger
+
+    with open_ledger(ledger_path, readonly=True) as ledger:
+        issued = ledger.net_by_commune(priced.annee)
+    if not issued:
+        return ()
+    computed = {r["code_insee"]: (r["commune"], r["montant_cents"]) for r in priced.contributions.iter_rows(named=True)}
+    out = []
+    for code in sorted(set(issued) | {c for c, (_, m) in computed.items() if m}):
+        name, amount = computed.get(code, (code, 0))
+        if issued.get(code, 0) != amount:
+            out.append((code, name, issued.get(code, 0), amount))
+    return tuple(out)
 
 
 def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[pl.DataFrame | None, str | None]:

@@ -120,6 +120,9 @@ def test_issue_twice_then_corrections_and_verify(work):
     assert "Rien à émettre" in again.stdout
     edit(work / "inputs" / "adhesions.csv", "59013;Anstaing;adherente;01/03/2024;",
          "59013;Anstaing;retiree;01/03/2024;01/06/2024")
+    drafted = run(work, "compute", "2024")
+    assert "Écarts avec les titres déjà émis (1)" in drafted.stdout
+    assert "59013 Anstaing" in drafted.stdout
     corrected = run(work, "issue", "2024")
     assert "ENT-2024-0071    réduction" in corrected.stdout
     assert (work / "out" / "avis" / "ENT-2024-0071_59013_anstaing.xlsx").exists()
