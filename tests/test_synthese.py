@@ -270,10 +270,11 @@ def test_native_charts_are_in_the_file_over_the_data_they_show(summary):
     assert chart_titles(summary) == ["Montant facturé par département", "Les 8 plus fortes contributions",
                                      "Évolution 2023 → 2024 : les plus fortes variations"]
     with zipfile.ZipFile(summary) as archive:
-        xml = [archive.read(f"xl/charts/chart{i}.xml").decode() for i in (1, 2, 3)]
+        # the serialiser (lxml or not) decides whether « /> » has a space before it
+        xml = [re.sub(r"\s+/>", "/>", archive.read(f"xl/charts/chart{i}.xml").decode()) for i in (1, 2, 3)]
         drawings = [n for n in archive.namelist() if n.startswith("xl/drawings/drawing")]
     assert drawings == ["xl/drawings/drawing1.xml"]
-    assert "<barDir val=\"col\" />" in xml[0] and "<barDir val=\"bar\" />" in xml[1]
+    assert "<barDir val=\"col\"/>" in xml[0] and "<barDir val=\"bar\"/>" in xml[1]
     assert "'Graphiques'!$B$6:$B$7" in xml[0] and "'Graphiques'!$A$6:$A$7" in xml[0]
     assert "'Graphiques'!$B$26:$B$33" in xml[1]
     assert "'Graphiques'!$B$45:$B$53" in xml[2]
