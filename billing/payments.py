@@ -121,7 +121,7 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
     for problem in schema_problems(Payments, typed, table, column_names=names):
         if (problem.row, problem.column) in refused:
             continue  # the cell was already refused with a more precise message
-        if problem.column is None and any((problem.row, cell) in refused for cell in payer_cells):
+        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
             continue  # « who pays? » is already answered by the refused titre number or commune
         if problem.column == header["montant"]:
             shown = original.get(problem.row)

@@ -93,7 +93,13 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
         column = case.get("column")
         message = case.get("check") or "valeur refusée"
         if case.get("schema_context") == "DataFrameSchema":
-            found.append(P.error(table.display, row, None, message))
+            # a rule across columns names the column it is about first: « date_effet : … »
+            key, sep, rest = message.partition(" : ")
+            if sep and key in frame.columns:
+                header = table.headers.get(key, key) if column_names is None else column_names.get(key, key)
+                found.append(P.error(table.display, row, header, rest))
+            else:
+                found.append(P.error(table.display, row, None, message))
             continue
         header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
         value = case.get("failure_case")

@@ -63,22 +63,22 @@ class Adhesions(pa.DataFrameModel):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | c.dt.year().is_between(OLDEST_YEAR, LATEST_YEAR))
 
-    @pa.dataframe_check(error="date_retrait doit être postérieure à date_effet (premier jour où la commune n'est plus membre)")
+    @pa.dataframe_check(error="date_retrait : la date de retrait (premier jour où la commune n'est plus membre) doit être postérieure à la date d'effet")
     def withdrawal_after_entry(cls, data):
         effet, retrait = pl.col("date_effet"), pl.col("date_retrait")
         return data.lazyframe.select(effet.is_null() | retrait.is_null() | (retrait > effet))
 
-    @pa.dataframe_check(error="date_effet est obligatoire pour une commune adherente ou retiree")
+    @pa.dataframe_check(error="date_effet : la date d'effet de l'adhésion est obligatoire pour une commune adhérente ou retirée (ex. 01/03/2024)")
     def entry_date_required(cls, data):
         return data.lazyframe.select(
             pl.col("date_effet").is_not_null() | pl.col("statut").is_null() | (pl.col("statut") == "conditionnelle")
         )
 
-    @pa.dataframe_check(error="une commune retiree doit avoir une date_retrait")
+    @pa.dataframe_check(error="date_retrait : une commune retirée doit avoir une date de retrait (premier jour où elle n'est plus membre)")
     def withdrawal_date_required(cls, data):
         return data.lazyframe.select((pl.col("statut") != "retiree") | pl.col("date_retrait").is_not_null())
 
-    @pa.dataframe_check(error="il faut le code_insee ou le nom de la commune")
+    @pa.dataframe_check(error="commune : il faut le code INSEE ou le nom de la commune")
     def commune_identified(cls, data):
         return data.lazyframe.select(pl.col("code_insee").is_not_null() | pl.col("commune").is_not_null())
 
@@ -197,7 +197,7 @@ class Payments(pa.DataFrameModel):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_not_null() & (c > 0))
 
-    @pa.dataframe_check(error="il faut le numéro de titre ou le code INSEE de la commune qui paie")
+    @pa.dataframe_check(error="numero_titre : il faut le numéro de titre ou le code INSEE de la commune qui paie")
     def payer_identified(cls, data):
         return data.lazyframe.select(pl.col("numero_titre").is_not_null() | pl.col("code_insee").is_not_null())
 

@@ -181,3 +181,12 @@ def test_init_refuses_to_overwrite(tmp_path):
     assert (target / "tarifs.toml").exists()
     again = runner.invoke(main, ["init", str(target)])
     assert again.exit_code == 1 and "existe déjà" in again.stderr
+
+
+def test_rule_across_columns_points_at_its_column(work):
+    edit(work / "inputs" / "adhesions.csv", "59367;Lys-lez-Lannoy;adherente;01/03/2024;",
+         "59367;Lys-lez-Lannoy;retiree;01/03/2024;01/02/2024")
+    result = run(work, "validate", "2024")
+    assert result.exit_code == 1
+    assert ("colonne « date_retrait » : la date de retrait (premier jour où la commune n'est plus membre) "
+            "doit être postérieure à la date d'effet") in result.stderr
