@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
 
 from billing.money import cents_to_str
-from billing.render.files import BOLD, EUROS, HEADER_FILL, TITLE, csv_text, put_date, put_euros, put_text, \
+from billing.render.files import BOLD, EUROS, TITLE, csv_text, header_row, put_date, put_euros, put_text, \
     save_workbook, write_bytes_atomic
 
 NATURE_LABELS = {"titre": "titre", "complementaire": "titre complémentaire", "reduction": "réduction",
@@ -65,10 +64,7 @@ def write_bordereau(path: Path, *, annee: int, titres, sirets, debtors, issuer: 
     headers = ["N° titre", "Exercice", "Nature", "Titre d'origine", "Émis le", "Échéance", "Code INSEE", "Débiteur",
                "SIRET", "Imputation", "Objet", "Bases de liquidation", "Montant", "Délibération"]
     widths = [16, 9, 18, 16, 11, 11, 10, 34, 16, 10, 50, 80, 14, 30]
-    for column, (title, width) in enumerate(zip(headers, widths), start=1):
-        cell = sheet.cell(4, column, title)
-        cell.font, cell.fill = BOLD, HEADER_FILL
-        sheet.column_dimensions[get_column_letter(column)].width = width
+    header_row(sheet, 4, headers, widths=widths)
     ordered = sorted(titres, key=lambda t: t.seq)
     first = 5
     for offset, (t, row) in enumerate(zip(ordered, rows_of(ordered, sirets, debtors))):

@@ -11,7 +11,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from openpyxl.styles import Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
 
 from billing.money import cents_to_decimal
 
@@ -118,3 +119,14 @@ def csv_text(value) -> str:
     if text.startswith(FORMULA_STARTS):
         return "'" + text
     return text
+
+
+def header_row(sheet, row: int, titles, *, widths=None) -> None:
+    """A table's header: bold on the header fill, wrapped; optional column widths."""
+    for column, title in enumerate(titles, start=1):
+        cell = sheet.cell(row, column, title)
+        cell.font = BOLD
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        if widths is not None:
+            sheet.column_dimensions[get_column_letter(column)].width = widths[column - 1]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -22,7 +22,7 @@ from billing.model import Syndicat
 from billing.money import format_euros
 from billing.reconcile import Reconciliation, check_balance
 from billing.render.files import (
-    BOLD, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
+    BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
 )
 
 DAYS = "0"
@@ -79,7 +79,7 @@ def _titres_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading, *, u
     headers = ["N° titre", "Nature", "Exercice", "Code INSEE", "Commune", "Émis le", "Échéance", "Émis",
                "Réduit", "Payé", "Reste à recouvrer", "Trop-perçu", "Jours de retard", "Réductions / annulations",
                "Paiements"]
-    _header_row(sheet, row, headers)
+    header_row(sheet, row, headers)
     first = row + 1
     for offset, rec_row in enumerate(rec.titres.iter_rows(named=True)):
         r = first + offset
@@ -166,7 +166,7 @@ def _unmatched_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -
 
 def _payment_table(sheet: Worksheet, row: int, headers: list[str], frame: pl.DataFrame, *, last_key: str,
                    empty: str) -> str:
-    _header_row(sheet, row, headers)
+    header_row(sheet, row, headers)
     first = row + 1
     for offset, pay in enumerate(frame.iter_rows(named=True)):
         r = first + offset
@@ -195,7 +195,7 @@ def _payment_table(sheet: Worksheet, row: int, headers: list[str], frame: pl.Dat
 def _overpaid_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -> None:
     row = heading.write(sheet, "Trop-perçus (à rembourser ou à imputer)")
     headers = ["N° titre", "Code INSEE", "Commune", "Émis", "Réduit", "Payé", "Trop-perçu", "Paiements"]
-    _header_row(sheet, row, headers)
+    header_row(sheet, row, headers)
     first = row + 1
     overpaid = rec.overpaid
     for offset, t in enumerate(overpaid.iter_rows(named=True)):
@@ -222,7 +222,7 @@ def _overpaid_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
 def _reminders_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -> None:
     row = heading.write(sheet, "Communes à relancer (reste à recouvrer échu)")
     headers = ["Code INSEE", "Commune", "Titres", "Reste dû", "Échéance la plus ancienne", "Jours de retard"]
-    _header_row(sheet, row, headers)
+    header_row(sheet, row, headers)
     first = row + 1
     for offset, c in enumerate(rec.reminders.iter_rows(named=True)):
         r = first + offset
@@ -249,7 +249,7 @@ def _payments_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
     row = heading.write(sheet, "Paiements reçus et leur imputation")
     headers = ["Ligne", "Date", "Montant", "Code INSEE", "N° titre indiqué", "Référence", "Imputé sur",
                "Règle appliquée"]
-    _header_row(sheet, row, headers)
+    header_row(sheet, row, headers)
     shares: dict[int, list[dict]] = {}
     for share in rec.allocations.iter_rows(named=True):
         shares.setdefault(share["_row"], []).append(share)
@@ -311,12 +311,6 @@ def _sum_cell(sheet: Worksheet, row: int, column: int, first: int, last: int) ->
     cell.font = BOLD
 
 
-def _header_row(sheet: Worksheet, row: int, headers: list[str]) -> None:
-    for column, text in enumerate(headers, start=1):
-        cell = sheet.cell(row, column, text)
-        cell.font = BOLD
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
 
 
 def _total_style(sheet: Worksheet, row: int, first_column: int, last_column: int) -> None:

@@ -11,7 +11,7 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from billing.config import describe_tariff
-from billing.render.files import BOLD, EUROS, HEADER_FILL, TITLE, put_euros, put_text, save_workbook
+from billing.render.files import BOLD, EUROS, TITLE, header_row, put_euros, put_text, save_workbook
 
 
 def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, comparison: pl.DataFrame,
@@ -25,10 +25,7 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     headers = ["Code INSEE", "Commune", "Situation", "Tarif actuel"]
     for scenario in scenarios:
         headers += [scenario.name, f"Écart {scenario.name}", f"Écart % {scenario.name}"]
-    for column, title in enumerate(headers, start=1):
-        cell = sheet.cell(4, column, title)
-        cell.font, cell.fill = BOLD, HEADER_FILL
-        sheet.column_dimensions[get_column_letter(column)].width = 14 if column != 2 else 32
+    header_row(sheet, 4, headers, widths=[14, 32] + [14] * (len(headers) - 2))
     first = 5
     for offset, row in enumerate(comparison.iter_rows(named=True)):
         r = first + offset

@@ -24,7 +24,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.chart.marker import DataPoint
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
@@ -33,7 +33,8 @@ from billing import __version__
 from billing.model import Syndicat, Tariff
 from billing.money import format_euros, format_rate
 from billing.render.files import (
-    BOLD, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,
+    header_row,
+    BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,
 )
 
 PERCENT = "0.0 %"
@@ -188,12 +189,6 @@ def _title(sheet: Worksheet, title: str, subtitle: str | None = None) -> int:
     return 4
 
 
-def _headers(sheet: Worksheet, row: int, headers: Iterable[str]) -> None:
-    for column, text in enumerate(headers, start=1):
-        cell = sheet.cell(row, column, text)
-        cell.font = BOLD
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
 
 
 def _sum(sheet: Worksheet, row: int, column: int, first: int, last: int, number_format: str) -> str:
@@ -220,7 +215,7 @@ def _status_sheet(sheet: Worksheet, year: _Year) -> dict[str, str]:
     row = _title(sheet, f"Contributions {year.annee} par statut d'adhésion",
                  "Montant facturé : communes adhérentes et retirées ayant au moins un jour d'adhésion dans l'année ; "
                  "montant indicatif : communes conditionnelles (non facturé).")
-    _headers(sheet, row, ("Statut", "Communes", "Écoles publiques", "Élèves", "Montant facturé", "Montant indicatif"))
+    header_row(sheet, row, ("Statut", "Communes", "Écoles publiques", "Élèves", "Montant facturé", "Montant indicatif"))
     grouped = year.communes.group_by("categorie").agg(
         pl.len().alias("communes"), pl.col("ecoles").sum(), pl.col("eleves").sum(),
         pl.col("facture_cents").sum(), pl.col("indicatif_cents").sum())
@@ -276,7 +271,7 @@ def _status_sheet(sheet: Worksheet, year: _Year) -> dict[str, str]:
 def _group_sheet(sheet: Worksheet, year: _Year, *, key: str, name: str, title: str, headers: tuple[str, str]) -> None:
     row = _title(sheet, f"{title} — {year.annee}",
                  "Toutes les communes membres ; montant indicatif : communes conditionnelles.")
-    _headers(sheet, row, (*headers, "Communes membres", "dont facturées", "Écoles publiques", "Élèves",
+    header_row(sheet, row, (*headers, "Communes membres", "dont facturées", "Écoles publiques", "Élèves",
                           "Montant facturé", "Montant indicatif"))
     grouped = _groups(year.communes, key=key, name=name)
     first = row + 1
@@ -327,10 +322,10 @@ def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | Non
     row = _title(sheet, f"Contributions {year.annee} par commune", subtitle)
     base = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles publiques", "Élèves"]
     if year.comparison is None:
-        _headers(sheet, row, (*base, f"Montant {year.annee}", "Montant indicatif"))
+        header_row(sheet, row, (*base, f"Montant {year.annee}", "Montant indicatif"))
         frame = year.communes
     else:
-        _headers(sheet, row, (*base, f"Montant {previous}", f"Montant {year.annee}", "Δ €", "Δ %", "Mouvement"))
+        header_row(sheet, row, (*base, f"Montant {previous}", f"Montant {year.annee}", "Δ €", "Δ %", "Mouvement"))
         frame = year.comparison
     first = row + 1
     for offset, rec in enumerate(frame.iter_rows(named=True)):
@@ -388,7 +383,7 @@ def _budget_sheet(sheet: Worksheet, year: _Year, budget: pl.DataFrame | None, *,
     row = _title(sheet, f"Exécution {year.annee} : contributions calculées et budget voté",
                  f"Les contributions sont imputées au compte {imputation} ; les autres lignes du budget n'ont pas "
                  f"de contrepartie calculée par ent-bill.")
-    _headers(sheet, row, ("Compte", "Libellé", "Prévu au budget", "Calculé (ent-bill)", "Écart (calculé − prévu)",
+    header_row(sheet, row, ("Compte", "Libellé", "Prévu au budget", "Calculé (ent-bill)", "Écart (calculé − prévu)",
                           "Écart %"))
     lines = _budget_lines(budget, year.annee)
     ours = [rec for rec in lines if rec["compte"] == imputation]
@@ -499,7 +494,7 @@ def _chart_block(sheet: Worksheet, row: int, title: str, headers: tuple[str, str
     """A small table (label, euros) and its bar chart beside it; returns the next free row."""
     sheet.cell(row, 1, title).font = BOLD
     head = row + 1
-    _headers(sheet, head, headers)
+    header_row(sheet, head, headers)
     for offset, (label, cents) in enumerate(values, start=1):
         put_text(sheet.cell(head + offset, 1), label)
         put_euros(sheet.cell(head + offset, 2), cents)
@@ -584,7 +579,7 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
     r += 4
 
     sheet.cell(r, 1, "Fichiers d'entrée").font = BOLD
-    _headers(sheet, r + 1, ("Fichier", "Taille (octets)", "Empreinte SHA-256"))
+    header_row(sheet, r + 1, ("Fichier", "Taille (octets)", "Empreinte SHA-256"))
     hashes = list(input_hashes)
     for i, item in enumerate(hashes, start=r + 2):
         name, size, digest = _hash_fields(item)
