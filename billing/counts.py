@@ -14,7 +14,7 @@ import polars as pl
 from billing import problems as P
 from billing.problems import Problem
 from billing.readers import PupilCounts
-from billing.register import Register, attribute_schools
+from billing.register import Register, attribute_schools, departement_of_uai
 from billing.validate import SECTEUR_PUBLIC, describe_rows, schema_problems, secteur_expr
 from billing.readers import coerce
 from schemas.inputs import CommuneCounts, SchoolCounts
@@ -184,7 +184,7 @@ def _unattributed_problems(rows: pl.DataFrame, display: str, member_codes: set[s
     problems = []
     for rec in rows.iter_rows(named=True):
         uai = rec.get("uai") or ""
-        dep = _uai_departement(uai)
+        dep = departement_of_uai(uai)
         name = rec.get("commune_nom") or rec.get("code_insee") or ""
         why = rec.get("candidats")
         message = (f"l'école {uai or '(sans UAI)'} de « {name} »"
@@ -201,17 +201,6 @@ def _unattributed_problems(rows: pl.DataFrame, display: str, member_codes: set[s
     return problems
 
 
-def _uai_departement(uai: str) -> str | None:
-    if len(uai) < 3 or not uai[:3].isdigit():
-        return None
-    code = uai[:3]
-    if code == "620":
-        return "2A"
-    if code == "720":
-        return "2B"
-    if code.startswith("97"):
-        return code
-    return code[1:] if code.startswith("0") else code
 
 
 def _empty_counts() -> pl.DataFrame:

@@ -446,6 +446,16 @@ def uai_prefix(departement: str) -> str:
     return departement.rjust(3, "0")
 
 
+def departement_of_uai(uai: str) -> str | None:
+    """The département of a school from its UAI's first 3 characters: the inverse of ``uai_prefix``."""
+    if len(uai) < 3 or not uai[:3].isdigit():
+        return None
+    prefix = uai[:3]
+    if prefix in ("620", "720"):
+        return "2A" if prefix == "620" else "2B"
+    return prefix if prefix.startswith("97") else prefix.lstrip("0").rjust(2, "0")
+
+
 def _loose(text: str) -> str:
     """A spelling up to case, surrounding spaces and the apostrophe glyph (no warning for those)."""
     return _SPACES.sub(" ", text.replace("’", "'").replace("‘", "'")).strip().casefold()

@@ -426,3 +426,11 @@ def test_empty_school_frame(register):
     attributed = attribute_schools(register, empty)
     assert attributed.height == 0
     assert attributed.schema["code_insee_resolu"] == pl.Utf8
+
+
+def test_uai_departement_is_the_inverse_of_the_prefix():
+    from billing.register import departement_of_uai, load_register, uai_prefix
+
+    for departement in load_register().departements:
+        assert departement_of_uai(uai_prefix(departement) + "0001A") == departement
+    assert departement_of_uai("X12") is None
