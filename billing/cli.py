@@ -306,13 +306,9 @@ def verify(ctx: Context) -> None:
 
         ent-bill verify
     """
-    from billing.titres import open_ledger
+    from billing.pipeline import verify_ledger
 
-    def check():
-        with open_ledger(ctx.ledger_path(), readonly=True) as ledger:
-            return ledger.verify(), len(ledger.titres())
-
-    findings, count = run_guarded(ctx, check)
+    findings, count = run_guarded(ctx, lambda: verify_ledger(ctx.ledger_path()))
     emit_json(ctx, {"ok": not findings, "titres": count, "anomalies": findings})
     if findings:
         click.echo(f"Erreur : le registre {ctx.ledger_path()} a été altéré :", err=True)
@@ -332,22 +328,17 @@ def titres(ctx: Context, annee: int) -> None:
 
         ent-bill titres 2024
     """
-    from billing.money import format_euros
-    from billing.titres import open_ledger
+    from billing.corrections import NATURE_LABELS
+    from billing.money import cents_to_str, format_euros
+    from billing.pipeline import issued_titres
 
-    def read():
-        with open_ledger(ctx.ledger_path(), readonly=True) as ledger:
-            return ledger.titres(annee)
-
-    items = run_guarded(ctx, read)
+    items = run_guarded(ctx, lambda: issued_titres(ctx.ledger_path(), annee))
     for t in items:
         origin = f" sur {t.origine_numero}" if t.origine_numero else ""
-        say(ctx, f"{t.numero:<16} {t.date_emission.strftime('%d/%m/%Y')} {t.nature:<15} {t.code_insee} "
+        say(ctx, f"{t.numero:<16} {t.date_emission.strftime('%d/%m/%Y')} {NATURE_LABELS[t.nature]:<21} {t.code_insee} "
                  f"{t.commune:<30} {format_euros(t.montant_cents):>14}{origin}")
     if not items:
         say(ctx, f"Aucun titre émis pour {annee}.")
-    from billing.money import cents_to_str
-
     emit_json(ctx, {"ok": True, "annee": annee, "titres": [
         {"numero": t.numero, "nature": t.nature, "code_insee": t.code_insee, "commune": t.commune,
          "montant": cents_to_str(t.montant_cents), "origine": t.origine_numero,

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the ledger imports this module; only the attributes are nee
 
 Nature = Literal["titre", "complementaire", "reduction", "annulation"]
 NATURES: tuple[str, ...] = ("titre", "complementaire", "reduction", "annulation")
+NATURE_LABELS = {"titre": "titre", "complementaire": "titre complémentaire", "reduction": "réduction",
+                 "annulation": "annulation"}
 DEBITS = frozenset({"titre", "complementaire"})
 CREDITS = frozenset({"reduction", "annulation"})
 _NATURE_RANK = {nature: rank for rank, nature in enumerate(NATURES)}

@@ -673,10 +673,9 @@ class IssueResult:
     warnings: tuple
 
     def summary_lines(self) -> list[str]:
+        from billing.corrections import NATURE_LABELS as labels
         from billing.money import format_euros
 
-        labels = {"titre": "titre", "complementaire": "titre complémentaire", "reduction": "réduction",
-                  "annulation": "annulation"}
         items = self.planned if self.dry_run else self.issued
         head = "Simulation d'émission (--dry-run) : rien n'est écrit" if self.dry_run else f"Émission {self.annee}"
         lines = [head]
@@ -854,3 +853,19 @@ def reconcile_year(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: 
     out = write_rapprochement(Path(out_dir) / f"rapprochement_{annee}.xlsx", reconciliation=result,
                               syndicat=syndicat, annee=annee, generated_at=datetime.now().replace(microsecond=0))
     return ReconcileResult(result, out)
+
+
+def verify_ledger(ledger_path: Path) -> tuple[list[str], int]:
+    """Every finding of the ledger's self-check (empty = intact), and how many titres it holds."""
+    from billing.titres import open_ledger
+
+    with open_ledger(ledger_path, readonly=True) as ledger:
+        return ledger.verify(), len(ledger.titres())
+
+
+def issued_titres(ledger_path: Path, annee: int) -> list:
+    """The titres issued for ``annee``, in number order."""
+    from billing.titres import open_ledger
+
+    with open_ledger(ledger_path, readonly=True) as ledger:
+        return ledger.titres(annee)

@@ -10,12 +10,11 @@ from typing import Sequence
 
 from openpyxl import Workbook
 
+from billing.corrections import NATURE_LABELS
 from billing.money import cents_to_str
 from billing.render.files import BOLD, EUROS, TITLE, csv_text, header_row, put_date, put_euros, put_text, \
     save_workbook, write_bytes_atomic
 
-NATURE_LABELS = {"titre": "titre", "complementaire": "titre complémentaire", "reduction": "réduction",
-                 "annulation": "annulation"}
 COLUMNS = ("numero", "exercice", "nature", "titre_origine", "date_emission", "date_echeance", "code_insee",
            "debiteur", "siret", "imputation", "objet", "bases_liquidation", "montant", "deliberation")
 
