@@ -280,7 +280,7 @@ def issue(ctx: Context, annee: int, dry_run: bool) -> None:
 
         ent-bill issue 2024 --dry-run && ent-bill issue 2024
     """
-    from billing.pipeline import issue as issue_year
+    from billing.issuing import issue as issue_year
     from billing.progress import progress_for
 
     with progress_for(ctx.quiet or ctx.as_json) as progress:
@@ -306,7 +306,7 @@ def verify(ctx: Context) -> None:
 
         ent-bill verify
     """
-    from billing.pipeline import verify_ledger
+    from billing.issuing import verify_ledger
 
     findings, count = run_guarded(ctx, lambda: verify_ledger(ctx.ledger_path()))
     emit_json(ctx, {"ok": not findings, "titres": count, "anomalies": findings})
@@ -330,7 +330,7 @@ def titres(ctx: Context, annee: int) -> None:
     """
     from billing.corrections import NATURE_LABELS
     from billing.money import cents_to_str, format_euros
-    from billing.pipeline import issued_titres
+    from billing.issuing import issued_titres
 
     items = run_guarded(ctx, lambda: issued_titres(ctx.ledger_path(), annee))
     for t in items:
@@ -358,7 +358,7 @@ def reconcile(ctx: Context, annee: int) -> None:
 
         ent-bill reconcile 2024
     """
-    from billing.pipeline import reconcile_year
+    from billing.issuing import reconcile_year
 
     result = run_guarded(ctx, lambda: reconcile_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
                                                      ledger_path=ctx.ledger_path()))
