@@ -13,7 +13,8 @@ import io
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Sequence
 
 import polars as pl
 from openpyxl import Workbook
@@ -22,10 +23,12 @@ from openpyxl.utils import get_column_letter
 
 from billing.config import describe_tariff, tariff_to_dict
 from billing.model import InputHash, Syndicat
-from billing.money import cents_to_decimal, cents_to_str, div_half_up, rate_units_to_decimal
+from billing.money import cents_to_str, div_half_up
 from billing.problems import Problem
 from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, INTEGER, RATE, csv_text, save_workbook, \
-    write_bytes_atomic
+    write_atomic, write_bytes_atomic
+from billing.render.sheetxml import Column, Formula, RowForm, StreamedSheet, openpyxl_cell, prototype_row, \
+    stream_sheets, worksheet_part
 
 STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
 SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative (non facturée)", "hors_periode": "hors période"}
@@ -65,15 +68,81 @@ def _wide(priced) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
     return wide.sort("code_insee"), kinds
 
 
-def _cell(sheet, value, *, number_format: str | None = None, text: bool = False, bold: bool = False):
-    cell = WriteOnlyCell(sheet, value=value)
-    if text and isinstance(value, str):
-        cell.data_type = "s"
-    if number_format:
-        cell.number_format = number_format
-    if bold:
-        cell.font = BOLD
-    return cell
+@dataclass(frozen=True)
+class Table:
+    """A big sheet, described once for both writers: columns, then rows as plain values.
+
+    ``rows()`` yields ``(form, values)``: form 0 a data row, form 1 the total row (bold),
+    ``None`` a blank row. Values are raw (cents, rate units, dates, text), see ``sheetxml``.
+    """
+
+    title: str
+    headers: tuple[str, ...]
+    widths: tuple[int, ...]
+    forms: tuple[tuple[Column | None, ...], ...]
+    rows: Callable[[], Iterator[tuple[int | None, Sequence | None]]]
+    freeze: str
+    filter_ref: str
+
+
+def _contributions_table(priced) -> Table:
+    wide, kinds = _wide(priced)
+    fixed = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles", "Élèves", "Début",
+             "Fin", "Jours", "Mois", "Facteur de prorata"]
+    money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
+    text, count, day, euros = Column("text"), Column("int", INTEGER), Column("date", DATE), Column("euros", EUROS)
+    data = (text, text, text, text, text, text, count, count, day, day, Column("int"), Column("int"), text) + \
+        (euros,) * len(money)
+    total = (Column("text"),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS),) * len(money)
+    first_money = len(fixed) + 1
+    last = wide.height + 1
+    columns = [f"l_{code}" for code, _ in kinds]
+
+    def rows():
+        sums = [0] * len(money)
+        for row in wide.iter_rows(named=True):
+            billed = row["situation"] == "facturee"
+            amounts = [row[name] for name in columns] + [
+                row["montant_annuel_cents"] if row["situation"] != "hors_periode" else None,
+                row["montant_cents"], row["montant_indicatif_cents"]]
+            for index, cents in enumerate(amounts):
+                if cents is not None:
+                    sums[index] += cents
+            yield 0, (row["code_insee"], row["commune"], STATUT_LABELS.get(row["statut"], row["statut"]),
+                      SITUATION_LABELS.get(row["situation"], row["situation"]),
+                      row.get("departement_nom") or row.get("departement"), row.get("epci_nom"),
+                      row["ecoles"], row["eleves"], row["date_debut"], row["date_fin"],
+                      row["jours"] if billed else None, row["mois"] if billed else None,
+                      f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, *amounts)
+        yield None, None
+        formulas = []
+        for offset, cents in enumerate(sums):
+            letter = get_column_letter(first_money + offset)
+            formulas.append(Formula(f"SUM({letter}2:{letter}{last})", cents))
+        yield 1, ("TOTAL des communes facturées (montant dû) et indicatif",) + (None,) * (len(fixed) - 1) + \
+            tuple(formulas)
+
+    return Table("Contributions", tuple(fixed + money),
+                 (11, 30, 14, 22, 16, 40, 8, 9, 11, 11, 7, 6, 12) + (15,) * len(money), (data, total), rows,
+                 "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}")
+
+
+def _lines_table(priced) -> Table:
+    names = dict(zip(priced.contributions["code_insee"].to_list(), priced.contributions["commune"].to_list()))
+    text = Column("text")
+    data = (text, text, Column("int"), text, text, Column("int", INTEGER), Column("rate", RATE),
+            Column("euros", EUROS), text, text)
+    fields = ("code_insee", "ordre", "code", "libelle", "quantite", "taux_units", "montant_cents", "formule",
+              "detail")
+
+    def rows():
+        for (code, ordre, kind, libelle, quantite, taux, montant, formule, detail) in \
+                priced.lines.select(fields).iter_rows():
+            yield 0, (code, names.get(code), ordre, kind, libelle, quantite, taux, montant, formule, detail)
+
+    return Table("Lignes", ("Code INSEE", "Commune", "Ordre", "Code", "Libellé", "Quantité", "Taux", "Montant",
+                            "Formule", "Détail"),
+                 (11, 30, 6, 14, 52, 10, 12, 14, 12, 60), (data,), rows, "A2", f"A1:J{priced.lines.height + 1}")
 
 
 def _header(sheet, titles: Sequence[str]):
@@ -86,73 +155,82 @@ def _header(sheet, titles: Sequence[str]):
     return cells
 
 
-def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
-                                 syndicat: Syndicat, version: str, generated_at: datetime) -> Path:
-    wide, kinds = _wide(priced)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Contributions")
-    fixed = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles", "Élèves", "Début",
-             "Fin", "Jours", "Mois", "Facteur de prorata"]
-    money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
-    titles = fixed + money
-    widths = [11, 30, 14, 22, 16, 40, 8, 9, 11, 11, 7, 6, 12] + [15] * len(money)
-    for index, width in enumerate(widths, start=1):
+def _cell(sheet, value, *, bold: bool = False):
+    """A small sheet's cell: text stays text."""
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    if bold:
+        cell.font = BOLD
+    return cell
+
+
+def _lay_out(workbook, table: Table):
+    sheet = workbook.create_sheet(table.title)
+    for index, width in enumerate(table.widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "C2"
-    sheet.append(_header(sheet, titles))
-    first_money = len(fixed) + 1
-    for row in wide.iter_rows(named=True):
-        billed = row["situation"] == "facturee"
-        values = [
-            _cell(sheet, row["code_insee"], text=True), _cell(sheet, row["commune"], text=True),
-            _cell(sheet, STATUT_LABELS.get(row["statut"], row["statut"]), text=True),
-            _cell(sheet, SITUATION_LABELS.get(row["situation"], row["situation"]), text=True),
-            _cell(sheet, row.get("departement_nom") or row.get("departement"), text=True),
-            _cell(sheet, row.get("epci_nom"), text=True),
-            _cell(sheet, row["ecoles"], number_format=INTEGER), _cell(sheet, row["eleves"], number_format=INTEGER),
-            _cell(sheet, row["date_debut"], number_format=DATE), _cell(sheet, row["date_fin"], number_format=DATE),
-            _cell(sheet, row["jours"] if billed else None), _cell(sheet, row["mois"] if billed else None),
-            _cell(sheet, f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, text=True),
-        ]
-        for code, _ in kinds:
-            cents = row.get(f"l_{code}")
-            values.append(_cell(sheet, None if cents is None else cents_to_decimal(cents), number_format=EUROS))
-        values.append(_cell(sheet, cents_to_decimal(row["montant_annuel_cents"]) if row["situation"] != "hors_periode"
-                            else None, number_format=EUROS))
-        values.append(_cell(sheet, cents_to_decimal(row["montant_cents"]), number_format=EUROS))
-        indicative = row["montant_indicatif_cents"]
-        values.append(_cell(sheet, None if indicative is None else cents_to_decimal(indicative), number_format=EUROS))
-        sheet.append(values)
-    last = wide.height + 1
-    total_row = [_cell(sheet, "TOTAL des communes facturées (montant dû) et indicatif", bold=True)] + \
-        [None] * (first_money - 2)
-    for offset in range(len(money)):
-        letter = get_column_letter(first_money + offset)
-        total_row.append(_cell(sheet, f"=SUM({letter}2:{letter}{last})", number_format=EUROS, bold=True))
-    sheet.append([])
-    sheet.append(total_row)
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(titles))}{last}"
+    sheet.freeze_panes = table.freeze
+    sheet.auto_filter.ref = table.filter_ref
+    sheet.append(_header(sheet, table.headers))
+    return sheet
+
+
+def _font(form: int):
+    return BOLD if form == 1 else None
+
+
+def _write_plain(workbook, table: Table) -> None:
+    """The reference: one openpyxl cell per value."""
+    sheet = _lay_out(workbook, table)
+    for form, values in table.rows():
+        if form is None:
+            sheet.append([])
+            continue
+        sheet.append([None if column is None else openpyxl_cell(sheet, column, value, font=_font(form))
+                      for column, value in zip(table.forms[form], values)])
+
+
+def _write_streamed(workbook, table: Table) -> StreamedSheet:
+    """Header and prototype rows by openpyxl; the rows themselves streamed as XML on save."""
+    sheet = _lay_out(workbook, table)
+    for form, columns in enumerate(table.forms):
+        sheet.append(prototype_row(sheet, columns, font=_font(form)))
+
+    def numbered():
+        number = 1
+        for form, values in table.rows():
+            number += 1
+            if form is not None:
+                yield number, form, values
+
+    return StreamedSheet(worksheet_part(workbook, table.title), tuple(RowForm(f) for f in table.forms), numbered())
+
+
+def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
+                                 syndicat: Syndicat, version: str, generated_at: datetime,
+                                 streamed: bool = True) -> Path:
+    """The officer's table: Contributions, Lignes, Anomalies, Paramètres.
+
+    ``streamed=False`` writes every cell through openpyxl: the slow reference the tests
+    compare the streamed workbook with, cell for cell.
+    """
     _check_totals(priced)
+    workbook = Workbook(write_only=True)
+    tables = (_contributions_table(priced), _lines_table(priced))
+    if not streamed:
+        for table in tables:
+            _write_plain(workbook, table)
+        _write_small_sheets(workbook, priced=priced, problems=problems, input_hashes=input_hashes,
+                            syndicat=syndicat, version=version, generated_at=generated_at)
+        return save_workbook(workbook, path)
+    sheets = [_write_streamed(workbook, table) for table in tables]
+    _write_small_sheets(workbook, priced=priced, problems=problems, input_hashes=input_hashes, syndicat=syndicat,
+                        version=version, generated_at=generated_at)
+    return write_atomic(path, lambda stream: stream_sheets(workbook, sheets, stream))
 
-    lines_sheet = workbook.create_sheet("Lignes")
-    for index, width in enumerate([11, 30, 6, 14, 52, 10, 12, 14, 12, 60], start=1):
-        lines_sheet.column_dimensions[get_column_letter(index)].width = width
-    lines_sheet.freeze_panes = "A2"
-    lines_sheet.append(_header(lines_sheet, ["Code INSEE", "Commune", "Ordre", "Code", "Libellé", "Quantité", "Taux",
-                                             "Montant", "Formule", "Détail"]))
-    names = dict(zip(wide["code_insee"].to_list(), wide["commune"].to_list()))
-    for line in priced.lines.iter_rows(named=True):
-        rate = line["taux_units"]
-        lines_sheet.append([
-            _cell(lines_sheet, line["code_insee"], text=True), _cell(lines_sheet, names.get(line["code_insee"]), text=True),
-            line["ordre"], line["code"], _cell(lines_sheet, line["libelle"], text=True),
-            _cell(lines_sheet, line["quantite"], number_format=INTEGER),
-            _cell(lines_sheet, None if rate is None else rate_units_to_decimal(rate), number_format=RATE),
-            _cell(lines_sheet, cents_to_decimal(line["montant_cents"]), number_format=EUROS),
-            line["formule"], _cell(lines_sheet, line["detail"], text=True),
-        ])
-    lines_sheet.auto_filter.ref = f"A1:J{priced.lines.height + 1}"
 
+def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
+                        syndicat: Syndicat, version: str, generated_at: datetime) -> None:
     anomalies = workbook.create_sheet("Anomalies")
     for index, width in enumerate([16, 28, 8, 20, 28, 80, 50], start=1):
         anomalies.column_dimensions[get_column_letter(index)].width = width
@@ -160,10 +238,9 @@ def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Probl
     if not problems:
         anomalies.append(["Aucune anomalie"])
     for problem in problems:
-        anomalies.append([_cell(anomalies, problem.severity, text=True), _cell(anomalies, problem.file, text=True),
-                          problem.row, _cell(anomalies, problem.column, text=True),
-                          _cell(anomalies, problem.value, text=True), _cell(anomalies, problem.message, text=True),
-                          _cell(anomalies, problem.suggestion, text=True)])
+        anomalies.append([_cell(anomalies, problem.severity), _cell(anomalies, problem.file), problem.row,
+                          _cell(anomalies, problem.column), _cell(anomalies, problem.value),
+                          _cell(anomalies, problem.message), _cell(anomalies, problem.suggestion)])
 
     params = workbook.create_sheet("Paramètres")
     params.column_dimensions["A"].width = 34
@@ -171,21 +248,20 @@ def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Probl
     params.column_dimensions["C"].width = 12
     params.append([_cell(params, "Tarif appliqué", bold=True)])
     for label, value in describe_tariff(priced.tariff):
-        params.append([_cell(params, label, text=True), _cell(params, value, text=True)])
+        params.append([_cell(params, label), _cell(params, value)])
     params.append([])
     params.append([_cell(params, "Syndicat", bold=True)])
     for label, value in (("Émetteur", syndicat.nom), ("SIRET", syndicat.siret),
                          ("Ordonnateur", f"{syndicat.qualite}, {syndicat.president}"),
                          ("Comptable public", syndicat.comptable_nom)):
-        params.append([_cell(params, label, text=True), _cell(params, value, text=True)])
+        params.append([_cell(params, label), _cell(params, value)])
     params.append([])
     params.append(_header(params, ["Fichier d'entrée", "Empreinte SHA-256", "Taille (octets)"]))
     for item in input_hashes:
-        params.append([_cell(params, item.name, text=True), _cell(params, item.sha256, text=True), item.size])
+        params.append([_cell(params, item.name), _cell(params, item.sha256), item.size])
     params.append([])
-    params.append([_cell(params, "Version d'ent-bill", text=True), _cell(params, version, text=True)])
-    params.append([_cell(params, "Produit le", text=True), _cell(params, generated_at.strftime("%d/%m/%Y %H:%M"), text=True)])
-    return save_workbook(workbook, path)
+    params.append([_cell(params, "Version d'ent-bill"), _cell(params, version)])
+    params.append([_cell(params, "Produit le"), _cell(params, generated_at.strftime("%d/%m/%Y %H:%M"))])
 
 
 def _check_totals(priced) -> None:

@@ -1,0 +1,248 @@
+"""Big tables streamed as sheet XML into a workbook openpyxl laid out (DESIGN §8).
+
+At national scale the contributions workbook holds ~1.4 million cells; openpyxl spends
+some 20 s building a Python object per cell. Here openpyxl still lays out everything a
+reader sees (widths, frozen panes, filters, fonts, fills, number formats, the other
+sheets): each big sheet gets its header row and one *prototype* row per form of row
+(data, total), one cell per column carrying that column's style. The saved workbook is
+then cut at the prototypes, and the real rows are written as sheet XML, cell by cell,
+with the style each prototype cell received — inline strings, exact decimal numbers,
+date serials, formulas with their cached values — streamed into the zip.
+
+``Column.kind`` says how a value is written, for both writers (this one and the plain
+openpyxl reference the tests compare it with):
+
+- ``text``: a string, always text (« =1+1 » in a name never becomes a formula);
+- ``int``: a whole number; ``date``: a date, as its serial with a date format;
+- ``euros``: integer cents, written as the exact decimal « 1234.50 »;
+- ``rate``: integer rate units, written as the exact decimal of ``rate_units_to_decimal``;
+- ``formula``: a ``Formula`` (text without « = », plus its cached value in cents).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable, Iterable, Sequence
+
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
+
+from billing.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
+
+KINDS = ("text", "int", "date", "euros", "rate", "formula")
+PROTOTYPE = "\u27e6prototype\u27e7"
+_EPOCH = date(1899, 12, 30).toordinal()
+# what XML 1.0 cannot carry (openpyxl refuses the same characters)
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ROWS_PER_CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula (without « = ») and the value it computes, in cents, cached in the file."""
+
+    text: str
+    cents: int
+
+
+@dataclass(frozen=True)
+class Column:
+    kind: str
+    number_format: str | None = None
+    bold: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"type de colonne inconnu : {self.kind}")
+
+
+# ----- the reference: plain openpyxl cells --------------------------------------------------
+
+
+def openpyxl_value(column: Column, value):
+    if value is None:
+        return None
+    if column.kind == "euros":
+        return cents_to_decimal(value)
+    if column.kind == "rate":
+        return rate_units_to_decimal(value)
+    if column.kind == "formula":
+        return f"={value.text}"
+    return value
+
+
+def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
+    """The cell the plain way (also the prototype's: same format, same font)."""
+    cell = WriteOnlyCell(sheet, value=openpyxl_value(column, value))
+    if column.kind == "text" and value is not None:
+        cell.data_type = "s"
+    if column.number_format:
+        cell.number_format = column.number_format
+    if font is not None:
+        cell.font = font
+    return cell
+
+
+def prototype_row(sheet, columns: Sequence[Column | None], *, font=None) -> list:
+    """One cell per column, styled as its column and marked, so the streamer finds its style."""
+    return [None if column is None else openpyxl_cell(sheet, Column("text", column.number_format), PROTOTYPE,
+                                                      font=font)
+            for column in columns]
+
+
+# ----- the fast path ----------------------------------------------------------------------
+
+
+def _text_xml(ref: str, style: str, value: str) -> str:
+    if "&" in value or "<" in value or ">" in value:
+        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if value[:1].isspace() or value[-1:].isspace() or "\n" in value:
+        return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>'
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t>{value}</t></is></c>'
+
+
+def _encoder(kind: str) -> Callable[[str, str, object], str]:
+    if kind == "text":
+        return lambda ref, style, value: _text_xml(ref, style, str(value))
+    if kind == "int":
+        return lambda ref, style, value: f'<c r="{ref}"{style}><v>{int(value)}</v></c>'
+    if kind == "date":
+        return lambda ref, style, value: f'<c r="{ref}"{style}><v>{value.toordinal() - _EPOCH}</v></c>'
+    if kind == "euros":
+        return lambda ref, style, value: f'<c r="{ref}"{style}><v>{_shortest(cents_to_str(value))}</v></c>'
+    if kind == "rate":
+        return lambda ref, style, value: f'<c r="{ref}"{style}><v>{_shortest(str(rate_units_to_decimal(value)))}</v></c>'
+    return lambda ref, style, value: (f'<c r="{ref}"{style}><f>{_text_escape(value.text)}</f>'
+                                      f'<v>{_shortest(cents_to_str(value.cents))}</v></c>')
+
+
+def _shortest(decimal_text: str) -> str:
+    """« 150.00 » -> « 150 », « 321.60 » -> « 321.6 »: the same exact number, written as openpyxl writes it."""
+    if "." in decimal_text:
+        decimal_text = decimal_text.rstrip("0").rstrip(".")
+    return decimal_text
+
+
+def _text_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True)
+class RowForm:
+    """A kind of row (data rows, the total row): its columns, as the prototype row styled them."""
+
+    columns: tuple[Column | None, ...]
+
+
+@dataclass(frozen=True)
+class StreamedSheet:
+    """Replace, in ``part``, every row after the header with ``rows``.
+
+    ``forms[i]`` is the prototype written at row ``2 + i``; ``rows`` yields
+    ``(row number, form index, values)`` in increasing row order.
+    """
+
+    part: str
+    forms: tuple[RowForm, ...]
+    rows: Iterable[tuple[int, int, Sequence]]
+
+
+_ROW = re.compile(r'<row r="([0-9]+)"[^>]*>(.*?)</row>|<row r="([0-9]+)"[^>]*/>', re.S)
+_CELL_STYLE = re.compile(r'<c r="([A-Z]+)([0-9]+)"((?: s="[0-9]+")?)[^>]*>')
+
+
+def _prototype_styles(sheet_xml: str, forms: Sequence[RowForm], part: str) -> tuple[str, str, list[list[str]]]:
+    """(XML up to the first prototype row, XML from </sheetData>, style attribute per form and column)."""
+    start = sheet_xml.find('<row r="2"')
+    end = sheet_xml.find("</sheetData>")
+    if start < 0 or end < 0:
+        raise RuntimeError(f"{part} : lignes prototypes introuvables (l'écriture par openpyxl a-t-elle changé ?)")
+    prototypes = {int(m.group(1) or m.group(3)): m.group(2) or "" for m in _ROW.finditer(sheet_xml, start, end)}
+    styles: list[list[str]] = []
+    for index, form in enumerate(forms):
+        cells = prototypes.get(2 + index)
+        if cells is None:
+            raise RuntimeError(f"{part} : ligne prototype {2 + index} absente")
+        found = {m.group(1): m.group(3) for m in _CELL_STYLE.finditer(cells)}
+        marks = cells.count(PROTOTYPE) + cells.count("&#10214;prototype&#10215;")
+        expected = sum(1 for column in form.columns if column is not None)
+        if marks != expected:
+            raise RuntimeError(f"{part} : {marks} cellules prototypes sur {expected} en ligne {2 + index}")
+        styles.append([found.get(get_column_letter(i), "") for i in range(1, len(form.columns) + 1)])
+    if len(prototypes) != len(forms):
+        raise RuntimeError(f"{part} : {len(prototypes)} lignes après l'en-tête, {len(forms)} prototypes attendus")
+    return sheet_xml[:start], sheet_xml[end:], styles
+
+
+def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
+    letters = [get_column_letter(i) for i in range(1, max(len(f.columns) for f in sheet.forms) + 1)]
+    plans = []
+    for form, form_styles in zip(sheet.forms, styles):
+        plans.append([(i, letters[i], form_styles[i], _encoder(column.kind))
+                      for i, column in enumerate(form.columns) if column is not None])
+    chunk: list[str] = []
+    previous = 1
+    for number, form_index, values in sheet.rows:
+        if number <= previous:
+            raise ValueError(f"{sheet.part} : ligne {number} après la ligne {previous}")
+        previous = number
+        cells = []
+        for index, letter, style, encode in plans[form_index]:
+            value = values[index]
+            ref = f"{letter}{number}"
+            if value is None:
+                if style:
+                    cells.append(f'<c r="{ref}"{style}/>')
+            else:
+                cells.append(encode(ref, style, value))
+        chunk.append(f'<row r="{number}">{"".join(cells)}</row>')
+        if len(chunk) >= _ROWS_PER_CHUNK:
+            yield _checked("".join(chunk), sheet.part)
+            chunk = []
+    if chunk:
+        yield _checked("".join(chunk), sheet.part)
+
+
+def _checked(xml: str, part: str) -> str:
+    bad = _ILLEGAL.search(xml)
+    if bad:
+        raise ValueError(f"{part} : caractère de contrôle {bad.group()!r} impossible à écrire dans un classeur")
+    return xml
+
+
+def stream_sheets(workbook, streamed: Sequence[StreamedSheet], stream) -> None:
+    """Save ``workbook`` (openpyxl) into ``stream`` with the rows of ``streamed`` written as XML."""
+    laid_out = io.BytesIO()
+    workbook.save(laid_out)
+    by_part = {sheet.part: sheet for sheet in streamed}
+    with zipfile.ZipFile(laid_out) as source, zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED,
+                                                              compresslevel=1) as target:
+        names = source.namelist()
+        missing = set(by_part) - set(names)
+        if missing:
+            raise RuntimeError(f"parties absentes du classeur : {sorted(missing)}")
+        for info in source.infolist():
+            data = source.read(info)
+            sheet = by_part.get(info.filename)
+            if sheet is None:
+                target.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+                continue
+            head, tail, styles = _prototype_styles(data.decode("utf-8"), sheet.forms, sheet.part)
+            with target.open(info.filename, "w", force_zip64=True) as out:
+                out.write(head.encode("utf-8"))
+                for piece in _rows_xml(sheet, styles):
+                    out.write(piece.encode("utf-8"))
+                out.write(tail.encode("utf-8"))
+
+
+def worksheet_part(workbook, title: str) -> str:
+    """The zip part openpyxl writes the sheet ``title`` to (sheets are numbered in order)."""
+    return f"xl/worksheets/sheet{workbook.sheetnames.index(title) + 1}.xml"
+
+
+__all__ = ["Column", "Formula", "RowForm", "StreamedSheet", "openpyxl_cell", "prototype_row", "stream_sheets",
+           "worksheet_part"]

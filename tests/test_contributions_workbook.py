@@ -1,0 +1,132 @@
+"""The streamed contributions workbook reads back exactly like the plain openpyxl one (DESIGN §6, §8)."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from openpyxl import load_workbook
+
+from billing.pipeline import load_year
+from billing.pricing import price_year
+from billing.render.contributions import write_contributions_workbook
+from tests.test_national_generator import load_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+WHEN = datetime(2024, 4, 2, 9, 30)
+
+
+def _priced(inputs: Path):
+    data = load_year(inputs, 2024)
+    return data, price_year(data.billing_base, data.tariff, annee=2024)
+
+
+def _write_both(tmp_path: Path, data, priced) -> tuple[Path, Path]:
+    options = dict(priced=priced, problems=data.warnings, input_hashes=data.input_hashes, syndicat=data.syndicat,
+                   version="test", generated_at=WHEN)
+    fast = write_contributions_workbook(tmp_path / "streamed.xlsx", **options)
+    plain = write_contributions_workbook(tmp_path / "plain.xlsx", streamed=False, **options)
+    return fast, plain
+
+
+def _cells(path: Path) -> dict:
+    workbook = load_workbook(path)
+    seen = {}
+    for sheet in workbook.worksheets:
+        seen[sheet.title, "layout"] = (sheet.freeze_panes, sheet.auto_filter.ref, sheet.max_row, sheet.max_column,
+                                       {k: d.width for k, d in sheet.column_dimensions.items()})
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.value is not None or cell.has_style:
+                    seen[sheet.title, cell.coordinate] = (cell.value, type(cell.value).__name__, cell.data_type,
+                                                          cell.number_format, cell.font.b, cell.fill.fgColor.rgb)
+    return seen
+
+
+def assert_same_workbook(fast: Path, plain: Path) -> int:
+    streamed, reference = _cells(fast), _cells(plain)
+    assert streamed.keys() == reference.keys()
+    different = [(key, streamed[key], reference[key]) for key in reference if streamed[key] != reference[key]]
+    assert not different, different[:5]
+    return len(reference)
+
+
+def test_sample_workbook_streamed_equals_plain(tmp_path):
+    data, priced = _priced(ROOT / "inputs")
+    fast, plain = _write_both(tmp_path, data, priced)
+    assert assert_same_workbook(fast, plain) > 4000
+    sheet = load_workbook(fast)["Contributions"]
+    total_row = sheet.max_row
+    assert sheet.cell(total_row, 1).value.startswith("TOTAL")
+    assert sheet.cell(total_row, 1).font.b
+    due = next(c for c in sheet[1] if c.value == "Montant dû").column_letter
+    assert sheet[f"{due}{total_row}"].value == f"=SUM({due}2:{due}{priced.contributions.height + 1})"
+
+
+def test_national_generator_workbook_streamed_equals_plain(tmp_path):
+    inputs = tmp_path / "inputs"
+    load_generator().generate(inputs, communes=300)
+    data, priced = _priced(inputs)
+    fast, plain = _write_both(tmp_path, data, priced)
+    assert assert_same_workbook(fast, plain) > 300 * 20
+
+
+def test_cached_totals_are_the_sums_of_the_displayed_amounts(tmp_path):
+    data, priced = _priced(ROOT / "inputs")
+    fast, _ = _write_both(tmp_path, data, priced)
+    formulas = load_workbook(fast)["Contributions"]
+    cached = load_workbook(fast, data_only=True)["Contributions"]
+    last = formulas.max_row
+    checked = 0
+    for column in range(1, formulas.max_column + 1):
+        if str(formulas.cell(last, column).value or "").startswith("=SUM("):
+            shown = sum(round(cached.cell(r, column).value * 100) for r in range(2, last - 1)
+                        if cached.cell(r, column).value is not None)
+            assert round(cached.cell(last, column).value * 100) == shown
+            checked += 1
+    assert checked >= 4
+    billed = priced.contributions.filter(pl.col("situation") == "facturee")["montant_cents"].sum()
+    due = next(c for c in formulas[1] if c.value == "Montant dû").column
+    assert round(cached.cell(last, due).value * 100) == billed
+
+
+def test_hostile_text_stays_text_and_escaped(tmp_path):
+    data, priced = _priced(ROOT / "inputs")
+    names = ["=1+1", "A & B <c>", "  espaces autour  ", "ligne\nsuivante", "#N/A", "Œuvre « Ÿ » ½"]
+    contributions = priced.contributions.with_columns(
+        pl.when(pl.int_range(pl.len()) < len(names))
+        .then(pl.Series(names + [""] * (priced.contributions.height - len(names))))
+        .otherwise(pl.col("commune")).alias("commune"))
+    priced = type(priced)(priced.annee, priced.tariff, contributions, priced.lines)
+    fast, plain = _write_both(tmp_path, data, priced)
+    assert_same_workbook(fast, plain)
+    sheet = load_workbook(fast)["Contributions"]
+    shown = {sheet.cell(r, 2).value for r in range(2, sheet.max_row + 1)}
+    assert set(names) <= shown
+    assert all(sheet.cell(r, 2).data_type == "s" for r in range(2, sheet.max_row - 1))
+
+
+def test_a_control_character_is_refused_not_written(tmp_path):
+    data, priced = _priced(ROOT / "inputs")
+    contributions = priced.contributions.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("Bad\x07name")).otherwise(pl.col("commune"))
+        .alias("commune"))
+    priced = type(priced)(priced.annee, priced.tariff, contributions, priced.lines)
+    target = tmp_path / "c.xlsx"
+    with pytest.raises(ValueError, match="caractère de contrôle"):
+        write_contributions_workbook(target, priced=priced, problems=(), input_hashes=data.input_hashes,
+                                     syndicat=data.syndicat, version="t", generated_at=WHEN)
+    assert not target.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_streamed_workbook_is_a_valid_zip_with_one_sheet_part_each(tmp_path):
+    data, priced = _priced(ROOT / "inputs")
+    fast, _ = _write_both(tmp_path, data, priced)
+    with zipfile.ZipFile(fast) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+    assert len(names) == len(set(names))
+    assert [n for n in names if n.startswith("xl/worksheets/")] == [f"xl/worksheets/sheet{i}.xml" for i in (1, 2, 3, 4)]
