@@ -255,6 +255,7 @@ class ComputeResult:
     outputs: dict
     notices: tuple[Path, ...]
     differences: tuple = ()  # (code_insee, commune, issued_cents, computed_cents) against the ledger
+    ledger_note: str | None = None  # why the ledger could not be compared, if it could not
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
@@ -290,6 +291,8 @@ class ComputeResult:
         lines.append(f"  Projets d'avis (PROJET) : {len(self.notices)} dans {self.out_dir / 'avis'}/")
         for label, path in self.outputs.items():
             lines.append(f"  {label:<24}: {path}")
+        if self.ledger_note:
+            lines.append(f"Attention : {self.ledger_note}")
         if self.differences:
             lines.append(f"Écarts avec les titres déjà émis ({len(self.differences)}) — « ent-bill issue "
                          f"{self.data.annee} » émettra les corrections :")
@@ -316,6 +319,7 @@ class ComputeResult:
             "avis": len(self.notices),
             "ecarts_emis": [{"code_insee": c, "commune": n, "emis": cents_to_str(i), "calcule": cents_to_str(v)}
                             for c, n, i, v in self.differences],
+            "registre": self.ledger_note,
             "fichiers": {k: str(v) for k, v in self.outputs.items()},
             "avertissements": [p.as_dict() for p in self.warnings],
         }
@@ -390,6 +394,7 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         priced = price_year(data.billing_base, data.tariff, annee=annee)
     except PricingError as exc:
         raise InputError([P.error(display_path(inputs_dir / "tarifs.toml", inputs_dir), None, None, str(exc))]) from None
+    differences, ledger_note = differences_with_ledger(priced, ledger_path=ledger_path)  # before any file is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     avis_dir = out_dir / "avis"
@@ -411,27 +416,34 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         outputs["Synthèse budgétaire"] = synthese
     outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
                                           version=__version__, outputs=outputs, out_dir=out_dir)
-    return ComputeResult(data, priced, out_dir, outputs, tuple(written),
-                         differences_with_ledger(priced, ledger_path=ledger_path))
+    return ComputeResult(data, priced, out_dir, outputs, tuple(written), differences, ledger_note)
 
 
-def differences_with_ledger(priced, *, ledger_path: Path | None) -> tuple:
-    """Each commune whose computed amount differs from what the ledger already titled for the year."""
+def differences_with_ledger(priced, *, ledger_path: Path | None) -> tuple[tuple, str | None]:
+    """Each commune whose computed amount differs from what the ledger already titled for the year.
+
+    Drafts do not need the ledger: when it cannot be read (an ``issue`` running, a foreign
+    file), the comparison is skipped and the second value says why.
+    """
     if ledger_path is None or not Path(ledger_path).exists():
-        return ()
+        return (), None
+    from billing.errors import UserError
     from billing.titres import open_ledger
 
-    with open_ledger(ledger_path, readonly=True) as ledger:
-        issued = ledger.net_by_commune(priced.annee)
+    try:
+        with open_ledger(ledger_path, readonly=True) as ledger:
+            issued = ledger.net_by_commune(priced.annee)
+    except UserError as exc:
+        return (), f"comparaison avec les titres déjà émis impossible : {exc}"
     if not issued:
-        return ()
+        return (), None
     computed = {r["code_insee"]: (r["commune"], r["montant_cents"]) for r in priced.contributions.iter_rows(named=True)}
     out = []
     for code in sorted(set(issued) | {c for c, (_, m) in computed.items() if m}):
         name, amount = computed.get(code, (code, 0))
         if issued.get(code, 0) != amount:
             out.append((code, name, issued.get(code, 0), amount))
-    return tuple(out)
+    return tuple(out), None
 
 
 def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[pl.DataFrame | None, str | None]:

@@ -416,3 +416,26 @@ def test_random_histories_keep_net_equal_to_latest_claim(history):
             assert all(t.montant_cents > 0 for t in titres)
             assert ledger.verify() == []
             assert plan_titres(claims, titres) == []  # same inputs again: nothing to issue
+
+
+def test_compute_drafts_while_an_issue_holds_the_ledger(tmp_path):
+    """Drafts never need the ledger: a busy one only skips the comparison, and says so."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from billing.cli import main
+
+    path = tmp_path / "l.duckdb"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "inputs", tmp_path / "inputs")
+    holder = _start_holder(path, hold=60)
+    try:
+        result = CliRunner().invoke(main, ["--inputs", str(tmp_path / "inputs"), "--out", str(tmp_path / "out"),
+                                           "--ledger", str(path), "compute", "2024"], catch_exceptions=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 0, result.output
+    assert "comparaison avec les titres déjà émis impossible" in result.output
+    assert "est utilisé par un autre traitement" in result.output
+    assert len(list((tmp_path / "out" / "avis").glob("PROJET_*.xlsx"))) == 70
