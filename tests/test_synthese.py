@@ -124,7 +124,7 @@ def test_sheets_and_cover_say_what_produced_the_summary(summary):
         ("Montant indicatif des conditionnelles (non facturé)", "='Par statut'!F9"),
         ("Vérifié par ent-bill : facturé 11\u202f100,14\u00a0€, indicatif 2\u202f625,00\u00a0€.", None),
     ]
-    assert rows_of(ws, 13, 21, 2) == [
+    assert rows_of(ws, 13, 23, 2) == [
         ("Délibération", "2023-05 du 13 décembre 2023"),
         ("Effectifs de la rentrée", "2023 (année scolaire 2023-2024)"),
         ("Mode", "barème"),
@@ -132,12 +132,14 @@ def test_sheets_and_cover_say_what_produced_the_summary(summary):
         ("Part par école publique", "150,00\u00a0€"),
         ("Part par élève", "1,20\u00a0€"),
         ("Plancher", "100,00\u00a0€"),
-        ("Prorata temporis", "au jour"),
+        ("Plafond", "aucun"),
+        ("Prorata temporis", "au jour près"),
+        ("Échéance", "30 jours après l'émission"),
         ("Imputation budgétaire", "compte 7474"),
     ]
-    assert rows_of(ws, 24, 25, 2) == [("Année 2023", "registre des titres"), ("Budget voté", "budget.csv")]
-    assert rows_of(ws, 29, 30, 3) == [("adhesions.csv", 1234, "ab" * 32), ("effectifs.csv", 99_999, "cd" * 32)]
-    assert [(ws.cell(r, 1).value, ws.cell(r, 1).hyperlink.location) for r in range(33, 39)] == [
+    assert rows_of(ws, 26, 27, 2) == [("Année 2023", "registre des titres"), ("Budget voté", "budget.csv")]
+    assert rows_of(ws, 31, 32, 3) == [("adhesions.csv", 1234, "ab" * 32), ("effectifs.csv", 99_999, "cd" * 32)]
+    assert [(ws.cell(r, 1).value, ws.cell(r, 1).hyperlink.location) for r in range(35, 41)] == [
         (name, f"'{name}'!A1") for name in wb.sheetnames[1:]]
 
 
@@ -251,7 +253,7 @@ def test_without_a_previous_year_there_is_no_comparison(tmp_path):
     assert [c.value for c in ws[4]][8:] == ["Montant 2024", "Montant indicatif"]
     assert ws.max_row == 16 and rows_of(ws, 15, 15, 10)[0][8:] == (3000, 0)
     assert rows_of(ws, 16, 16, 10)[0][6:] == ("=SUM(G5:G15)", "=SUM(H5:H15)", "=SUM(I5:I15)", "=SUM(J5:J15)")
-    assert wb["Couverture"]["B24"].value == "aucune (ni titres ni données de l'année précédente)"
+    assert wb["Couverture"]["B26"].value == "aucune (ni titres ni données de l'année précédente)"
     assert chart_titles(path) == ["Montant facturé par département", "Les 8 plus fortes contributions"]
 
 

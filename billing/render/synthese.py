@@ -30,8 +30,9 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing import __version__
+from billing.config import describe_tariff
 from billing.model import Syndicat, Tariff
-from billing.money import format_euros, format_rate
+from billing.money import format_euros
 from billing.render.files import (
     header_row,
     BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,
@@ -60,8 +61,6 @@ CATEGORIES = (
 )
 STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
 SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative", "hors_periode": "hors période"}
-MODE_LABELS = {"bareme": "barème", "repartition": "répartition d'un montant total"}
-PRORATA_LABELS = {"aucun": "aucun", "mois": "au mois (tout mois commencé est dû)", "jours": "au jour"}
 NEW = "nouvelle"
 DEPARTED = "sortie"
 
@@ -608,32 +607,8 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
 
 
 def _tariff_lines(tariff: Tariff, imputation: str) -> list[tuple[str, str]]:
-    lines = [
-        ("Délibération", tariff.deliberation),
-        ("Effectifs de la rentrée", f"{tariff.rentree} (année scolaire {tariff.rentree}-{tariff.rentree + 1})"),
-        ("Mode", MODE_LABELS.get(tariff.mode, tariff.mode)),
-    ]
-    if tariff.mode == "repartition":
-        if tariff.montant_total_cents is not None:
-            lines.append(("Montant total réparti", format_euros(tariff.montant_total_cents)))
-        if tariff.poids:
-            lines.append(("Pondération", ", ".join(f"{c} {float(w) * 100:.4g} %" for c, w in tariff.poids)))
-    else:
-        lines.append(("Part fixe par commune", format_euros(tariff.part_fixe_cents)))
-        lines.append(("Part par école publique", format_rate(tariff.part_ecole_units)))
-        if tariff.uses_bands:
-            bands = []
-            for band in tariff.tranches:
-                upper = f"jusqu'à {band.jusqu_a} élèves" if band.jusqu_a is not None else "au-delà"
-                bands.append(f"{upper} : {format_rate(band.rate_units)}")
-            lines.append((f"Tranches par élève ({tariff.tranches_mode})", " ; ".join(bands)))
-        elif tariff.part_eleve_units is not None:
-            lines.append(("Part par élève", format_rate(tariff.part_eleve_units)))
-        if tariff.plancher_cents is not None:
-            lines.append(("Plancher", format_euros(tariff.plancher_cents)))
-        if tariff.plafond_cents is not None:
-            lines.append(("Plafond", format_euros(tariff.plafond_cents)))
-    lines.append(("Prorata temporis", PRORATA_LABELS.get(tariff.prorata, tariff.prorata)))
+    """The tariff as the contributions table's « Paramètres » sheet describes it, with the imputation in force."""
+    lines = [(label, value) for label, value in describe_tariff(tariff) if label not in ("Exercice", "Imputation")]
     lines.append(("Imputation budgétaire", f"compte {imputation}"))
     return lines
 
