@@ -57,3 +57,46 @@ def test_generated_national_inputs_compute_like_the_reference(tmp_path):
         assert int(row["montant"].replace(".", "")) == billed, code
         if indicative is not None:
             assert int(row["montant_indicatif"].replace(".", "")) == indicative, code
+
+
+def test_generated_national_notices_recalculate_in_libreoffice(tmp_path):
+    """The fast notices at national variety (every line count, prorata, all départements), recomputed by LibreOffice."""
+    import re
+    import shutil
+    import zipfile
+    from decimal import Decimal
+
+    import pytest
+    from openpyxl import load_workbook
+
+    from tests.libreoffice import recalculate
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LIBREOFFICE ABSENT : `soffice` introuvable, les avis du cas national ne sont PAS recalculés")
+    load_generator().generate(tmp_path / "inputs", communes=400)
+    result = CliRunner().invoke(main, ["--inputs", str(tmp_path / "inputs"), "--out", str(tmp_path / "out"),
+                                       "--quiet", "compute", "2024"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    amounts = {r["code_insee"]: Decimal(r["montant"]) for r in
+               csv.DictReader((tmp_path / "out" / "contributions_2024.csv").open(encoding="utf-8"))
+               if r["situation"] == "facturee"}
+    chosen = sorted((tmp_path / "out" / "avis").glob("PROJET_*.xlsx"))[::3]
+    poisoned_dir = tmp_path / "poisoned"
+    poisoned_dir.mkdir()
+    files = []
+    for path in chosen:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(poisoned_dir / path.name, "w") as poisoned:
+            for info in source.infolist():
+                part = source.read(info)
+                if info.filename == "xl/worksheets/sheet1.xml":  # stale cached values: LibreOffice must recompute
+                    part = re.sub(rb"(</f><v>)[^<]*(</v>)", rb"\g<1>999999\g<2>", part)
+                poisoned.writestr(info, part)
+        files.append(poisoned_dir / path.name)
+    assert len(files) > 100
+    for path in recalculate(soffice, files, tmp_path / "recalculated", tmp_path):
+        sheet = load_workbook(path, data_only=True).active
+        total = next(row for row in sheet.iter_rows() if any(str(c.value or "").startswith("Montant total")
+                                                                for c in row))
+        value = next(c.value for c in total if isinstance(c.value, (int, float)))
+        assert round(Decimal(str(value)), 2) == amounts[path.name.split("_")[1]], path.name

@@ -18,6 +18,7 @@ from billing.render.notice import (
     EXECUTORY_MENTION, PROJET_MARK, Notice, NoticeLine, notice_bytes, notice_filename, write_notice_openpyxl,
     write_notices,
 )
+from tests.libreoffice import recalculate
 
 SYNDICAT = Syndicat(
     nom="Syndicat mixte Nord - Pas-de-Calais Numérique", adresse="151 avenue du Président Hoover, 59555 Lille Cedex",
@@ -286,11 +287,6 @@ def test_parallel_batch_writes_every_notice_in_order(tmp_path):
 
 # ----- LibreOffice recomputes the same cents -----------------------------------------------
 
-RECALC_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema">
-<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
-</oor:items>
-"""
 
 
 def adversarial_notices() -> dict[str, Notice]:
@@ -345,13 +341,8 @@ def test_libreoffice_recomputes_every_cent(tmp_path):
         files.append((source / "tmp.zip").rename(source / f"{name}.xlsx"))
     write_notice_openpyxl(notices["plafond"], source / "plain.xlsx")
     files.append(source / "plain.xlsx")
-    profile = tmp_path / "lo" / "user"
-    profile.mkdir(parents=True)
-    (profile / "registrymodifications.xcu").write_text(RECALC_PROFILE, encoding="utf-8")
+    recalculate(soffice, files, tmp_path / "out", tmp_path)
     out = tmp_path / "out"
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
-                    "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), *map(str, files)],
-                   check=True, capture_output=True, timeout=180)
     for name, notice in [*notices.items(), ("plain", notices["plafond"])]:
         ws = sheet(out / f"{name}.xlsx", data_only=True)
         first = 22

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import re
 import shutil
-import subprocess
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from billing.cli import main
-from tests.test_notice import RECALC_PROFILE
+from tests.libreoffice import recalculate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,13 +43,8 @@ def test_every_sample_notice_recalculates_to_the_csv_amount(tmp_path):
                 poisoned.writestr(info, part)
         files.append(target)
     assert len(files) == len(amounts) == 70
-    profile = tmp_path / "lo" / "user"
-    profile.mkdir(parents=True)
-    (profile / "registrymodifications.xcu").write_text(RECALC_PROFILE, encoding="utf-8")
     out = tmp_path / "recalculated"
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
-                    "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), *map(str, files)],
-                   check=True, capture_output=True, timeout=600)
+    recalculate(soffice, files, out, tmp_path)
     for path in files:
         code = path.name.split("_")[1]
         sheet = load_workbook(out / path.name, data_only=True).active
@@ -82,13 +76,8 @@ def test_contributions_workbook_totals_recalculate_in_libreoffice(tmp_path):
                 part, count = re.subn(rb"(</f><v>)[^<]*(</v>)", rb"\g<1>999999\g<2>", part)
                 assert count >= 4
             target.writestr(info, part)
-    profile = tmp_path / "lo" / "user"
-    profile.mkdir(parents=True)
-    (profile / "registrymodifications.xcu").write_text(RECALC_PROFILE, encoding="utf-8")
     out = tmp_path / "recalculated"
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--convert-to",
-                    "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), str(poisoned)],
-                   check=True, capture_output=True, timeout=300)
+    recalculate(soffice, [poisoned], out, tmp_path)
     sheet = load_workbook(out / source.name, data_only=True)["Contributions"]
     headers = [c.value for c in sheet[1]]
     total = next(row for row in sheet.iter_rows() if str(row[0].value or "").startswith("TOTAL"))
