@@ -41,3 +41,31 @@ def recalculate(soffice: str, files: Sequence[Path], out: Path, work: Path, *, t
             run = convert([source])
             assert result.exists(), f"LibreOffice n'a pas converti {source} : {run.returncode} {run.stderr[-500:]}"
     return target
+
+
+def spoil_cached_values(source: Path, target: Path, part: str = "xl/worksheets/sheet1.xml") -> int:
+    """Copy a workbook with every formula's cached value in ``part`` set to 999999: a reader that
+    shows the right amount afterwards has recalculated it. Returns how many values were spoiled."""
+    import re
+    import zipfile
+
+    spoiled = 0
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                data, spoiled = re.subn(rb"(</f><v>)[^<]*(</v>)", rb"\g<1>999999\g<2>", data)
+            copy.writestr(info, data)
+    return spoiled
+
+
+def notice_total(path: Path):
+    """The « Montant total » a recalculated notice shows, as a Decimal to the cent."""
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(path, data_only=True).active
+    row = next(row for row in sheet.iter_rows() if any(str(c.value or "").startswith("Montant total") for c in row))
+    value = next(c.value for c in row if isinstance(c.value, (int, float)))
+    return round(Decimal(str(value)), 2)

@@ -7,7 +7,7 @@ from billing.errors import UserError
 from billing.model import Tariff
 from billing.pricing import price_year
 from billing.problems import InputError
-from billing.simulate import billed_total, simulate, solve_rate
+from billing.simulate import simulate, solve_rate
 
 from tests.test_pricing import base_frame, member, reference_bareme
 
