@@ -184,6 +184,7 @@ def main() -> None:
             timed("write contributions workbook (plain openpyxl)",
                   lambda: write_contributions_workbook(reports / "plain.xlsx", streamed=False, **options),
                   "not compute")
+        billed = priced.contributions.filter(pl.col("situation") == "facturee").height
         notices = timed("build notice values", lambda: draft_notices(data, priced))
         paths = timed("write notices (fast, parallel)", lambda: write_notices(notices, reports / "avis"))
         baseline_dir = reports / "baseline"
@@ -214,7 +215,6 @@ def main() -> None:
         peaks.append(peak)
     helps = [run_whole(executable + ["--help"])[0] for _ in range(7)]
 
-    billed = pl.read_csv(reports / "c.csv").filter(pl.col("situation") == "facturee").height
     print(f"\nNational case: {size['communes']} communes ({billed} billed), {size['schools']} schools; "
           f"medians of {args.runs} runs\n")
     print(f"{'stage':<46} {'seconds':>9}")
