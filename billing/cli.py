@@ -294,28 +294,36 @@ def issue(ctx: Context, annee: int, dry_run: bool) -> None:
 
 
 @main.command()
+@click.option("--empreinte", "anchors", multiple=True, metavar="NUMÉRO:EMPREINTE",
+              help="Empreinte imprimée sur un bordereau (répétable) : prouve qu'aucun titre jusqu'à celui-là "
+                   "n'a été réécrit, même si tout le registre a été refait.")
 @click.pass_obj
-def verify(ctx: Context) -> None:
+def verify(ctx: Context, anchors: tuple[str, ...]) -> None:
     """Vérifier que rien de ce qui a été émis n'a été modifié ni supprimé.
 
     Recalcule la chaîne d'empreintes, la numérotation sans trou de chaque exercice
-    et les corrections ; nomme chaque titre altéré. Code de sortie 1 si le registre
-    a été altéré.
+    et les corrections ; nomme chaque titre altéré. Avec --empreinte, vérifie aussi
+    que le titre noté sur un bordereau porte toujours son empreinte. Code de sortie 1
+    si le registre a été altéré.
 
     Example:
 
-        ent-bill verify
+        ent-bill verify --empreinte ENT-2024-0071:3f9a…
     """
     from billing.issuing import verify_ledger
 
-    findings, count = run_guarded(ctx, lambda: verify_ledger(ctx.ledger_path()))
-    emit_json(ctx, {"ok": not findings, "titres": count, "anomalies": findings})
-    if findings:
+    result = run_guarded(ctx, lambda: verify_ledger(ctx.ledger_path(), anchors=anchors))
+    emit_json(ctx, {"ok": not result.findings, "titres": result.count, "anomalies": list(result.findings),
+                    "empreintes": list(result.anchors)})
+    if result.findings:
         click.echo(f"Erreur : le registre {ctx.ledger_path()} a été altéré :", err=True)
-        for finding in findings:
+        for finding in result.findings:
             click.echo(f"  ✗ {finding}", err=True)
         sys.exit(EXIT_DATA)
-    say(ctx, f"Registre intact : {count} titre(s), chaîne d'empreintes et numérotation vérifiées.")
+    checked = f", {len(anchors)} empreinte(s) de bordereau retrouvée(s)" if anchors else ""
+    say(ctx, f"Registre intact : {result.count} titre(s), chaîne d'empreintes et numérotation vérifiées{checked}.")
+    for anchor in result.anchors:
+        say(ctx, f"  Dernière empreinte : {anchor}")
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Sequence
 
 import polars as pl
 
@@ -89,6 +90,10 @@ class IssueResult:
             net = sum(-t.montant_cents if t.nature in ("reduction", "annulation") else t.montant_cents
                       for t in self.all_titres)
             lines.append(f"  Titres de l'exercice : {len(self.all_titres)}, net émis {format_euros(net)}")
+            anchor = chain_anchor(self.all_titres)
+            if anchor:
+                lines.append(f"  Empreinte à conserver  : {anchor} (imprimée sur le bordereau ; "
+                             f"« ent-bill verify --empreinte {anchor} »)")
             if self.rendered:
                 lines.append(f"  Avis écrits : {self.rendered} dans {self.out_dir / 'avis'}/")
             for label, path in self.files.items():
@@ -103,7 +108,17 @@ class IssueResult:
                 "titres": [{"numero": getattr(t, "numero", None), "nature": t.nature, "code_insee": t.code_insee,
                             "commune": t.commune, "montant": cents_to_str(t.montant_cents),
                             "origine": t.origine_numero} for t in items],
-                "fichiers": {k: str(v) for k, v in self.files.items()}}
+                "fichiers": {k: str(v) for k, v in self.files.items()},
+                "empreinte": None if self.dry_run else chain_anchor(self.all_titres)}
+
+
+def chain_anchor(titres) -> str | None:
+    """« NUMÉRO:empreinte » of the exercice's last titre: kept outside the ledger (on the bordereau sent to
+    the comptable), it lets ``verify`` prove later that no titre up to that one was rewritten."""
+    if not titres:
+        return None
+    last = max(titres, key=lambda t: t.seq)
+    return f"{last.numero}:{last.hash}"
 
 
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
@@ -254,12 +269,50 @@ def reconcile_year(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: 
     return ReconcileResult(result, out)
 
 
-def verify_ledger(ledger_path: Path) -> tuple[list[str], int]:
-    """Every finding of the ledger's self-check (empty = intact), and how many titres it holds."""
+@dataclass(frozen=True)
+class VerifyResult:
+    findings: tuple[str, ...]  # empty = intact
+    count: int
+    anchors: tuple[str, ...]  # the current « NUMÉRO:empreinte » of each exercice, to compare with the bordereaux
+
+
+def parse_anchor(text: str) -> tuple[str | None, str]:
+    """« ENT-2024-0071:3f…9a » or the bare 64-hex-digit empreinte -> (numero or None, empreinte)."""
+    from billing.errors import UserError
+
+    numero, _, digest = text.strip().rpartition(":")
+    digest = digest.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise UserError(f"empreinte « {text} » illisible : attendu NUMÉRO:empreinte comme imprimé sur le bordereau "
+                        "(64 caractères hexadécimaux après les deux-points)")
+    return numero or None, digest
+
+
+def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyResult:
+    """The ledger's self-check, plus each empreinte kept outside it (from a bordereau) found where it was.
+
+    The self-check alone cannot see a ledger rewritten from scratch with a consistent chain;
+    a kept empreinte can: the titre it names must still carry it.
+    """
     from billing.titres import open_ledger
 
+    wanted = [(text, *parse_anchor(text)) for text in anchors]
     with open_ledger(ledger_path, readonly=True) as ledger:
-        return ledger.verify(), len(ledger.titres())
+        findings = ledger.verify()
+        titres = ledger.titres()
+    by_hash = {t.hash: t for t in titres}
+    for text, numero, digest in wanted:
+        found = by_hash.get(digest)
+        if found is None:
+            findings.append(f"aucun titre du registre ne porte l'empreinte {digest[:16]}… conservée "
+                            f"({numero or 'sans numéro'}) : le registre a été réécrit ou remplacé")
+        elif numero is not None and found.numero != numero:
+            findings.append(f"l'empreinte conservée pour {numero} est celle de {found.numero} dans le registre")
+    by_year: dict[int, list] = {}
+    for t in titres:
+        by_year.setdefault(t.exercice, []).append(t)
+    current = tuple(chain_anchor(by_year[year]) for year in sorted(by_year))
+    return VerifyResult(tuple(findings), len(titres), current)
 
 
 def issued_titres(ledger_path: Path, annee: int) -> list:

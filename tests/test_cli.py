@@ -190,3 +190,28 @@ def test_rule_across_columns_points_at_its_column(work):
     assert result.exit_code == 1
     assert ("colonne « date_retrait » : la date de retrait (premier jour où la commune n'est plus membre) "
             "doit être postérieure à la date d'effet") in result.stderr
+
+
+def test_an_empreinte_kept_from_the_bordereau_catches_a_rewritten_ledger(work):
+    issued = run(work, "issue", "2024")
+    assert issued.exit_code == 0, issued.stderr
+    sheet = load_workbook(work / "out" / "bordereau_2024.xlsx").active
+    anchors = [c.value for c in sheet["A"] if isinstance(c.value, str) and c.value.startswith("ENT-2024-0070:")]
+    assert len(anchors) == 1 and len(anchors[0].split(":")[1]) == 64
+    anchor = anchors[0]
+    assert anchor in issued.stdout
+    kept = run(work, "verify", "--empreinte", anchor)
+    assert kept.exit_code == 0, kept.stderr
+    assert "1 empreinte(s) de bordereau retrouvée(s)" in kept.stdout and anchor in kept.stdout
+    # A forger rebuilds the whole ledger with one amount changed: its own chain is consistent ...
+    (work / "ent-bill.duckdb").unlink()
+    edit(work / "inputs" / "adhesions.csv", "59013;Anstaing;adherente;01/03/2024;",
+         "59013;Anstaing;adherente;01/04/2024;")
+    assert run(work, "issue", "2024").exit_code == 0
+    assert run(work, "verify").exit_code == 0
+    # ... but not with what the bordereau kept.
+    caught = run(work, "verify", "--empreinte", anchor)
+    assert caught.exit_code == 1
+    assert "a été réécrit ou remplacé" in caught.stderr
+    unreadable = run(work, "verify", "--empreinte", "ENT-2024-0070:pas-une-empreinte")
+    assert unreadable.exit_code == 1 and "illisible" in unreadable.stderr and "Traceback" not in unreadable.output

@@ -82,6 +82,12 @@ def write_bordereau(path: Path, *, annee: int, titres, sirets, debtors, issuer: 
     total = sheet.cell(last + 2, 13, f"=SUM(M{first}:M{last})" if ordered else 0)
     total.number_format, total.font = EUROS, BOLD
     sheet.cell(last + 2, 12, "Net émis sur l'exercice").font = BOLD
+    if ordered:
+        anchor = f"{ordered[-1].numero}:{ordered[-1].hash}"
+        sheet.cell(last + 4, 1, "Empreinte du registre des titres au dernier titre").font = BOLD
+        put_text(sheet.cell(last + 5, 1), anchor)
+        sheet.cell(last + 6, 1, "À conserver hors du registre : « ent-bill verify --empreinte " + anchor + " » "
+                                "prouve qu'aucun titre jusqu'à celui-ci n'a été modifié ni remplacé.")
     sheet.freeze_panes = "B5"
     if ordered:
         sheet.auto_filter.ref = f"A4:N{last}"
