@@ -28,21 +28,36 @@ ARTICLES = frozenset({"le", "la", "les", "l", "aux", "las", "los"})
 # Abbreviations seen in real exports (« ST MALO », « STE MARIE »), folded to the full word.
 ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
 
+# « Madeleine (La) », « QUESNOY (LE) », « Haÿ-les-Roses (L') »: the article written after
+# the name, as older INSEE lists and many spreadsheets do; read as « La Madeleine ».
+_TRAILING_ARTICLE = r"(?i)^(.*?)\s*\(\s*(le|la|les|l|l'|l’|aux|las|los)\s*\)\s*$"
+_TRAILING_ARTICLE_RE = re.compile(_TRAILING_ARTICLE[:-1] + r"\Z")  # Python's $ would also match before a newline
 _LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss"}
 _LIGATURE_TABLE = str.maketrans(_LIGATURES)
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
+def article_first(text: str) -> str:
+    """« Madeleine (La) » -> « La Madeleine », « Haÿ-les-Roses (L') » -> « L'Haÿ-les-Roses »; else unchanged."""
+    match = _TRAILING_ARTICLE_RE.match(text)
+    if match is None:
+        return text
+    article, name = match.group(2), match.group(1)
+    if article.lower() == "l":
+        article += "'"
+    return f"{article}{name}" if article.endswith(("'", "’")) else f"{article} {name}"
+
+
 def fold_name(text: str, *, keep_article: bool = False) -> str:
     """The key two spellings of one commune name share.
 
-    « La Madeleine » = « Madeleine » = « LA MADELEINE »; « Marcq-en-Barœul » = « MARCQ EN
+    « La Madeleine » = « Madeleine » = « LA MADELEINE » = « Madeleine (La) »; « Marcq-en-Barœul » = « MARCQ EN
     BAROEUL »; « L'HERMITAGE » = « Hermitage »; « ST MALO » = « Saint-Malo ».
     ``keep_article`` keeps the leading article (« lamadeleine »): only to break a tie
     between « Vergné » and « La Vergne ». Mirrors ``fold_name_expr`` exactly (a test checks
     both on the whole register).
     """
-    lowered = text.lower().translate(_LIGATURE_TABLE)
+    lowered = article_first(text).lower().translate(_LIGATURE_TABLE)
     decomposed = unicodedata.normalize("NFKD", lowered)
     bare = "".join(ch for ch in decomposed if not unicodedata.category(ch).startswith("M"))
     tokens = [t for t in _SEPARATORS.split(bare) if t]
@@ -58,7 +73,7 @@ def fold_name_expr(expr: pl.Expr, *, keep_article: bool = False) -> pl.Expr:
 
 def _words_expr(expr: pl.Expr) -> pl.Expr:
     """Lower-case ascii words separated by one space: the common part of both keys."""
-    folded = expr.str.to_lowercase()
+    folded = expr.str.replace(_TRAILING_ARTICLE, "$2 $1").str.to_lowercase()
     for ligature, replacement in _LIGATURES.items():
         folded = folded.str.replace_all(ligature, replacement, literal=True)
     return (
@@ -457,8 +472,9 @@ def departement_of_uai(uai: str) -> str | None:
 
 
 def _loose(text: str) -> str:
-    """A spelling up to case, surrounding spaces and the apostrophe glyph (no warning for those)."""
-    return _SPACES.sub(" ", text.replace("’", "'").replace("‘", "'")).strip().casefold()
+    """A spelling up to case, surrounding spaces, the apostrophe glyph and the article written after the name
+    (no warning for those)."""
+    return _SPACES.sub(" ", article_first(text.strip()).replace("’", "'").replace("‘", "'")).strip().casefold()
 
 
 def suggestion_text(resolution: Resolution) -> str | None:

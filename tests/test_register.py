@@ -126,13 +126,28 @@ def test_fold_name_expr_matches_fold_name_on_the_whole_register(register):
         fold_name(n, keep_article=True) for n in some["libelle"]]
 
 
-FRENCHISH = st.text(alphabet="aAbcdeEéÉèêëfghiIîïlLmnoOôœŒæÆpqrsStTuùûüvwxyzçÇ-'’‘ .,0123456789ß", max_size=40)
+FRENCHISH = st.text(alphabet="aAbcdeEéÉèêëfghiIîïlLmnoOôœŒæÆpqrsStTuùûüvwxyzçÇ-'’‘ .,0123456789ß()\n", max_size=40)
+ARTICLE_AFTER = st.builds(lambda name, space, article, tail: f"{name}{space}({article}){tail}", FRENCHISH,
+                          st.sampled_from(["", " ", "  "]),
+                          st.sampled_from(["La", "LE", "les", "L'", "l’", "L", " la ", "Aux", "Lo", ""]),
+                          st.sampled_from(["", " ", "\n", " x"]))
 
 
 @settings(max_examples=300, deadline=None)
-@given(FRENCHISH)
+@given(FRENCHISH | ARTICLE_AFTER)
 def test_fold_name_expr_matches_fold_name_on_any_french_text(text):
     assert pl.select(fold_name_expr(pl.lit(text))).item() == fold_name(text)
+    assert pl.select(fold_name_expr(pl.lit(text), keep_article=True)).item() == fold_name(text, keep_article=True)
+
+
+@pytest.mark.parametrize("typed, official", [
+    ("Madeleine (La)", "La Madeleine"), ("MADELEINE (LA)", "La Madeleine"), ("Quesnoy (Le)", "Le Quesnoy"),
+    ("Haÿ-les-Roses (L')", "L'Haÿ-les-Roses"), ("Haÿ-les-Roses (L’)", "L'Haÿ-les-Roses"),
+])
+def test_the_article_written_after_the_name_is_the_same_name_without_warning(register, typed, official):
+    resolution = register.resolve_name(typed)
+    assert resolution.ok and resolution.commune.libelle == official
+    assert not resolution.spelling_differs
 
 
 # ----- names on documents ----------------------------------------------------------------
