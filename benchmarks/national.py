@@ -213,6 +213,13 @@ def main() -> None:
                                                 str(args.out / "compute.duckdb"), "--quiet", "compute", "2024"])
         whole.append(elapsed)
         peaks.append(peak)
+    print("ent-bill issue 2024 into a new ledger, then verify …", file=sys.stderr, flush=True)
+    ledger = args.out / "issue.duckdb"
+    ledger.unlink(missing_ok=True)
+    shutil.rmtree(args.out / "issue", ignore_errors=True)
+    issue_seconds, issue_peak = run_whole(executable + ["--inputs", str(inputs), "--out", str(args.out / "issue"),
+                                                        "--ledger", str(ledger), "--quiet", "issue", "2024"])
+    verify_seconds, _ = run_whole(executable + ["--ledger", str(ledger), "--quiet", "verify"])
     helps = [run_whole(executable + ["--help"])[0] for _ in range(7)]
 
     print(f"\nNational case: {size['communes']} communes ({billed} billed), {size['schools']} schools; "
@@ -230,6 +237,9 @@ def main() -> None:
           f"({', '.join(f'{w:.1f}' for w in whole)}) (target < 60 s)")
     print(f"peak memory, compute (all procs) : {max(peaks):.0f} MB (target < 1 024 MB)")
     print(f"`ent-bill --help`                : {statistics.median(helps):.2f} s median of 7 (target < 0.3 s)")
+    print(f"`ent-bill issue 2024`, new ledger: {issue_seconds:.1f} s, {billed} titres, peak {issue_peak:.0f} MB "
+          "(one run; no target)")
+    print(f"`ent-bill verify`                : {verify_seconds:.1f} s (one run; no target)")
 
 
 if __name__ == "__main__":
