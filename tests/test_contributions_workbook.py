@@ -130,3 +130,36 @@ def test_streamed_workbook_is_a_valid_zip_with_one_sheet_part_each(tmp_path):
         names = archive.namelist()
     assert len(names) == len(set(names))
     assert [n for n in names if n.startswith("xl/worksheets/")] == [f"xl/worksheets/sheet{i}.xml" for i in (1, 2, 3, 4)]
+
+
+def test_bordereau_streamed_equals_plain_with_and_without_titres(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from billing.cli import main
+    from billing.issuing import issued_titres
+    from billing.render.bordereau import write_bordereau
+
+    shutil.copytree(ROOT / "inputs", tmp_path / "inputs")
+    ledger = tmp_path / "l.duckdb"
+    result = CliRunner().invoke(main, ["--inputs", str(tmp_path / "inputs"), "--out", str(tmp_path / "out"),
+                                       "--ledger", str(ledger), "--quiet", "issue", "2024"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    titres = issued_titres(ledger, 2024)
+    sirets = {t.code_insee: "21590350100017" for t in titres[:5]}
+    debtors = {t.code_insee: f"Commune de {t.commune} & <associés>" for t in titres}
+    for name, chosen in (("all", titres), ("none", [])):
+        options = dict(annee=2024, titres=chosen, sirets=sirets, debtors=debtors, issuer="Syndicat « NPdC »",
+                       generated_at=WHEN)
+        fast = write_bordereau(tmp_path / f"{name}-streamed.xlsx", **options)
+        plain = write_bordereau(tmp_path / f"{name}-plain.xlsx", streamed=False, **options)
+        assert assert_same_workbook(fast, plain) > 10 * len(chosen)
+    sheet = load_workbook(tmp_path / "all-streamed.xlsx", data_only=True).active
+    assert sheet["A1"].value.startswith("Bordereau des titres de recettes — exercice 2024")
+    assert [c.value for c in sheet[4]][:3] == ["N° titre", "Exercice", "Nature"]
+    assert sheet["A5"].value == "ENT-2024-0001" and sheet.freeze_panes == "B5"
+    last = 4 + len(titres)
+    total = sheet.cell(last + 2, 13).value
+    assert round(total * 100) == sum(t.montant_cents for t in titres) == 10_619_640
+    assert sheet.cell(last + 5, 1).value == f"{titres[-1].numero}:{titres[-1].hash}"

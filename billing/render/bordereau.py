@@ -12,8 +12,8 @@ from openpyxl import Workbook
 
 from billing.corrections import NATURE_LABELS
 from billing.money import cents_to_str
-from billing.render.files import BOLD, EUROS, TITLE, csv_text, header_row, put_date, put_euros, put_text, \
-    save_workbook, write_bytes_atomic
+from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
+from billing.render.sheetxml import Column, Formula, Table, add_table, save_with_tables
 
 COLUMNS = ("numero", "exercice", "nature", "titre_origine", "date_emission", "date_echeance", "code_insee",
            "debiteur", "siret", "imputation", "objet", "bases_liquidation", "montant", "deliberation")
@@ -53,42 +53,50 @@ def write_titres_csv(path: Path, *, titres, sirets, debtors) -> Path:
     return write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
-def write_bordereau(path: Path, *, annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Path:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Bordereau"
-    sheet["A1"] = f"Bordereau des titres de recettes — exercice {annee} — {issuer}"
-    sheet["A1"].font = TITLE
-    sheet["A2"] = f"Édité le {generated_at.strftime('%d/%m/%Y %H:%M')}"
-    headers = ["N° titre", "Exercice", "Nature", "Titre d'origine", "Émis le", "Échéance", "Code INSEE", "Débiteur",
-               "SIRET", "Imputation", "Objet", "Bases de liquidation", "Montant", "Délibération"]
-    widths = [16, 9, 18, 16, 11, 11, 10, 34, 16, 10, 50, 80, 14, 30]
-    header_row(sheet, 4, headers, widths=widths)
+def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
     ordered = sorted(titres, key=lambda t: t.seq)
     first = 5
-    for offset, (t, row) in enumerate(zip(ordered, rows_of(ordered, sirets, debtors))):
-        r = first + offset
-        for column, value in enumerate(row, start=1):
-            cell = sheet.cell(r, column)
-            if column == 2:
-                cell.value = value
-            elif column in (5, 6):
-                put_date(cell, t.date_emission if column == 5 else t.date_echeance)
-            elif column == 13:
-                put_euros(cell, _signed(t))
-            else:
-                put_text(cell, value or None)
     last = first + len(ordered) - 1
-    total = sheet.cell(last + 2, 13, f"=SUM(M{first}:M{last})" if ordered else 0)
-    total.number_format, total.font = EUROS, BOLD
-    sheet.cell(last + 2, 12, "Net émis sur l'exercice").font = BOLD
-    if ordered:
-        anchor = f"{ordered[-1].numero}:{ordered[-1].hash}"
-        sheet.cell(last + 4, 1, "Empreinte du registre des titres au dernier titre").font = BOLD
-        put_text(sheet.cell(last + 5, 1), anchor)
-        sheet.cell(last + 6, 1, "À conserver hors du registre : « ent-bill verify --empreinte " + anchor + " » "
-                                "prouve qu'aucun titre jusqu'à celui-ci n'a été modifié ni remplacé.")
-    sheet.freeze_panes = "B5"
-    if ordered:
-        sheet.auto_filter.ref = f"A4:N{last}"
-    return save_workbook(workbook, path)
+    text, day = Column("text"), Column("date", DATE)
+    data = (text, Column("int"), text, text, day, day, text, text, text, text, text, text, Column("euros", EUROS),
+            text)
+    total = (None,) * 11 + (Column("text", bold=True), Column("formula", EUROS, bold=True))
+    heading, plain = (Column("text", bold=True),), (Column("text"),)
+
+    def rows():
+        net = 0
+        for t, row in zip(ordered, rows_of(ordered, sirets, debtors)):
+            net += _signed(t)
+            yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, t.date_echeance,
+                      *(value or None for value in row[6:12]), _signed(t), row[13] or None)
+        yield None, None
+        yield 1, (None,) * 11 + ("Net émis sur l'exercice", Formula(f"SUM(M{first}:M{max(last, first)})", net))
+        if ordered:
+            anchor = f"{ordered[-1].numero}:{ordered[-1].hash}"
+            yield None, None
+            yield 2, ("Empreinte du registre des titres au dernier titre",)
+            yield 3, (anchor,)
+            yield 3, (f"À conserver hors du registre : « ent-bill verify --empreinte {anchor} » prouve qu'aucun "
+                      "titre jusqu'à celui-ci n'a été modifié ni remplacé.",)
+
+    return Table(
+        "Bordereau",
+        ("N° titre", "Exercice", "Nature", "Titre d'origine", "Émis le", "Échéance", "Code INSEE", "Débiteur",
+         "SIRET", "Imputation", "Objet", "Bases de liquidation", "Montant", "Délibération"),
+        (16, 9, 18, 16, 11, 11, 10, 34, 16, 10, 50, 80, 14, 30), (data, total, heading, plain), rows,
+        freeze="B5", filter_ref=f"A4:N{last}" if ordered else None,
+        preamble=(((f"Bordereau des titres de recettes — exercice {annee} — {issuer}", TITLE),),
+                  ((f"Édité le {generated_at.strftime('%d/%m/%Y %H:%M')}", None),), ()),
+        header_wrap=True)
+
+
+def write_bordereau(path: Path, *, annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime,
+                    streamed: bool = True) -> Path:
+    """The schedule of titres, one row each in number order, the net total and the ledger's last empreinte.
+
+    ``streamed=False`` writes every cell through openpyxl (the reference the tests compare with).
+    """
+    workbook = Workbook(write_only=True)
+    sheet = add_table(workbook, _bordereau_table(annee, titres, sirets, debtors, issuer, generated_at),
+                      streamed=streamed)
+    return save_with_tables(workbook, [sheet], path)

@@ -13,8 +13,7 @@ import io
 import json
 from datetime import datetime
 from pathlib import Path
-from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import polars as pl
 from openpyxl import Workbook
@@ -25,10 +24,8 @@ from billing.config import describe_tariff, tariff_to_dict
 from billing.model import InputHash, Syndicat
 from billing.money import cents_to_str, div_half_up
 from billing.problems import Problem
-from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, INTEGER, RATE, csv_text, save_workbook, \
-    write_atomic, write_bytes_atomic
-from billing.render.sheetxml import Column, Formula, RowForm, StreamedSheet, openpyxl_cell, prototype_row, \
-    stream_sheets, worksheet_part
+from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, write_bytes_atomic
+from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
 
 STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
 SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative (non facturée)", "hors_periode": "hors période"}
@@ -68,23 +65,6 @@ def _wide(priced) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
     return wide.sort("code_insee"), kinds
 
 
-@dataclass(frozen=True)
-class Table:
-    """A big sheet, described once for both writers: columns, then rows as plain values.
-
-    ``rows()`` yields ``(form, values)``: form 0 a data row, form 1 the total row (bold),
-    ``None`` a blank row. Values are raw (cents, rate units, dates, text), see ``sheetxml``.
-    """
-
-    title: str
-    headers: tuple[str, ...]
-    widths: tuple[int, ...]
-    forms: tuple[tuple[Column | None, ...], ...]
-    rows: Callable[[], Iterator[tuple[int | None, Sequence | None]]]
-    freeze: str
-    filter_ref: str
-
-
 def _contributions_table(priced) -> Table:
     wide, kinds = _wide(priced)
     fixed = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles", "Élèves", "Début",
@@ -93,7 +73,8 @@ def _contributions_table(priced) -> Table:
     text, count, day, euros = Column("text"), Column("int", INTEGER), Column("date", DATE), Column("euros", EUROS)
     data = (text, text, text, text, text, text, count, count, day, day, Column("int"), Column("int"), text) + \
         (euros,) * len(money)
-    total = (Column("text"),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS),) * len(money)
+    total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
+        len(money)
     first_money = len(fixed) + 1
     last = wide.height + 1
     columns = [f"l_{code}" for code, _ in kinds]
@@ -145,16 +126,6 @@ def _lines_table(priced) -> Table:
                  (11, 30, 6, 14, 52, 10, 12, 14, 12, 60), (data,), rows, "A2", f"A1:J{priced.lines.height + 1}")
 
 
-def _header(sheet, titles: Sequence[str]):
-    cells = []
-    for title in titles:
-        cell = WriteOnlyCell(sheet, value=title)
-        cell.font = BOLD
-        cell.fill = HEADER_FILL
-        cells.append(cell)
-    return cells
-
-
 def _cell(sheet, value, *, bold: bool = False):
     """A small sheet's cell: text stays text."""
     cell = WriteOnlyCell(sheet, value=value)
@@ -163,47 +134,6 @@ def _cell(sheet, value, *, bold: bool = False):
     if bold:
         cell.font = BOLD
     return cell
-
-
-def _lay_out(workbook, table: Table):
-    sheet = workbook.create_sheet(table.title)
-    for index, width in enumerate(table.widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = table.freeze
-    sheet.auto_filter.ref = table.filter_ref
-    sheet.append(_header(sheet, table.headers))
-    return sheet
-
-
-def _font(form: int):
-    return BOLD if form == 1 else None
-
-
-def _write_plain(workbook, table: Table) -> None:
-    """The reference: one openpyxl cell per value."""
-    sheet = _lay_out(workbook, table)
-    for form, values in table.rows():
-        if form is None:
-            sheet.append([])
-            continue
-        sheet.append([None if column is None else openpyxl_cell(sheet, column, value, font=_font(form))
-                      for column, value in zip(table.forms[form], values)])
-
-
-def _write_streamed(workbook, table: Table) -> StreamedSheet:
-    """Header and prototype rows by openpyxl; the rows themselves streamed as XML on save."""
-    sheet = _lay_out(workbook, table)
-    for form, columns in enumerate(table.forms):
-        sheet.append(prototype_row(sheet, columns, font=_font(form)))
-
-    def numbered():
-        number = 1
-        for form, values in table.rows():
-            number += 1
-            if form is not None:
-                yield number, form, values
-
-    return StreamedSheet(worksheet_part(workbook, table.title), tuple(RowForm(f) for f in table.forms), numbered())
 
 
 def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
@@ -216,17 +146,11 @@ def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Probl
     """
     _check_totals(priced)
     workbook = Workbook(write_only=True)
-    tables = (_contributions_table(priced), _lines_table(priced))
-    if not streamed:
-        for table in tables:
-            _write_plain(workbook, table)
-        _write_small_sheets(workbook, priced=priced, problems=problems, input_hashes=input_hashes,
-                            syndicat=syndicat, version=version, generated_at=generated_at)
-        return save_workbook(workbook, path)
-    sheets = [_write_streamed(workbook, table) for table in tables]
+    sheets = [add_table(workbook, table, streamed=streamed)
+              for table in (_contributions_table(priced), _lines_table(priced))]
     _write_small_sheets(workbook, priced=priced, problems=problems, input_hashes=input_hashes, syndicat=syndicat,
                         version=version, generated_at=generated_at)
-    return write_atomic(path, lambda stream: stream_sheets(workbook, sheets, stream))
+    return save_with_tables(workbook, sheets, path)
 
 
 def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
@@ -234,7 +158,7 @@ def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_
     anomalies = workbook.create_sheet("Anomalies")
     for index, width in enumerate([16, 28, 8, 20, 28, 80, 50], start=1):
         anomalies.column_dimensions[get_column_letter(index)].width = width
-    anomalies.append(_header(anomalies, ["Gravité", "Fichier", "Ligne", "Colonne", "Valeur", "Message", "Suggestion"]))
+    anomalies.append(header_cells(anomalies, ["Gravité", "Fichier", "Ligne", "Colonne", "Valeur", "Message", "Suggestion"]))
     if not problems:
         anomalies.append(["Aucune anomalie"])
     for problem in problems:
@@ -256,7 +180,7 @@ def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_
                          ("Comptable public", syndicat.comptable_nom)):
         params.append([_cell(params, label), _cell(params, value)])
     params.append([])
-    params.append(_header(params, ["Fichier d'entrée", "Empreinte SHA-256", "Taille (octets)"]))
+    params.append(header_cells(params, ["Fichier d'entrée", "Empreinte SHA-256", "Taille (octets)"]))
     for item in input_hashes:
         params.append([_cell(params, item.name), _cell(params, item.sha256), item.size])
     params.append([])

@@ -26,12 +26,15 @@ import re
 import zipfile
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
 from billing.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
+from billing.render.files import BOLD, HEADER_FILL, save_workbook, write_atomic
 
 KINDS = ("text", "int", "date", "euros", "rate", "formula")
 PROTOTYPE = "\u27e6prototype\u27e7"
@@ -87,13 +90,6 @@ def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
     return cell
 
 
-def prototype_row(sheet, columns: Sequence[Column | None], *, font=None) -> list:
-    """One cell per column, styled as its column and marked, so the streamer finds its style."""
-    return [None if column is None else openpyxl_cell(sheet, Column("text", column.number_format), PROTOTYPE,
-                                                      font=font)
-            for column in columns]
-
-
 # ----- the fast path ----------------------------------------------------------------------
 
 
@@ -140,38 +136,42 @@ class RowForm:
 
 @dataclass(frozen=True)
 class StreamedSheet:
-    """Replace, in ``part``, every row after the header with ``rows``.
+    """Replace, in ``part``, every row from ``first_row`` on with ``rows``.
 
-    ``forms[i]`` is the prototype written at row ``2 + i``; ``rows`` yields
-    ``(row number, form index, values)`` in increasing row order.
+    ``forms[i]`` is the prototype written at row ``first_row + i``; ``rows`` yields
+    ``(row number, form index, values)`` in increasing row order, from ``first_row``.
     """
 
     part: str
     forms: tuple[RowForm, ...]
     rows: Iterable[tuple[int, int, Sequence]]
+    first_row: int = 2
 
 
 _ROW = re.compile(r'<row r="([0-9]+)"[^>]*>(.*?)</row>|<row r="([0-9]+)"[^>]*/>', re.S)
 _CELL_STYLE = re.compile(r'<c r="([A-Z]+)([0-9]+)"((?: s="[0-9]+")?)[^>]*>')
 
 
-def _prototype_styles(sheet_xml: str, forms: Sequence[RowForm], part: str) -> tuple[str, str, list[list[str]]]:
+def _prototype_styles(sheet_xml: str, sheet: StreamedSheet) -> tuple[str, str, list[list[str]]]:
     """(XML up to the first prototype row, XML from </sheetData>, style attribute per form and column)."""
-    start = sheet_xml.find('<row r="2"')
+    forms, part, first = sheet.forms, sheet.part, sheet.first_row
+    if "<dimension " in sheet_xml:
+        raise RuntimeError(f"{part} : un classeur en écriture seule (write_only) est attendu, sans <dimension>")
+    start = sheet_xml.find(f'<row r="{first}"')
     end = sheet_xml.find("</sheetData>")
     if start < 0 or end < 0:
         raise RuntimeError(f"{part} : lignes prototypes introuvables (l'écriture par openpyxl a-t-elle changé ?)")
     prototypes = {int(m.group(1) or m.group(3)): m.group(2) or "" for m in _ROW.finditer(sheet_xml, start, end)}
     styles: list[list[str]] = []
     for index, form in enumerate(forms):
-        cells = prototypes.get(2 + index)
+        cells = prototypes.get(first + index)
         if cells is None:
-            raise RuntimeError(f"{part} : ligne prototype {2 + index} absente")
+            raise RuntimeError(f"{part} : ligne prototype {first + index} absente")
         found = {m.group(1): m.group(3) for m in _CELL_STYLE.finditer(cells)}
         marks = cells.count(PROTOTYPE) + cells.count("&#10214;prototype&#10215;")
         expected = sum(1 for column in form.columns if column is not None)
         if marks != expected:
-            raise RuntimeError(f"{part} : {marks} cellules prototypes sur {expected} en ligne {2 + index}")
+            raise RuntimeError(f"{part} : {marks} cellules prototypes sur {expected} en ligne {first + index}")
         styles.append([found.get(get_column_letter(i), "") for i in range(1, len(form.columns) + 1)])
     if len(prototypes) != len(forms):
         raise RuntimeError(f"{part} : {len(prototypes)} lignes après l'en-tête, {len(forms)} prototypes attendus")
@@ -185,7 +185,7 @@ def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
         plans.append([(i, letters[i], form_styles[i], _encoder(column.kind))
                       for i, column in enumerate(form.columns) if column is not None])
     chunk: list[str] = []
-    previous = 1
+    previous = sheet.first_row - 1
     for number, form_index, values in sheet.rows:
         if number <= previous:
             raise ValueError(f"{sheet.part} : ligne {number} après la ligne {previous}")
@@ -231,7 +231,7 @@ def stream_sheets(workbook, streamed: Sequence[StreamedSheet], stream) -> None:
             if sheet is None:
                 target.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
                 continue
-            head, tail, styles = _prototype_styles(data.decode("utf-8"), sheet.forms, sheet.part)
+            head, tail, styles = _prototype_styles(data.decode("utf-8"), sheet)
             with target.open(info.filename, "w", force_zip64=True) as out:
                 out.write(head.encode("utf-8"))
                 for piece in _rows_xml(sheet, styles):
@@ -244,5 +244,103 @@ def worksheet_part(workbook, title: str) -> str:
     return f"xl/worksheets/sheet{workbook.sheetnames.index(title) + 1}.xml"
 
 
-__all__ = ["Column", "Formula", "RowForm", "StreamedSheet", "openpyxl_cell", "prototype_row", "stream_sheets",
-           "worksheet_part"]
+# ----- tables: one description, two writers -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """A big sheet, described once for both writers.
+
+    ``preamble``: rows above the header, each a tuple of ``(text, font or None)``.
+    ``rows()`` yields ``(form, values)``: ``forms[form]`` gives each value's column (its
+    kind, format and boldness); ``(None, None)`` is a blank row.
+    """
+
+    title: str
+    headers: tuple[str, ...]
+    widths: tuple[int, ...]
+    forms: tuple[tuple[Column | None, ...], ...]
+    rows: Callable[[], Iterator[tuple[int | None, Sequence | None]]]
+    freeze: str | None = None
+    filter_ref: str | None = None
+    preamble: tuple[tuple[tuple[str, object], ...], ...] = ()
+    header_wrap: bool = False
+
+
+def header_cells(sheet, titles: Sequence[str], *, wrap: bool = False) -> list[WriteOnlyCell]:
+    """A table header for a write-only sheet: bold on the header fill."""
+    cells = []
+    for title in titles:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = BOLD
+        cell.fill = HEADER_FILL
+        if wrap:
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+        cells.append(cell)
+    return cells
+
+
+def _font(column: Column):
+    return BOLD if column.bold else None
+
+
+def _lay_out(workbook, table: Table):
+    sheet = workbook.create_sheet(table.title)
+    for index, width in enumerate(table.widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    if table.freeze:
+        sheet.freeze_panes = table.freeze
+    if table.filter_ref:
+        sheet.auto_filter.ref = table.filter_ref
+    for row in table.preamble:
+        cells = []
+        for text, font in row:
+            cell = WriteOnlyCell(sheet, value=text)
+            cell.data_type = "s"
+            if font is not None:
+                cell.font = font
+            cells.append(cell)
+        sheet.append(cells)
+    sheet.append(header_cells(sheet, table.headers, wrap=table.header_wrap))
+    return sheet
+
+
+def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet | None:
+    """Add ``table`` to a write-only ``workbook``.
+
+    Plain (``streamed=False``): one openpyxl cell per value, the reference. Streamed: the
+    header and one prototype row per form by openpyxl; the returned ``StreamedSheet``
+    writes the rows as XML when the workbook is saved with ``save_with_tables``.
+    """
+    sheet = _lay_out(workbook, table)
+    if not streamed:
+        for form, values in table.rows():
+            if form is None:
+                sheet.append([])
+                continue
+            sheet.append([None if column is None else openpyxl_cell(sheet, column, value, font=_font(column))
+                          for column, value in zip(table.forms[form], values)])
+        return None
+    for columns in table.forms:
+        sheet.append([None if column is None else openpyxl_cell(sheet, Column("text", column.number_format),
+                                                                PROTOTYPE, font=_font(column))
+                      for column in columns])
+    first = len(table.preamble) + 2
+
+    def numbered():
+        number = first - 1
+        for form, values in table.rows():
+            number += 1
+            if form is not None:
+                yield number, form, values
+
+    return StreamedSheet(worksheet_part(workbook, table.title), tuple(RowForm(f) for f in table.forms), numbered(),
+                         first)
+
+
+def save_with_tables(workbook, streamed: Sequence[StreamedSheet | None], path: Path) -> Path:
+    """Save atomically, writing the streamed tables' rows on the way."""
+    sheets = [sheet for sheet in streamed if sheet is not None]
+    if not sheets:
+        return save_workbook(workbook, path)
+    return write_atomic(path, lambda stream: stream_sheets(workbook, sheets, stream))
