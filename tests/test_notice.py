@@ -267,6 +267,25 @@ def test_file_names_cannot_leave_the_folder(tmp_path):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [path.name]
 
 
+def test_a_link_planted_at_a_notice_name_is_replaced_not_followed(tmp_path):
+    out = tmp_path / "avis"
+    out.mkdir()
+    outside = tmp_path / "precieux.txt"
+    outside.write_text("ne pas écraser", encoding="utf-8")
+    (out / notice_filename(make_notice())).symlink_to(outside)
+    [path] = write_notices([make_notice()], out)
+    assert not path.is_symlink() and zipfile.is_zipfile(path)
+    assert outside.read_text(encoding="utf-8") == "ne pas écraser"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x.xlsx", "a/b.xlsx", "a\\b.xlsx", ".cache", "a\x00.xlsx"])
+def test_unsafe_file_names_are_refused(tmp_path, name):
+    from billing.render.files import UnsafePath, safe_child
+
+    with pytest.raises(UnsafePath):
+        safe_child(tmp_path, name)
+
+
 def test_two_notices_for_one_file_are_refused(tmp_path):
     with pytest.raises(ValueError, match="deux avis auraient le même fichier « PROJET_59367_lys-lez-lannoy.xlsx »"):
         write_notices([make_notice(), make_notice()], tmp_path)

@@ -33,12 +33,13 @@ class UnsafePath(ValueError):
 
 
 def safe_child(out_dir: Path, name: str) -> Path:
-    """``out_dir / name``, guaranteed to stay inside ``out_dir`` (no separators, no ``..``, no NUL)."""
+    """``out_dir / name``, guaranteed to stay inside ``out_dir`` (no separators, no ``..``, no NUL).
+
+    Purely lexical, so cheap for 35,000 notices: a plain name cannot climb out, and every
+    file is written by rename, which replaces a link found at that name instead of
+    following it (a test plants one).
+    """
     if not name or "\x00" in name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise UnsafePath(f"nom de fichier refusé : {name!r}")
-    base = Path(out_dir).resolve()
-    target = (base / name).resolve()
-    if target.parent != base:
         raise UnsafePath(f"nom de fichier refusé : {name!r}")
     return Path(out_dir) / name
 

@@ -675,10 +675,7 @@ def notice_filename(notice: Notice) -> str:
 
 
 def _notice_path(out_dir: Path, notice: Notice) -> Path:
-    path = safe_child(out_dir, notice_filename(notice))
-    if path.resolve().parent != Path(out_dir).resolve():
-        raise ValueError(f"nom de fichier hors du dossier de sortie : {path}")
-    return path
+    return safe_child(out_dir, notice_filename(notice))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
