@@ -265,6 +265,7 @@ class Table:
     filter_ref: str | None = None
     preamble: tuple[tuple[tuple[str, object], ...], ...] = ()
     header_wrap: bool = False
+    landscape: bool = True  # printed on A4 landscape, as wide as the page, the header row on every page
 
 
 def header_cells(sheet, titles: Sequence[str], *, wrap: bool = False) -> list[WriteOnlyCell]:
@@ -292,6 +293,13 @@ def _lay_out(workbook, table: Table):
         sheet.freeze_panes = table.freeze
     if table.filter_ref:
         sheet.auto_filter.ref = table.filter_ref
+    if table.landscape:
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.paperSize = 9  # A4
+        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        header = len(table.preamble) + 1
+        sheet.print_title_rows = f"{header}:{header}"
     for row in table.preamble:
         cells = []
         for text, font in row:
