@@ -163,3 +163,15 @@ def test_bordereau_streamed_equals_plain_with_and_without_titres(tmp_path):
     total = sheet.cell(last + 2, 13).value
     assert round(total * 100) == sum(t.montant_cents for t in titres) == 10_619_640
     assert sheet.cell(last + 5, 1).value == f"{titres[-1].numero}:{titres[-1].hash}"
+
+
+def test_big_tables_print_landscape_as_wide_as_the_page(tmp_path):
+    data, priced = _priced(ROOT / "inputs")
+    fast, _ = _write_both(tmp_path, data, priced)
+    workbook = load_workbook(fast)
+    for title in ("Contributions", "Lignes"):
+        sheet = workbook[title]
+        assert sheet.page_setup.orientation == "landscape" and str(sheet.page_setup.paperSize) == "9"
+        assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == 0
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert sheet.print_title_rows == "$1:$1"
