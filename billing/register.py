@@ -391,8 +391,7 @@ class Register:
         else:
             via = "nom_delegue"
             spellings = [(libelle, nom) for parent, libelle, nom in delegated if parent == chosen.code_insee]
-        typed = _loose(name or "")
-        differs = all(typed not in (_loose(libelle), _loose(nom)) for libelle, nom in spellings)
+        differs = not any(same_spelling(name or "", libelle, nom) for libelle, nom in spellings)
         return Resolution("ok", chosen, everyone, via=via, spelling_differs=differs)
 
     def _written_keys(self, code: str, direct: tuple[str, ...], delegated: tuple[tuple[str, str, str], ...]
@@ -469,6 +468,12 @@ def departement_of_uai(uai: str) -> str | None:
     if prefix in ("620", "720"):
         return "2A" if prefix == "620" else "2B"
     return prefix if prefix.startswith("97") else prefix.lstrip("0").rjust(2, "0")
+
+
+def same_spelling(typed: str, *official: str) -> bool:
+    """``typed`` is one of the ``official`` spellings but for what never deserves a warning (see ``_loose``)."""
+    loose = _loose(typed)
+    return any(loose == _loose(name) for name in official)
 
 
 def _loose(text: str) -> str:

@@ -16,7 +16,7 @@ from pandera.errors import SchemaError, SchemaErrors
 from billing import problems as P
 from billing.problems import Problem
 from billing.readers import Table
-from billing.register import Register, fold_name, suggestion_text
+from billing.register import Register, fold_name, same_spelling, suggestion_text
 
 ADHESIONS_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "code_insee": ("code_insee", "insee", "code_commune", "code_commune_insee", "code insee", "cog"),
@@ -195,11 +195,9 @@ def _name_hint(register: Register, name: str | None) -> str | None:
 
 def _check_name_against_code(register: Register, name: str, commune, display: str, row: int, header: str
                              ) -> list[Problem]:
-    if name in (commune.libelle, commune.nom):
-        return []
+    if same_spelling(name, commune.libelle, commune.nom):
+        return []  # case, apostrophe glyph, article after the name: nothing worth an officer's time
     if fold_name(name) in (fold_name(commune.libelle), fold_name(commune.nom)):
-        if name.casefold() in (commune.libelle.casefold(), commune.nom.casefold()):
-            return []  # only the case differs: nothing worth an officer's time
         return [P.warning(display, row, header, f"orthographe officielle : « {commune.libelle} »", value=name)]
     return [P.warning(display, row, header,
                       f"ne correspond pas au code {commune.code_insee} (« {commune.libelle} ») ; le code est retenu",

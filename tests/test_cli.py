@@ -51,6 +51,17 @@ def test_validate_bundled_sample_shows_warnings_and_exits_0(work):
         in result.stderr
 
 
+def test_a_name_beside_its_code_warns_only_for_what_an_officer_should_fix(work):
+    adhesions = work / "inputs" / "adhesions.csv"
+    edit(adhesions, "59368;La Madeleine;", "59368;Madeleine (La);")  # the article after the name
+    edit(adhesions, "Villeneuve d'Ascq", "VILLENEUVE D’ASCQ")  # case and apostrophe glyph, but the hyphen
+    result = run(work, "validate", "2024")
+    assert result.exit_code == 0
+    assert "Madeleine (La)" not in result.stderr
+    assert "« VILLENEUVE D’ASCQ » : orthographe officielle : « Villeneuve-d'Ascq »" in result.stderr
+    assert "« Deulemont » : orthographe officielle : « Deûlémont »" in result.stderr
+
+
 def test_compute_writes_everything_and_totals_agree(work):
     result = run(work, "compute", "2024")
     assert result.exit_code == 0, result.stderr
