@@ -92,8 +92,9 @@ class IssueResult:
             lines.append(f"  Titres de l'exercice : {len(self.all_titres)}, net émis {format_euros(net)}")
             anchor = chain_anchor(self.all_titres)
             if anchor:
-                lines.append(f"  Empreinte à conserver  : {anchor} (imprimée sur le bordereau ; "
-                             f"« ent-bill verify --empreinte {anchor} »)")
+                lines.append(f"  Empreinte à conserver : {anchor}")
+                lines.append("    (imprimée sur le bordereau ; « ent-bill verify --empreinte <empreinte> » prouvera "
+                             "que rien n'a été réécrit)")
             if self.rendered:
                 lines.append(f"  Avis écrits : {self.rendered} dans {self.out_dir / 'avis'}/")
             for label, path in self.files.items():
