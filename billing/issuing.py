@@ -87,8 +87,7 @@ class IssueResult:
             lines.append(f"  {numero:<16} {labels[item.nature]:<22} {item.code_insee} {item.commune:<28} "
                          f"{format_euros(item.montant_cents):>14}{origin}")
         if not self.dry_run:
-            net = sum(-t.montant_cents if t.nature in ("reduction", "annulation") else t.montant_cents
-                      for t in self.all_titres)
+            net = sum(t.signed_cents for t in self.all_titres)
             lines.append(f"  Titres de l'exercice : {len(self.all_titres)}, net émis {format_euros(net)}")
             anchor = chain_anchor(self.all_titres)
             if anchor:

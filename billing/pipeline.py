@@ -462,8 +462,7 @@ def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[
             net: dict[str, int] = {}
             names: dict[str, str] = {}
             for t in titres:
-                sign = -1 if t.nature in ("reduction", "annulation") else 1
-                net[t.code_insee] = net.get(t.code_insee, 0) + sign * t.montant_cents
+                net[t.code_insee] = net.get(t.code_insee, 0) + t.signed_cents
                 names[t.code_insee] = t.commune
             frame = pl.DataFrame({"code_insee": list(net), "commune": [names[c] for c in net],
                                   "montant_cents": list(net.values())}, schema={"code_insee": pl.Utf8,

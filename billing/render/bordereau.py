@@ -31,15 +31,11 @@ def _bases(titre) -> str:
     return " ; ".join(parts)
 
 
-def _signed(titre) -> int:
-    return -titre.montant_cents if titre.nature in ("reduction", "annulation") else titre.montant_cents
-
-
 def rows_of(titres: Sequence, sirets: dict[str, str | None], debtors: dict[str, str]) -> list[list]:
     return [[t.numero, t.exercice, NATURE_LABELS.get(t.nature, t.nature), t.origine_numero or "",
              t.date_emission.isoformat(), t.date_echeance.isoformat() if t.date_echeance else "", t.code_insee,
              debtors.get(t.code_insee, f"Commune de {t.commune}"), sirets.get(t.code_insee) or "",
-             t.imputation or "", t.objet or "", _bases(t), cents_to_str(_signed(t)), t.deliberation or ""]
+             t.imputation or "", t.objet or "", _bases(t), cents_to_str(t.signed_cents), t.deliberation or ""]
             for t in sorted(titres, key=lambda t: t.seq)]
 
 
@@ -66,9 +62,9 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
     def rows():
         net = 0
         for t, row in zip(ordered, rows_of(ordered, sirets, debtors)):
-            net += _signed(t)
+            net += t.signed_cents
             yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, t.date_echeance,
-                      *(value or None for value in row[6:12]), _signed(t), row[13] or None)
+                      *(value or None for value in row[6:12]), t.signed_cents, row[13] or None)
         yield None, None
         yield 1, (None,) * 11 + ("Net émis sur l'exercice", Formula(f"SUM(M{first}:M{max(last, first)})", net))
         if ordered:
