@@ -25,20 +25,20 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
+from xml.sax.saxutils import escape
 
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
 
 from billing.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
 from billing.render.files import BOLD, HEADER_FILL, save_workbook, write_atomic
 
 KINDS = ("text", "int", "date", "euros", "rate", "formula")
 PROTOTYPE = "\u27e6prototype\u27e7"
-_EPOCH = date(1899, 12, 30).toordinal()
 # what XML 1.0 cannot carry (openpyxl refuses the same characters)
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _ROWS_PER_CHUNK = 2_000
@@ -94,8 +94,7 @@ def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
 
 
 def _text_xml(ref: str, style: str, value: str) -> str:
-    if "&" in value or "<" in value or ">" in value:
-        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = escape(value)
     if value[:1].isspace() or value[-1:].isspace() or "\n" in value:
         return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>'
     return f'<c r="{ref}"{style} t="inlineStr"><is><t>{value}</t></is></c>'
@@ -107,12 +106,12 @@ def _encoder(kind: str) -> Callable[[str, str, object], str]:
     if kind == "int":
         return lambda ref, style, value: f'<c r="{ref}"{style}><v>{int(value)}</v></c>'
     if kind == "date":
-        return lambda ref, style, value: f'<c r="{ref}"{style}><v>{value.toordinal() - _EPOCH}</v></c>'
+        return lambda ref, style, value: f'<c r="{ref}"{style}><v>{to_excel(value)}</v></c>'
     if kind == "euros":
         return lambda ref, style, value: f'<c r="{ref}"{style}><v>{_shortest(cents_to_str(value))}</v></c>'
     if kind == "rate":
         return lambda ref, style, value: f'<c r="{ref}"{style}><v>{_shortest(str(rate_units_to_decimal(value)))}</v></c>'
-    return lambda ref, style, value: (f'<c r="{ref}"{style}><f>{_text_escape(value.text)}</f>'
+    return lambda ref, style, value: (f'<c r="{ref}"{style}><f>{escape(value.text)}</f>'
                                       f'<v>{_shortest(cents_to_str(value.cents))}</v></c>')
 
 
@@ -123,27 +122,17 @@ def _shortest(decimal_text: str) -> str:
     return decimal_text
 
 
-def _text_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-@dataclass(frozen=True)
-class RowForm:
-    """A kind of row (data rows, the total row): its columns, as the prototype row styled them."""
-
-    columns: tuple[Column | None, ...]
-
-
 @dataclass(frozen=True)
 class StreamedSheet:
     """Replace, in ``part``, every row from ``first_row`` on with ``rows``.
 
-    ``forms[i]`` is the prototype written at row ``first_row + i``; ``rows`` yields
-    ``(row number, form index, values)`` in increasing row order, from ``first_row``.
+    ``forms[i]`` (a kind of row: its columns) is the prototype written at row
+    ``first_row + i``; ``rows`` yields ``(row number, form index, values)`` in increasing
+    row order, from ``first_row``.
     """
 
     part: str
-    forms: tuple[RowForm, ...]
+    forms: tuple[tuple[Column | None, ...], ...]
     rows: Iterable[tuple[int, int, Sequence]]
     first_row: int = 2
 
@@ -169,21 +158,21 @@ def _prototype_styles(sheet_xml: str, sheet: StreamedSheet) -> tuple[str, str, l
             raise RuntimeError(f"{part} : ligne prototype {first + index} absente")
         found = {m.group(1): m.group(3) for m in _CELL_STYLE.finditer(cells)}
         marks = cells.count(PROTOTYPE) + cells.count("&#10214;prototype&#10215;")
-        expected = sum(1 for column in form.columns if column is not None)
+        expected = sum(1 for column in form if column is not None)
         if marks != expected:
             raise RuntimeError(f"{part} : {marks} cellules prototypes sur {expected} en ligne {first + index}")
-        styles.append([found.get(get_column_letter(i), "") for i in range(1, len(form.columns) + 1)])
+        styles.append([found.get(get_column_letter(i), "") for i in range(1, len(form) + 1)])
     if len(prototypes) != len(forms):
         raise RuntimeError(f"{part} : {len(prototypes)} lignes après l'en-tête, {len(forms)} prototypes attendus")
     return sheet_xml[:start], sheet_xml[end:], styles
 
 
 def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
-    letters = [get_column_letter(i) for i in range(1, max(len(f.columns) for f in sheet.forms) + 1)]
+    letters = [get_column_letter(i) for i in range(1, max(len(form) for form in sheet.forms) + 1)]
     plans = []
     for form, form_styles in zip(sheet.forms, styles):
         plans.append([(i, letters[i], form_styles[i], _encoder(column.kind))
-                      for i, column in enumerate(form.columns) if column is not None])
+                      for i, column in enumerate(form) if column is not None])
     chunk: list[str] = []
     previous = sheet.first_row - 1
     for number, form_index, values in sheet.rows:
@@ -342,8 +331,7 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
             if form is not None:
                 yield number, form, values
 
-    return StreamedSheet(worksheet_part(workbook, table.title), tuple(RowForm(f) for f in table.forms), numbered(),
-                         first)
+    return StreamedSheet(worksheet_part(workbook, table.title), table.forms, numbered(), first)
 
 
 def save_with_tables(workbook, streamed: Sequence[StreamedSheet | None], path: Path) -> Path:
