@@ -42,8 +42,8 @@ def generate(folder: Path, *, communes: int | None = None, seed: int = 59) -> di
     """An inputs folder at national scale (or the first ``communes`` communes), deterministic."""
     import polars as pl
 
-    from billing.identifiers import uai_key
-    from billing.register import load_register, uai_prefix
+    from billing.core.identifiers import uai_key
+    from billing.inputs.register import load_register, uai_prefix
 
     rng = random.Random(seed)
     register = load_register()
@@ -164,7 +164,7 @@ def main() -> None:
     import polars as pl
 
     from billing.pipeline import draft_notices, load_year
-    from billing.pricing import price_year
+    from billing.core.pricing import price_year
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook
     from billing.render.notice import write_notice_openpyxl, write_notices
     from billing.render.synthese import write_synthese

@@ -29,7 +29,7 @@ def main() -> None:
 
         generate(args.inputs)
     from billing.pipeline import load_year
-    from billing.simulate import billed_total, simulate, solve_rate
+    from billing.core.simulate import billed_total, simulate, solve_rate
 
     start = time.perf_counter()
     data = load_year(args.inputs, 2024)

@@ -51,7 +51,7 @@ def emit_json(ctx: Context, payload: dict) -> None:
 
 def fail_with_problems(ctx: Context, exc) -> None:
     """Print every problem (errors first, then warnings) on stderr and exit 1."""
-    from billing.problems import render_list
+    from billing.core.problems import render_list
 
     errors, warnings = exc.errors, exc.warnings
     if ctx.as_json:
@@ -69,7 +69,7 @@ def fail_with_problems(ctx: Context, exc) -> None:
 
 
 def show_warnings(ctx: Context, warnings, *, limit: int = 30) -> None:
-    from billing.problems import render_list
+    from billing.core.problems import render_list
 
     if warnings and not ctx.quiet and not ctx.as_json:
         click.echo(f"Avertissements ({len(warnings)}) :", err=True)
@@ -79,8 +79,8 @@ def show_warnings(ctx: Context, warnings, *, limit: int = 30) -> None:
 
 def run_guarded(ctx: Context, action):
     """Turn the library's own errors into messages; anything else is a bug and keeps its traceback."""
-    from billing.errors import UserError
-    from billing.problems import InputError
+    from billing.core.errors import UserError
+    from billing.core.problems import InputError
 
     try:
         return action()
@@ -336,8 +336,8 @@ def titres(ctx: Context, annee: int) -> None:
 
         ent-bill titres 2024
     """
-    from billing.corrections import NATURE_LABELS
-    from billing.money import cents_to_str, format_euros
+    from billing.core.corrections import NATURE_LABELS
+    from billing.core.money import cents_to_str, format_euros
     from billing.issuing import issued_titres
 
     items = run_guarded(ctx, lambda: issued_titres(ctx.ledger_path(), annee))

@@ -13,16 +13,16 @@ from typing import Sequence
 
 import polars as pl
 
-from billing import problems as P
+from billing.core import problems as P
 from billing.pipeline import (YearData, display_path, fondement_for, imputation_for, issue_date_for, load_year,
                               objet_for, write_summary)
-from billing.problems import InputError
+from billing.core.problems import InputError
 
 
 
 def claims_of(priced) -> list:
     """What each billed commune owes now, with its lines (prorata lines carry their factor)."""
-    from billing.corrections import Claim
+    from billing.core.corrections import Claim
 
     factors = {r["code_insee"]: (r["facteur_num"], r["facteur_den"])
                for r in priced.contributions.iter_rows(named=True)}
@@ -73,8 +73,8 @@ class IssueResult:
     warnings: tuple
 
     def summary_lines(self) -> list[str]:
-        from billing.corrections import NATURE_LABELS as labels
-        from billing.money import format_euros
+        from billing.core.corrections import NATURE_LABELS as labels
+        from billing.core.money import format_euros
 
         items = self.planned if self.dry_run else self.issued
         head = "Simulation d'émission (--dry-run) : rien n'est écrit" if self.dry_run else f"Émission {self.annee}"
@@ -101,7 +101,7 @@ class IssueResult:
         return lines
 
     def as_json(self) -> dict:
-        from billing.money import cents_to_str
+        from billing.core.money import cents_to_str
 
         items = self.planned if self.dry_run else self.issued
         return {"ok": True, "annee": self.annee, "simulation": self.dry_run,
@@ -127,12 +127,12 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     from datetime import datetime, timedelta
 
     from billing import __version__
-    from billing.corrections import plan_titres
-    from billing.pricing import price_year
-    from billing.register import load_register
+    from billing.core.corrections import plan_titres
+    from billing.core.pricing import price_year
+    from billing.inputs.register import load_register
     from billing.render.bordereau import write_bordereau, write_titres_csv
     from billing.render.notice import notice_filename, write_notices
-    from billing.titres import RunInfo, open_ledger
+    from billing.ledger.store import RunInfo, open_ledger
 
     data = load_year(inputs_dir, annee)
     priced = price_year(data.billing_base, data.tariff, annee=annee)
@@ -194,7 +194,7 @@ class ReconcileResult:
     path: Path
 
     def summary_lines(self) -> list[str]:
-        from billing.money import format_euros
+        from billing.core.money import format_euros
 
         r = self.reconciliation
         t = r.totals
@@ -209,7 +209,7 @@ class ReconcileResult:
         ]
 
     def as_json(self) -> dict:
-        from billing.money import cents_to_str
+        from billing.core.money import cents_to_str
 
         t = self.reconciliation.totals
         return {"ok": True, "annee": self.reconciliation.annee, "emis": cents_to_str(t.emis),
@@ -223,12 +223,13 @@ def reconcile_year(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: 
     """Match paiements.csv against the ledger's titres and write rapprochement_<year>.xlsx."""
     from datetime import datetime
 
-    from billing import config, readers
-    from billing.errors import UserError
-    from billing.payments import read_payments
-    from billing.reconcile import reconcile
+    from billing.inputs import config
+    from billing.inputs import readers
+    from billing.core.errors import UserError
+    from billing.inputs.payments import read_payments
+    from billing.core.reconcile import reconcile
     from billing.render.rapprochement import write_rapprochement
-    from billing.titres import open_ledger
+    from billing.ledger.store import open_ledger
 
     inputs_dir = Path(inputs_dir)
     if not Path(ledger_path).exists():
@@ -278,7 +279,7 @@ class VerifyResult:
 
 def parse_anchor(text: str) -> tuple[str | None, str]:
     """« ENT-2024-0071:3f…9a » or the bare 64-hex-digit empreinte -> (numero or None, empreinte)."""
-    from billing.errors import UserError
+    from billing.core.errors import UserError
 
     numero, _, digest = text.strip().rpartition(":")
     digest = digest.lower()
@@ -294,7 +295,7 @@ def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyRe
     The self-check alone cannot see a ledger rewritten from scratch with a consistent chain;
     a kept empreinte can: the titre it names must still carry it.
     """
-    from billing.titres import open_ledger
+    from billing.ledger.store import open_ledger
 
     wanted = [(text, *parse_anchor(text)) for text in anchors]
     with open_ledger(ledger_path, readonly=True) as ledger:
@@ -317,7 +318,7 @@ def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyRe
 
 def issued_titres(ledger_path: Path, annee: int) -> list:
     """The titres issued for ``annee``, in number order."""
-    from billing.titres import open_ledger
+    from billing.ledger.store import open_ledger
 
     with open_ledger(ledger_path, readonly=True) as ledger:
         return ledger.titres(annee)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import polars as pl
 
-from billing import problems as P
-from billing.model import InputHash, Syndicat, Tariff
-from billing.problems import InputError, Problem
+from billing.core import problems as P
+from billing.core.model import InputHash, Syndicat, Tariff
+from billing.core.problems import InputError, Problem
 
 INPUT_STEMS = ("syndicat", "tarifs", "adhesions", "effectifs", "annuaire", "budget", "paiements")
 
@@ -42,10 +42,11 @@ def display_path(path: Path, inputs_dir: Path) -> str:
 
 def load_year(inputs_dir: Path, annee: int, *, tariff_override: Tariff | None = None) -> YearData:
     """Read, validate and resolve every input of ``annee``; raise InputError with all problems on any error."""
-    from billing import config, readers
-    from billing.counts import attribute_counts
-    from billing.register import load_register
-    from billing.validate import ADHESIONS_COLUMNS, ADHESIONS_TYPES, resolve_members, schema_problems, statut_expr
+    from billing.inputs import config
+    from billing.inputs import readers
+    from billing.inputs.counts import attribute_counts
+    from billing.inputs.register import load_register
+    from billing.inputs.members import ADHESIONS_COLUMNS, ADHESIONS_TYPES, resolve_members, schema_problems, statut_expr
     from schemas.inputs import Adhesions
 
     problems: list[Problem] = []
@@ -175,8 +176,8 @@ def billable_mask(annee: int) -> pl.Expr:
 
 def build_billing_base(members: pl.DataFrame, counted, register, *, tariff: Tariff, annee: int,
                        annuaire: pl.DataFrame | None = None) -> tuple[pl.DataFrame, list[Problem]]:
-    """members ⋈ counts of the tariff's rentrée ⋈ register (columns: see billing.model)."""
-    from billing.counts import count_members
+    """members ⋈ counts of the tariff's rentrée ⋈ register (columns: see billing.core.model)."""
+    from billing.inputs.counts import count_members
 
     valid = members.filter(pl.col("code_insee").is_not_null())
     billable = set(valid.filter(billable_mask(annee))["code_insee"].to_list())
@@ -211,9 +212,9 @@ def _siret_from_annuaire(base: pl.DataFrame, schools: pl.DataFrame, annuaire: pl
 
 
 def read_budget(path: Path, *, display: str) -> tuple[pl.DataFrame | None, list[Problem]]:
-    from billing import readers
-    from billing.money import MoneyError, decimal_to_cents
-    from billing.validate import schema_problems
+    from billing.inputs import readers
+    from billing.core.money import MoneyError, decimal_to_cents
+    from billing.inputs.members import schema_problems
     from schemas.inputs import Budget
 
     table = readers.read_table(path, display=display, columns={
@@ -250,7 +251,7 @@ class ComputeResult:
     """What `compute` produced: the priced year and where its files are."""
 
     data: YearData
-    priced: object  # billing.pricing.Priced
+    priced: object  # billing.core.pricing.Priced
     out_dir: Path
     outputs: dict
     notices: tuple[Path, ...]
@@ -277,7 +278,7 @@ class ComputeResult:
         }
 
     def summary_lines(self) -> list[str]:
-        from billing.money import format_euros
+        from billing.core.money import format_euros
 
         t = self.totals()
         lines = [
@@ -303,7 +304,7 @@ class ComputeResult:
         return lines
 
     def as_json(self) -> dict:
-        from billing.money import cents_to_str
+        from billing.core.money import cents_to_str
 
         t = self.totals()
         return {
@@ -382,7 +383,7 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     from datetime import datetime
 
     from billing import __version__
-    from billing.pricing import PricingError, price_year
+    from billing.core.pricing import PricingError, price_year
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
     from billing.render.notice import notice_filename, write_notices
 
@@ -427,8 +428,8 @@ def differences_with_ledger(priced, *, ledger_path: Path | None) -> tuple[tuple,
     """
     if ledger_path is None or not Path(ledger_path).exists():
         return (), None
-    from billing.errors import UserError
-    from billing.titres import open_ledger
+    from billing.core.errors import UserError
+    from billing.ledger.store import open_ledger
 
     try:
         with open_ledger(ledger_path, readonly=True) as ledger:
@@ -450,8 +451,8 @@ def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[
     """Last year's amount per commune: from the ledger when that year was issued, else recomputed from its inputs."""
     previous = data.annee - 1
     if ledger_path is not None and Path(ledger_path).exists():
-        from billing.errors import UserError
-        from billing.titres import open_ledger
+        from billing.core.errors import UserError
+        from billing.ledger.store import open_ledger
 
         try:
             with open_ledger(ledger_path, readonly=True) as ledger:
@@ -470,7 +471,7 @@ def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[
                                                                                "montant_cents": pl.Int64})
             return frame, "registre des titres"
     try:
-        from billing.pricing import price_year
+        from billing.core.pricing import price_year
 
         last = load_year(data.inputs_dir, previous)
         priced = price_year(last.billing_base, last.tariff, annee=previous)
@@ -508,10 +509,10 @@ class Explanation:
 
 def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
     """The full calculation of one member, by name or INSEE code."""
-    from billing.errors import UserError
-    from billing.money import cents_to_str
-    from billing.pricing import explain_commune, price_year
-    from billing.register import load_register, suggestion_text
+    from billing.core.errors import UserError
+    from billing.core.money import cents_to_str
+    from billing.core.pricing import explain_commune, price_year
+    from billing.inputs.register import load_register, suggestion_text
 
     data = load_year(inputs_dir, annee)
     priced = price_year(data.billing_base, data.tariff, annee=annee)
@@ -545,9 +546,9 @@ class SimulationResult:
     path: Path
 
     def as_json(self) -> dict:
-        from billing.config import tariff_to_dict
-        from billing.money import cents_to_str
-        from billing.simulate import billed_total, comparison_frame
+        from billing.inputs.config import tariff_to_dict
+        from billing.core.money import cents_to_str
+        from billing.core.simulate import billed_total, comparison_frame
 
         main = self.scenarios[0]
         comparison = comparison_frame(self.current, [main])
@@ -569,8 +570,8 @@ class SimulationResult:
         return payload
 
     def summary_lines(self, *, top: int = 10) -> list[str]:
-        from billing.money import format_euros
-        from billing.simulate import billed_total, comparison_frame
+        from billing.core.money import format_euros
+        from billing.core.simulate import billed_total, comparison_frame
 
         lines = [f"Simulation {self.annee} (rien n'est émis) — total facturé actuel : "
                  f"{format_euros(billed_total(self.current))}"]
@@ -601,10 +602,10 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
     """Price the year again with modified tariffs; write the comparison workbook; issue nothing."""
     from datetime import datetime
 
-    from billing.pricing import price_year
-    from billing.register import slug
+    from billing.core.pricing import price_year
+    from billing.inputs.register import slug
     from billing.render.simulation import write_simulation
-    from billing.simulate import (Scenario, parse_target, read_scenarios, simulate, solve_rate, with_solution)
+    from billing.core.simulate import (Scenario, parse_target, read_scenarios, simulate, solve_rate, with_solution)
 
     data = load_year(inputs_dir, annee)
     current = price_year(data.billing_base, data.tariff, annee=annee)
@@ -624,7 +625,7 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
                                      price_year(data.billing_base, solved, annee=annee)))
     label = "_".join(settings) if settings else (scenario_file.stem if scenario_file else f"cible_{cible}")
     path = Path(out_dir) / f"simulation_{annee}_{slug(label)}.xlsx"
-    from billing.simulate import comparison_frame
+    from billing.core.simulate import comparison_frame
 
     write_simulation(path, annee=annee, current=current, scenarios=scenarios,
                      comparison=comparison_frame(current, scenarios), solution=solution,

@@ -6,7 +6,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from billing.errors import UserError
+from billing.core.errors import UserError
 
 
 def sample_files() -> list:

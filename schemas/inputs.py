@@ -1,7 +1,7 @@
-"""pandera models of the input tables, once typed (see ``billing.readers.coerce``).
+"""pandera models of the input tables, once typed (see ``billing.inputs.readers.coerce``).
 
 Every check carries the sentence a finance officer reads (``error=``); the machinery in
-``billing.validate`` turns pandera's failure cases into located problems. Frames are
+``billing.inputs.members`` turns pandera's failure cases into located problems. Frames are
 validated collected (a LazyFrame would only be checked for columns and types).
 """
 
@@ -12,8 +12,8 @@ import datetime as dt
 import pandera.polars as pa
 import polars as pl
 
-from billing.identifiers import luhn_ok, uai_key_ok
-from billing.model import STATUTS
+from billing.core.identifiers import luhn_ok, uai_key_ok
+from billing.core.model import STATUTS
 
 CODE_INSEE_PATTERN = r"^(\d{5}|2[AB]\d{3})$"
 OLDEST_YEAR = 1990

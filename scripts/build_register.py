@@ -1,9 +1,9 @@
-"""Build ``billing/data/communes.parquet`` from the official register CSV.
+"""Build ``billing/inputs/data/communes.parquet`` from the official register CSV.
 
 The only code allowed to read ``/work/shared``: run it by hand when the register is
 updated, then commit the parquet (the product never reads the CSV at run time).
 
-    python scripts/build_register.py [SOURCE_CSV] [--out billing/data/communes.parquet]
+    python scripts/build_register.py [SOURCE_CSV] [--out billing/inputs/data/communes.parquet]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from billing.register import REGISTER_PATH, fold_name_expr  # noqa: E402
+from billing.inputs.register import REGISTER_PATH, fold_name_expr  # noqa: E402
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "communes_france.csv"
 TYPES = ("COM", "COMD", "COMA", "ARM", "SRM")
@@ -59,7 +59,7 @@ def build_register(source: Path) -> pl.DataFrame:
 
 
 def _check(register: pl.DataFrame) -> None:
-    """Refuse to ship a register that breaks what ``billing.register`` relies on."""
+    """Refuse to ship a register that breaks what ``billing.inputs.register`` relies on."""
     problems = []
     unknown_types = set(register["type"].unique().to_list()) - set(TYPES)
     if unknown_types:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.config import (
+from billing.inputs.config import (
     Tariffs,
     apply_overrides,
     describe_tariff,
@@ -21,8 +21,8 @@ from billing.config import (
     tariff_for_year,
     tariff_to_dict,
 )
-from billing.model import Band, Syndicat, Tariff
-from billing.problems import render_list
+from billing.core.model import Band, Syndicat, Tariff
+from billing.core.problems import render_list
 
 SYNDICAT = """\
 [syndicat]

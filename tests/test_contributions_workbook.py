@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from billing.pipeline import load_year
-from billing.pricing import price_year
+from billing.core.pricing import price_year
 from billing.render.contributions import write_contributions_workbook
 from tests.test_national_generator import load_generator
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.identifiers import (
+from billing.core.identifiers import (
     UAI_LETTERS,
     bic_ok,
     iban_ok,

@@ -4,7 +4,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, strategies as st
 
-from billing.money import (
+from billing.core.money import (
     MoneyError,
     amount_in_words,
     cents_to_str,

@@ -22,7 +22,7 @@ def load_generator():
 
 def test_generated_national_inputs_compute_like_the_reference(tmp_path):
     from tests.test_pricing import reference_bareme
-    from billing.config import read_tariffs
+    from billing.inputs.config import read_tariffs
 
     national = load_generator()
     size = national.generate(tmp_path / "inputs", communes=400)

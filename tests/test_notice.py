@@ -12,8 +12,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from billing.model import Syndicat
-from billing.money import div_half_up, line_cents
+from billing.core.model import Syndicat
+from billing.core.money import div_half_up, line_cents
 from billing.render.notice import (
     EXECUTORY_MENTION, PROJET_MARK, Notice, NoticeLine, notice_bytes, notice_filename, write_notice_openpyxl,
     write_notices,

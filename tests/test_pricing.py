@@ -1,8 +1,8 @@
 """Pricing checked to the cent against a deliberately naive reference written here.
 
-The reference shares no code with billing.pricing nor billing.money: it walks the calendar
+The reference shares no code with billing.core.pricing nor billing.core.money: it walks the calendar
 day by day, counts pupils one by one into their bands, and rounds with Fractions. It is
-slow and obvious on purpose; billing.pricing is fast and column-wise.
+slow and obvious on purpose; billing.core.pricing is fast and column-wise.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from fractions import Fraction
 import polars as pl
 import pytest
 
-from billing.model import Band, Tariff
-from billing.pricing import (
+from billing.core.model import Band, Tariff
+from billing.core.pricing import (
     CONTRIBUTION_SCHEMA,
     LINE_SCHEMA,
     PASSTHROUGH,
@@ -33,7 +33,7 @@ NNBSP, NBSP = "\u202f", "\u00a0"
 
 
 def half_up(value: Fraction) -> int:
-    """Round half away from zero: floor(x + 1/2) for x ≥ 0 (not the formula billing.money uses)."""
+    """Round half away from zero: floor(x + 1/2) for x ≥ 0 (not the formula billing.core.money uses)."""
     if value < 0:
         return -half_up(-value)
     return math.floor(value + Fraction(1, 2))

@@ -9,9 +9,9 @@ from fractions import Fraction
 import polars as pl
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from billing.model import Band, Tariff
-from billing.money import format_euros
-from billing.pricing import _euros_text, _int_text, membership_period, price_year
+from billing.core.model import Band, Tariff
+from billing.core.money import format_euros
+from billing.core.pricing import _euros_text, _int_text, membership_period, price_year
 from tests.test_pricing import (
     base_frame,
     check_against_reference,

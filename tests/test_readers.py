@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from billing import readers
-from billing.readers import Table, coerce, fold_header, read_annuaire, read_pupil_counts, read_table
+from billing.inputs import readers
+from billing.inputs.readers import Table, coerce, fold_header, read_annuaire, read_pupil_counts, read_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "readers"
 EFFECTIFS_EXTRACT = FIXTURES / "fr-en-ecoles-effectifs-nb_classes_extrait.csv"

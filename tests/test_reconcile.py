@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.model import Syndicat
-from billing.payments import read_payments
-from billing.reconcile import (
+from billing.core.model import Syndicat
+from billing.inputs.payments import read_payments
+from billing.core.reconcile import (
     MODE_ANCIENNETE,
     MODE_MONTANT,
     MODE_NUMERO,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.register import (
+from billing.inputs.register import (
     REGISTER_PATH,
     Commune,
     Register,
@@ -444,7 +444,7 @@ def test_empty_school_frame(register):
 
 
 def test_uai_departement_is_the_inverse_of_the_prefix():
-    from billing.register import departement_of_uai, load_register, uai_prefix
+    from billing.inputs.register import departement_of_uai, load_register, uai_prefix
 
     for departement in load_register().departements:
         assert departement_of_uai(uai_prefix(departement) + "0001A") == departement

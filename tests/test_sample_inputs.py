@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ROOT / "inputs"
 PACKAGE_SAMPLE = ROOT / "billing" / "sample"
-REGISTER = ROOT / "billing" / "data" / "communes.parquet"
+REGISTER = ROOT / "billing" / "inputs" / "data" / "communes.parquet"
 FILES = ["LISEZMOI.md", "adhesions.csv", "budget.csv", "effectifs.csv", "paiements.csv", "syndicat.toml",
          "tarifs.toml"]
 EXPORT_HEADER = [

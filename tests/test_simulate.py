@@ -3,11 +3,11 @@ from datetime import date
 import polars as pl
 import pytest
 
-from billing.errors import UserError
-from billing.model import Tariff
-from billing.pricing import price_year
-from billing.problems import InputError
-from billing.simulate import simulate, solve_rate
+from billing.core.errors import UserError
+from billing.core.model import Tariff
+from billing.core.pricing import price_year
+from billing.core.problems import InputError
+from billing.core.simulate import simulate, solve_rate
 
 from tests.test_pricing import base_frame, member, reference_bareme
 
@@ -36,7 +36,7 @@ def reference_total(base, t):
 def check_solution(base, t, target, solution, parameter="part_eleve"):
     """The solver's answer, checked with the independent reference: the finest rate whose total
     does not exceed the target is maximal, and no coarser rate reaches the same total."""
-    from billing.config import with_rate
+    from billing.inputs.config import with_rate
 
     def ref(units):
         return reference_total(base, with_rate(t, parameter, units))
@@ -62,7 +62,7 @@ def test_solved_rate_matches_brute_force(target, kw):
     try:
         solution = solve_rate(base, t, target, annee=2024)
     except UserError:
-        from billing.config import with_rate
+        from billing.inputs.config import with_rate
 
         # unreachable: even a huge rate stays under the target, or zero already exceeds it
         assert (reference_total(base, with_rate(t, "part_eleve", 10**9)) <= target

@@ -16,7 +16,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from billing.model import InputHash, Syndicat, Tariff
+from billing.core.model import InputHash, Syndicat, Tariff
 from billing.render.synthese import write_synthese
 
 GENERATED = datetime(2024, 3, 1, 9, 0)

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.corrections import Claim, PlannedTitre, net_by_commune, plan_titres
-from billing.errors import UserError
-from billing.titres import (GENESIS, SCHEMA_VERSION, LedgerBusy, LedgerError, RunInfo, open_ledger, titre_hash)
+from billing.core.corrections import Claim, PlannedTitre, net_by_commune, plan_titres
+from billing.core.errors import UserError
+from billing.ledger.store import (GENESIS, SCHEMA_VERSION, LedgerBusy, LedgerError, RunInfo, open_ledger, titre_hash)
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "helpers" / "titres_driver.py"
@@ -177,7 +177,7 @@ def test_stale_plan_is_refused_inside_the_transaction(tmp_path):
 def test_a_failing_insert_rolls_back_everything(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import billing.titres
+    import billing.ledger.store
 
     with open_ledger(tmp_path / "l.duckdb") as ledger:
         issue(ledger, [claim("59001", 1_00)])
@@ -185,7 +185,7 @@ def test_a_failing_insert_rolls_back_everything(tmp_path, monkeypatch):
         def explode(*args, **kwargs):
             raise RuntimeError("boom")
         # fails after the run row is written, before the titres are: both must vanish
-        monkeypatch.setattr(billing.titres, "pa", SimpleNamespace(Table=SimpleNamespace(from_pylist=explode)))
+        monkeypatch.setattr(billing.ledger.store, "pa", SimpleNamespace(Table=SimpleNamespace(from_pylist=explode)))
         with pytest.raises(RuntimeError, match="boom"):
             issue(ledger, [claim("59001", 1_00), claim("59002", 2_00)])
         monkeypatch.undo()

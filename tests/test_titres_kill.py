@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from billing.titres import open_ledger
+from billing.ledger.store import open_ledger
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "helpers" / "titres_driver.py"

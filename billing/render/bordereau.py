@@ -10,8 +10,8 @@ from typing import Sequence
 
 from openpyxl import Workbook
 
-from billing.corrections import NATURE_LABELS
-from billing.money import cents_to_str
+from billing.core.corrections import NATURE_LABELS
+from billing.core.money import cents_to_str
 from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, save_with_tables
 

@@ -20,10 +20,10 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
-from billing.config import describe_tariff, tariff_to_dict
-from billing.model import InputHash, Syndicat
-from billing.money import cents_to_str, div_half_up
-from billing.problems import Problem
+from billing.inputs.config import describe_tariff, tariff_to_dict
+from billing.core.model import InputHash, Syndicat
+from billing.core.money import cents_to_str, div_half_up
+from billing.core.problems import Problem
 from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
 

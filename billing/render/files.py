@@ -14,7 +14,7 @@ from pathlib import Path
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
-from billing.money import cents_to_decimal
+from billing.core.money import cents_to_decimal
 
 EUROS = '#,##0.00 "€";-#,##0.00 "€"'
 RATE = '#,##0.00## "€"'

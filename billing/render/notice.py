@@ -36,9 +36,9 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet.properties import PageSetupProperties
 
-from billing.model import Syndicat
-from billing.money import amount_in_words, cents_to_decimal, div_half_up, line_cents, rate_units_to_decimal
-from billing.register import slug
+from billing.core.model import Syndicat
+from billing.core.money import amount_in_words, cents_to_decimal, div_half_up, line_cents, rate_units_to_decimal
+from billing.inputs.register import slug
 from billing.render.files import fsync_dir, safe_child, write_bytes_atomic
 
 NATURES = ("titre", "complementaire", "reduction", "annulation")

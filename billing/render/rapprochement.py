@@ -1,6 +1,6 @@
 """rapprochement_<year>.xlsx: per titre, issued, reduced, paid, outstanding; what did not match; whom to remind.
 
-The renderer reads a ``billing.reconcile.Reconciliation`` and never recomputes an amount:
+The renderer reads a ``billing.core.reconcile.Reconciliation`` and never recomputes an amount:
 it writes the figures the reconciliation balanced, with SUM formulas for the totals and
 the balance identity as live formulas, so that Excel or LibreOffice show the same cents
 the code checked. Text from the inputs (names, references, numbers) is written as text,
@@ -18,9 +18,9 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from billing.model import Syndicat
-from billing.money import format_euros
-from billing.reconcile import Reconciliation, check_balance
+from billing.core.model import Syndicat
+from billing.core.money import format_euros
+from billing.core.reconcile import Reconciliation, check_balance
 from billing.render.files import (
     BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
 )

@@ -34,7 +34,7 @@ from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
-from billing.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
+from billing.core.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
 from billing.render.files import BOLD, HEADER_FILL, save_workbook, write_atomic
 
 KINDS = ("text", "int", "date", "euros", "rate", "formula")

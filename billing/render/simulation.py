@@ -10,7 +10,7 @@ import polars as pl
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from billing.config import describe_tariff
+from billing.inputs.config import describe_tariff
 from billing.render.files import BOLD, EUROS, TITLE, header_row, put_euros, put_text, save_workbook
 
 

@@ -30,9 +30,9 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing import __version__
-from billing.config import describe_tariff
-from billing.model import Syndicat, Tariff
-from billing.money import format_euros
+from billing.inputs.config import describe_tariff
+from billing.core.model import Syndicat, Tariff
+from billing.core.money import format_euros
 from billing.render.files import (
     header_row,
     BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,

@@ -15,8 +15,8 @@ import sys
 import time
 from datetime import date
 
-from billing.corrections import Claim
-from billing.titres import LedgerBusy, RunInfo, open_ledger
+from billing.core.corrections import Claim
+from billing.ledger.store import LedgerBusy, RunInfo, open_ledger
 
 ANNEE = 2024
 

@@ -1,7 +1,7 @@
 """The two TOML inputs: the issuer (syndicat.toml) and the committee's tariffs (tarifs.toml).
 
 Numbers are read with ``parse_float=Decimal`` so « 1.4375 » stays exact, then turned
-into integer cents / rate units by ``billing.money``. Every value goes through one
+into integer cents / rate units by ``billing.core.money``. Every value goes through one
 converter per kind (amount, unit price, bands, weights…): the file and the
 ``simulate --set`` overrides share it, so they share the rules and the messages.
 Problems are collected, each located by file, TOML key (the « colonne ») and, when the
@@ -21,10 +21,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from billing import problems as P
-from billing.identifiers import IBAN_LENGTHS, bic_ok, compact, iban_ok, siret_ok
-from billing.model import BAND_MODES, CRITERIA, PRORATA_MODES, TARIFF_MODES, Band, Syndicat, Tariff
-from billing.money import (
+from billing.core import problems as P
+from billing.core.identifiers import IBAN_LENGTHS, bic_ok, compact, iban_ok, siret_ok
+from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, TARIFF_MODES, Band, Syndicat, Tariff
+from billing.core.money import (
     MoneyError,
     cents_to_str,
     decimal_to_cents,
@@ -34,7 +34,7 @@ from billing.money import (
     parse_decimal_text,
     rate_units_to_decimal,
 )
-from billing.problems import Problem
+from billing.core.problems import Problem
 
 SYNDICAT_KEYS = ("nom", "adresse", "siret", "president", "qualite", "prefixe_titre", "delai_paiement_jours",
                  "tribunal", "imputation")

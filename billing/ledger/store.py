@@ -35,9 +35,9 @@ from typing import Callable, Sequence
 import duckdb
 import pyarrow as pa
 
-from billing.corrections import CREDITS, DEBITS, NATURES, Claim, PlannedTitre, plan_titres, remaining_by_titre
-from billing.errors import UserError
-from billing.money import format_euros
+from billing.core.corrections import CREDITS, DEBITS, NATURES, Claim, PlannedTitre, plan_titres, remaining_by_titre
+from billing.core.errors import UserError
+from billing.core.money import format_euros
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64

@@ -51,8 +51,8 @@ from math import lcm
 
 import polars as pl
 
-from billing.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Tariff
-from billing.money import div_half_up, format_euros, format_rate
+from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Tariff
+from billing.core.money import div_half_up, format_euros, format_rate
 
 PASSTHROUGH = ("departement", "departement_nom", "epci_siren", "epci_nom", "mairie_adresse", "siret", "groupe",
                "date_effet", "date_retrait")
@@ -72,7 +72,7 @@ LINE_SCHEMA = {
 
 # Bareme amounts stay far below this, so 2·a·b fits in Int64 with room to spare.
 _INT64_SAFE = 2**61
-_NNBSP = "\u202f"  # French thousands separator, as billing.money writes it
+_NNBSP = "\u202f"  # French thousands separator, as billing.core.money writes it
 _NBSP = "\u00a0"
 
 
@@ -105,7 +105,7 @@ class Priced:
 
 
 def _half_up(numerator: pl.Expr, denominator: int | pl.Expr) -> pl.Expr:
-    """numerator / denominator (> 0) rounded half away from zero, in Int64: the rule of billing.money."""
+    """numerator / denominator (> 0) rounded half away from zero, in Int64: the rule of billing.core.money."""
     positive = (2 * numerator + denominator) // (2 * denominator)
     negative = -((-2 * numerator + denominator) // (2 * denominator))
     return pl.when(numerator >= 0).then(positive).otherwise(negative)
@@ -126,7 +126,7 @@ def _int_text(value: pl.Expr) -> pl.Expr:
 
 
 def _euros_text(cents: pl.Expr) -> pl.Expr:
-    """The column-wise twin of billing.money.format_euros (« 1 234,50 € »)."""
+    """The column-wise twin of billing.core.money.format_euros (« 1 234,50 € »)."""
     n = cents.abs()
     sign = pl.when(cents < 0).then(pl.lit("−")).otherwise(pl.lit(""))
     return pl.format(f"{{}}{{}},{{}}{_NBSP}€", sign, _int_text(n // 100), (n % 100).cast(pl.Utf8).str.zfill(2))

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from billing import problems as P
-from billing.problems import Problem
-from billing.readers import PupilCounts
-from billing.register import Register, attribute_schools, departement_of_uai
-from billing.validate import SECTEUR_PUBLIC, describe_rows, schema_problems, secteur_expr
-from billing.readers import coerce
+from billing.core import problems as P
+from billing.core.problems import Problem
+from billing.inputs.readers import PupilCounts
+from billing.inputs.register import Register, attribute_schools, departement_of_uai
+from billing.inputs.members import SECTEUR_PUBLIC, describe_rows, schema_problems, secteur_expr
+from billing.inputs.readers import coerce
 from schemas.inputs import CommuneCounts, SchoolCounts
 
 SCHOOL_TYPES = {"rentree": "int", "uai": "uai", "eleves": "int", "classes": "int", "code_insee": "text",
@@ -84,7 +84,7 @@ def _resolve_commune_rows(frame: pl.DataFrame, table, register: Register) -> tup
         if res is None:
             problems.append(P.error(table.display, rec["_row"], header, "il faut le code_insee de la commune"))
         else:
-            from billing.register import suggestion_text
+            from billing.inputs.register import suggestion_text
 
             problems.append(P.error(table.display, rec["_row"], header, "n'est pas une commune du référentiel.",
                                     value=code or name, suggestion=suggestion_text(res)))

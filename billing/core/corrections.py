@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from billing.money import format_euros
+from billing.core.money import format_euros
 
 if TYPE_CHECKING:  # the ledger imports this module; only the attributes are needed here
-    from billing.titres import IssuedTitre
+    from billing.ledger.store import IssuedTitre
 
 Nature = Literal["titre", "complementaire", "reduction", "annulation"]
 NATURES: tuple[str, ...] = ("titre", "complementaire", "reduction", "annulation")
@@ -36,7 +36,7 @@ class Claim:
     """What a commune owes now for the year, with the notice lines that explain it.
 
     Line dicts carry ``ordre, code, libelle, quantite, taux_units, montant_cents, formule,
-    detail`` (the columns of ``billing.pricing.LINE_SCHEMA`` without ``code_insee``).
+    detail`` (the columns of ``billing.core.pricing.LINE_SCHEMA`` without ``code_insee``).
     """
 
     code_insee: str

@@ -20,7 +20,7 @@ Frames (polars) between stages — the contract every module relies on:
     epci_siren, epci_nom, mairie_adresse: Utf8.
 
 ``contributions`` (pricing output, one row per member commune) and ``lines`` (one row per
-line of a notice): see ``billing.pricing``.
+line of a notice): see ``billing.core.pricing``.
 """
 
 from __future__ import annotations

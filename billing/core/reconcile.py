@@ -31,9 +31,9 @@ from datetime import date
 
 import polars as pl
 
-from billing import problems as P
-from billing.money import format_euros
-from billing.problems import Problem
+from billing.core import problems as P
+from billing.core.money import format_euros
+from billing.core.problems import Problem
 
 PAYABLE = ("titre", "complementaire")
 CORRECTIONS = ("reduction", "annulation")

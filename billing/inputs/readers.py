@@ -31,9 +31,9 @@ from xml.etree.ElementTree import ParseError
 
 import polars as pl
 
-from billing import problems as P
-from billing.money import MoneyError, parse_decimal_text
-from billing.problems import Problem
+from billing.core import problems as P
+from billing.core.money import MoneyError, parse_decimal_text
+from billing.core.problems import Problem
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_XLSX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024

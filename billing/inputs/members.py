@@ -13,10 +13,10 @@ from typing import Iterable, Mapping
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from billing import problems as P
-from billing.problems import Problem
-from billing.readers import Table
-from billing.register import Register, fold_name, same_spelling, suggestion_text
+from billing.core import problems as P
+from billing.core.problems import Problem
+from billing.inputs.readers import Table
+from billing.inputs.register import Register, fold_name, same_spelling, suggestion_text
 
 ADHESIONS_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "code_insee": ("code_insee", "insee", "code_commune", "code_commune_insee", "code insee", "cog"),

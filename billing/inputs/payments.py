@@ -3,7 +3,7 @@
 Two shapes arrive: the form of DESIGN §3 (``numero_titre, date, montant, code_insee,
 reference``) and the comptable public's export as it usually comes (``;``-separated,
 « N° titre », « Date encaissement », « Montant encaissé » in French figures, the debtor's
-code or name). Both go through ``billing.readers`` so that every problem points at the
+code or name). Both go through ``billing.inputs.readers`` so that every problem points at the
 cell the officer sees.
 
 Rules a finance officer expects (written down in the README):
@@ -31,10 +31,10 @@ from typing import Collection, Mapping
 
 import polars as pl
 
-from billing import problems as P
-from billing.money import MoneyError, decimal_to_cents, format_euros, parse_decimal_text
-from billing.problems import Problem
-from billing.readers import coerce, fold_header, read_table
+from billing.core import problems as P
+from billing.core.money import MoneyError, decimal_to_cents, format_euros, parse_decimal_text
+from billing.core.problems import Problem
+from billing.inputs.readers import coerce, fold_header, read_table
 
 PAYMENT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "numero_titre": ("numero_titre", "n° titre", "n_titre", "no_titre", "num_titre", "numero_de_titre",
@@ -75,7 +75,7 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
     code -> name) lets a debtor column that holds a name rather than a code be read.
     Rows with an error are left out of the frame (the run stops on any error anyway).
     """
-    from billing.validate import schema_problems
+    from billing.inputs.members import schema_problems
     from schemas.inputs import Payments
 
     table = read_table(Path(path), display=display, columns=PAYMENT_COLUMNS, required=PAYMENT_REQUIRED)

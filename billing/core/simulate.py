@@ -15,12 +15,12 @@ from typing import Sequence
 
 import polars as pl
 
-from billing.config import apply_overrides, with_rate
-from billing.errors import UserError
-from billing.model import Tariff
-from billing.money import MoneyError, decimal_to_cents, parse_decimal_text, rate_units_to_decimal
-from billing.pricing import Priced, price_year
-from billing.problems import InputError
+from billing.inputs.config import apply_overrides, with_rate
+from billing.core.errors import UserError
+from billing.core.model import Tariff
+from billing.core.money import MoneyError, decimal_to_cents, parse_decimal_text, rate_units_to_decimal
+from billing.core.pricing import Priced, price_year
+from billing.core.problems import InputError
 
 SOLVABLE = ("part_eleve", "part_ecole", "part_fixe")
 MAX_UNITS = 10**10  # 1 000 000 € per unit: beyond any committee's imagination
@@ -161,7 +161,7 @@ def solve_rate(billing_base: pl.DataFrame, tariff: Tariff, target_cents: int, *,
 
 
 def _euros(cents: int) -> str:
-    from billing.money import format_euros
+    from billing.core.money import format_euros
 
     return format_euros(cents)
 

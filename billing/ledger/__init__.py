@@ -1,0 +1,1 @@
+"""The DuckDB ledger of issued titres: numbering, hash chain, verify. Imports only the core."""
