@@ -28,11 +28,11 @@ def main() -> None:
         from benchmarks.national import generate
 
         generate(args.inputs)
-    from billing.pipeline import load_year
+    from billing.year import prepare_year
     from billing.core.simulate import billed_total, simulate, solve_rate
 
     start = time.perf_counter()
-    data = load_year(args.inputs, 2024)
+    data = prepare_year(args.inputs, 2024)
     loaded = time.perf_counter() - start
     times = []
     totals = []

@@ -78,18 +78,19 @@ def show_warnings(ctx: Context, warnings, *, limit: int = 30) -> None:
 
 
 def run_guarded(ctx: Context, action):
-    """Turn the library's own errors into messages; anything else is a bug and keeps its traceback."""
-    from billing.core.errors import UserError
-    from billing.core.problems import InputError
+    """Turn the one error type into messages and exit 1; anything else is a bug and keeps its traceback."""
+    from billing.core.problems import BillingError
 
     try:
         return action()
-    except InputError as exc:
-        fail_with_problems(ctx, exc)
-    except UserError as exc:
+    except BillingError as exc:
+        if not exc.is_single:
+            fail_with_problems(ctx, exc)
+        message = exc.errors[0].render()
         if ctx.as_json:
-            click.echo(json.dumps({"ok": False, "erreur": str(exc)}, ensure_ascii=False))
-        click.echo(f"Erreur : {exc}", err=True)
+            click.echo(json.dumps({"ok": False, "erreur": message, "code": str(exc.errors[0].code)},
+                                  ensure_ascii=False))
+        click.echo(f"Erreur : {message}", err=True)
         sys.exit(EXIT_DATA)
 
 
@@ -174,9 +175,9 @@ def validate(ctx: Context, annee: int) -> None:
 
         ent-bill validate 2024
     """
-    from billing.pipeline import load_year
+    from billing.year import prepare_year
 
-    data = run_guarded(ctx, lambda: load_year(ctx.inputs, annee))
+    data = run_guarded(ctx, lambda: prepare_year(ctx.inputs, annee))
     show_warnings(ctx, data.warnings)
     members = data.billing_base.height
     say(ctx, f"Données {annee} valides : {members} communes membres, tarif « {data.tariff.deliberation} » "
@@ -199,7 +200,7 @@ def compute(ctx: Context, annee: int) -> None:
 
         ent-bill compute 2024
     """
-    from billing.pipeline import compute as compute_year
+    from billing.compute import compute as compute_year
     from billing.progress import progress_for
 
     with progress_for(ctx.quiet or ctx.as_json) as progress:
@@ -222,7 +223,7 @@ def explain(ctx: Context, annee: int, commune: str) -> None:
 
         ent-bill explain 2024 "Lys-lez-Lannoy"
     """
-    from billing.pipeline import explain as explain_commune
+    from billing.questions import explain as explain_commune
 
     explanation = run_guarded(ctx, lambda: explain_commune(ctx.inputs, annee, commune))
     for line in explanation.lines:
@@ -255,7 +256,7 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
 
         ent-bill simulate 2024 --cible 180000
     """
-    from billing.pipeline import run_simulation
+    from billing.questions import run_simulation
 
     result = run_guarded(ctx, lambda: run_simulation(ctx.inputs, annee, settings=list(settings),
                                                      out_dir=ctx.out_dir(annee), scenario_file=scenario_file,
@@ -366,7 +367,7 @@ def reconcile(ctx: Context, annee: int) -> None:
 
         ent-bill reconcile 2024
     """
-    from billing.issuing import reconcile_year
+    from billing.reconciling import reconcile_year
 
     result = run_guarded(ctx, lambda: reconcile_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
                                                      ledger_path=ctx.ledger_path()))

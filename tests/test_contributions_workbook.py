@@ -10,8 +10,7 @@ import polars as pl
 import pytest
 from openpyxl import load_workbook
 
-from billing.pipeline import load_year
-from billing.core.pricing import price_year
+from billing.year import prepare_year
 from billing.render.contributions import write_contributions_workbook
 from tests.test_national_generator import load_generator
 
@@ -20,8 +19,8 @@ WHEN = datetime(2024, 4, 2, 9, 30)
 
 
 def _priced(inputs: Path):
-    data = load_year(inputs, 2024)
-    return data, price_year(data.billing_base, data.tariff, annee=2024)
+    data = prepare_year(inputs, 2024)
+    return data, data.priced
 
 
 def _write_both(tmp_path: Path, data, priced) -> tuple[Path, Path]:

@@ -1,15 +1,32 @@
-"""Problems found in the inputs: values with a location, collected, never raised one by one.
+"""Problems a user can cause: values with a location and a code, collected, raised together.
 
 A finance officer reads them: file, spreadsheet row, column, the value, what was
-expected, a suggestion. The library raises only ``InputError`` carrying them all.
+expected, a suggestion. The library raises one error type, ``BillingError``, carrying
+every problem of the run; the CLI prints them and exits 1. Any other exception is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Iterable, Literal
 
 Severity = Literal["erreur", "avertissement"]
+
+
+class Code(StrEnum):
+    """What kind of problem, for programs (tests, ``--json``, filtering): never read from the message."""
+
+    INVALID = "invalide"            # a value of the wrong form or out of its range
+    MISSING = "manquant"            # a required value, column or file is absent
+    UNREADABLE = "illisible"        # a file or cell that cannot be read at all
+    UNKNOWN = "inconnu"             # a name or code found nowhere (commune, key, titre)
+    INCONSISTENT = "incoherent"     # a rule across columns, rows or tables
+    TARIFF = "tarif"                # the tariff cannot be applied to these members (overflow, bad weights)
+    LEDGER = "registre"             # the ledger is unreadable, altered, busy or absent
+    OUTPUT = "sortie"               # the output folder cannot receive the files
+    USAGE = "usage"                 # a command asked for something that does not exist (a non-member)
 
 MAX_SHOWN = 50
 
@@ -29,6 +46,7 @@ class Problem:
     value: str | None = None
     suggestion: str | None = None
     severity: Severity = "erreur"
+    code: Code = Code.INVALID
 
     @property
     def is_error(self) -> bool:
@@ -64,17 +82,18 @@ class Problem:
             "message": self.message,
             "suggestion": self.suggestion,
             "gravite": self.severity,
+            "code": str(self.code),
         }
 
 
 def error(file: str, row: int | None, column: str | None, message: str, *, value: str | None = None,
-          suggestion: str | None = None) -> Problem:
-    return Problem(file, row, column, message, value, suggestion, "erreur")
+          suggestion: str | None = None, code: Code = Code.INVALID) -> Problem:
+    return Problem(file, row, column, message, value, suggestion, "erreur", code)
 
 
 def warning(file: str, row: int | None, column: str | None, message: str, *, value: str | None = None,
-            suggestion: str | None = None) -> Problem:
-    return Problem(file, row, column, message, value, suggestion, "avertissement")
+            suggestion: str | None = None, code: Code = Code.INVALID) -> Problem:
+    return Problem(file, row, column, message, value, suggestion, "avertissement", code)
 
 
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
@@ -99,13 +118,29 @@ def render_list(problems: Iterable[Problem], *, limit: int = MAX_SHOWN) -> list[
     return lines
 
 
-class InputError(Exception):
-    """The inputs hold at least one error; nothing was written. Carries every problem of the run."""
+class BillingError(Exception):
+    """The one error type: at least one problem the user can fix stands; nothing was written.
+
+    Carries every problem of the run (errors and the warnings found with them).
+    """
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems = sort_problems(problems)
         errors = errors_of(self.problems)
-        super().__init__(f"{len(errors)} erreur(s) dans les données d'entrée")
+        first = errors[0].render() if len(errors) == 1 else f"{len(errors)} erreur(s)"
+        super().__init__(first)
+
+    @classmethod
+    def single(cls, message: str, *, code: Code = Code.INVALID, file: str = "",
+               suggestion: str | None = None) -> "BillingError":
+        """One problem of the whole run (a busy ledger, a folder that exists, a commune that is no member)."""
+        return cls([error(file, None, None, message, suggestion=suggestion, code=code)])
+
+    @property
+    def is_single(self) -> bool:
+        """One unlocated error: printed as one sentence rather than as a list."""
+        errors = self.errors
+        return len(errors) == 1 and errors[0].row is None and not errors[0].file
 
     @property
     def errors(self) -> list[Problem]:
@@ -114,3 +149,7 @@ class InputError(Exception):
     @property
     def warnings(self) -> list[Problem]:
         return warnings_of(self.problems)
+
+
+# The historical name of the error when it carried input problems; the same type.
+InputError = BillingError

@@ -225,3 +225,32 @@ def describe_rows(rows: Iterable[int], limit: int = 8) -> str:
     rows = sorted(set(rows))
     text = ", ".join(str(r) for r in rows[:limit])
     return text + (f"… (+{len(rows) - limit})" if len(rows) > limit else "")
+
+
+def read_members(path, *, display: str, register: Register) -> tuple[pl.DataFrame | None, list[Problem]]:
+    """adhesions.csv/xlsx -> one typed, checked, resolved row per member (``None`` when it cannot be read)."""
+    from dataclasses import replace
+
+    from billing.inputs import readers
+    from schemas.inputs import Adhesions
+
+    table = readers.read_table(path, display=display, columns=ADHESIONS_COLUMNS, required=("statut",))
+    problems: list[Problem] = list(table.problems)
+    if any(p.is_error and p.row is None for p in table.problems):
+        return None, problems
+    if "code_insee" not in table.frame.columns and "commune" not in table.frame.columns:
+        return None, [*problems, P.error(table.display, None, None,
+                                         "il faut une colonne « code_insee » ou « commune »", code=P.Code.MISSING,
+                                         suggestion=f"Colonnes trouvées : {', '.join(table.headers.values())}.")]
+    if table.frame.height == 0:
+        return None, [*problems, P.error(table.display, None, None, "aucune commune membre dans le fichier",
+                                         code=P.Code.MISSING)]
+    frame = table.frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(column)
+                                     for column in ADHESIONS_COLUMNS if column not in table.frame.columns)
+    table = replace(table, frame=frame)
+    typed, found = readers.coerce(table, ADHESIONS_TYPES)
+    problems += found
+    typed = typed.with_columns(statut_expr("statut"))
+    problems += schema_problems(Adhesions, typed, table)
+    resolved = resolve_members(typed, table, register)
+    return resolved.members, [*problems, *resolved.problems]

@@ -1,0 +1,116 @@
+"""What the notices show, built once from the priced year (drafts) or from the ledger (issued titres).
+
+Renderers receive these values and display them; they never price or look anything up.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from billing.core.model import Syndicat, Tariff
+from billing.year import YearData
+
+
+def objet_for(annee: int) -> str:
+    return f"Contribution {annee} — compétence usages numériques / NTIC en matière de numérique éducatif (ENT)"
+
+
+def fondement_for(tariff: Tariff) -> str:
+    return f"Délibération du comité syndical n° {tariff.deliberation}"
+
+
+def imputation_for(tariff: Tariff, syndicat: Syndicat) -> str:
+    account = tariff.imputation or syndicat.imputation or "7474"
+    return f"Compte {account}"
+
+
+def issue_date_for(tariff: Tariff, today: date | None = None) -> date:
+    return tariff.date_emission or today or date.today()
+
+
+def due_date_for(tariff: Tariff, emission: date) -> date:
+    return emission + timedelta(days=tariff.echeance_jours)
+
+
+def draft_notices(data: YearData, *, today: date | None = None) -> list:
+    """One draft notice (PROJET) per billed commune, straight from the priced frames."""
+    from billing.render.notice import Notice, NoticeLine
+
+    priced = data.priced
+    emission = issue_date_for(data.tariff, today)
+    due = due_date_for(data.tariff, emission)
+    lines_by_commune: dict[str, list] = {}
+    for line in priced.lines.iter_rows(named=True):
+        lines_by_commune.setdefault(line["code_insee"], []).append(line)
+    notices = []
+    billed = priced.contributions.filter(pl.col("situation") == "facturee")
+    for row in billed.iter_rows(named=True):
+        notice_lines = tuple(
+            NoticeLine(libelle=l["libelle"], detail=l["detail"], quantite=l["quantite"], taux_units=l["taux_units"],
+                       montant_cents=l["montant_cents"], formule=l["formule"],
+                       facteur_num=row["facteur_num"] if l["formule"] == "prorata" else None,
+                       facteur_den=row["facteur_den"] if l["formule"] == "prorata" else None)
+            for l in lines_by_commune.get(row["code_insee"], [])
+        )
+        notices.append(Notice(
+            numero=None, nature="titre", origine_numero=None, origine_date=None, annee=data.annee,
+            date_emission=emission, date_echeance=due, objet=objet_for(data.annee),
+            fondement=fondement_for(data.tariff), rentree=data.tariff.rentree,
+            imputation=imputation_for(data.tariff, data.syndicat),
+            debiteur_nom=row.get("debiteur") or f"Commune de {row['commune']}",
+            debiteur_code_insee=row["code_insee"], debiteur_adresse=row.get("mairie_adresse") or "",
+            debiteur_siret=row.get("siret"), lines=notice_lines, total_cents=row["montant_cents"],
+            syndicat=data.syndicat,
+        ))
+    return notices
+
+
+def claims_of(priced) -> list:
+    """What each billed commune owes now, with its lines (prorata lines carry their factor)."""
+    from billing.core.corrections import Claim
+
+    factors = {r["code_insee"]: (r["facteur_num"], r["facteur_den"])
+               for r in priced.contributions.iter_rows(named=True)}
+    lines: dict[str, list[dict]] = {}
+    for line in priced.lines.iter_rows(named=True):
+        item = {k: line[k] for k in ("ordre", "code", "libelle", "quantite", "taux_units", "montant_cents",
+                                      "formule", "detail")}
+        if line["formule"] == "prorata":
+            item["facteur_num"], item["facteur_den"] = factors[line["code_insee"]]
+        lines.setdefault(line["code_insee"], []).append(item)
+    billed = priced.contributions.filter(pl.col("situation") == "facturee")
+    return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())))
+            for r in billed.iter_rows(named=True)]
+
+
+def debtor_facts(data: YearData, codes) -> dict[str, dict]:
+    """The register's facts of each debtor (name, town-hall address), the member's SIRET where the inputs give one."""
+    from billing.inputs.register import load_register
+
+    facts = {r["code_insee"]: r for r in load_register().facts_frame(set(codes)).iter_rows(named=True)}
+    for row in data.billing_base.select("code_insee", "siret").iter_rows(named=True):
+        if row["code_insee"] in facts and row["siret"]:
+            facts[row["code_insee"]]["siret"] = row["siret"]
+    return facts
+
+
+def notice_for_titre(titre, data: YearData, facts: dict[str, dict], origin_dates: dict[str, date]):
+    """The notice of an issued titre, rebuilt from the ledger alone (plus the debtor's address)."""
+    from billing.render.notice import Notice, NoticeLine
+
+    debtor = facts.get(titre.code_insee, {})
+    lines = tuple(NoticeLine(libelle=l["libelle"], detail=l.get("detail"), quantite=l.get("quantite"),
+                             taux_units=l.get("taux_units"), montant_cents=l["montant_cents"], formule=l["formule"],
+                             facteur_num=l.get("facteur_num"), facteur_den=l.get("facteur_den"))
+                  for l in titre.lines)
+    return Notice(
+        numero=titre.numero, nature=titre.nature, origine_numero=titre.origine_numero,
+        origine_date=origin_dates.get(titre.origine_numero) if titre.origine_numero else None,
+        annee=titre.exercice, date_emission=titre.date_emission, date_echeance=titre.date_echeance,
+        objet=titre.objet or objet_for(titre.exercice), fondement=fondement_for(data.tariff),
+        rentree=data.tariff.rentree, imputation=titre.imputation or imputation_for(data.tariff, data.syndicat),
+        debiteur_nom=debtor.get("debiteur") or f"Commune de {titre.commune}", debiteur_code_insee=titre.code_insee,
+        debiteur_adresse=debtor.get("mairie_adresse") or "", debiteur_siret=debtor.get("siret"), lines=lines,
+        total_cents=titre.montant_cents, syndicat=data.syndicat)

@@ -1,0 +1,160 @@
+"""The questions asked of a prepared year: why a commune owes its amount, and what if the tariff changed.
+
+Nothing is issued; ``simulate`` writes one comparison workbook.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from billing.core.problems import BillingError, Code
+from billing.year import display_path, prepare_year, pricing_problems
+
+
+@dataclass(frozen=True)
+class Explanation:
+    code_insee: str
+    lines: list[str]
+    contribution: dict
+
+    def as_json(self) -> dict:
+        return {"ok": True, "code_insee": self.code_insee, "explication": self.lines,
+                "montant": self.contribution.get("montant"), "situation": self.contribution.get("situation")}
+
+
+def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
+    """The full calculation of one member, by name or INSEE code."""
+    from billing.core.money import cents_to_str
+    from billing.core.pricing import explain_commune
+    from billing.inputs.register import load_register, suggestion_text
+
+    data = prepare_year(inputs_dir, annee)
+    priced = data.priced
+    register = load_register()
+    text = commune.strip()
+    code = None
+    if re.fullmatch(r"\d[0-9AB]\d{3}|\d{4}", text.upper()):
+        res = register.resolve_code(text)
+    else:
+        res = register.resolve_name(text, departements=set(data.billing_base["departement"].drop_nulls().to_list()))
+    if res.status == "ok" and res.commune is not None:
+        code = res.commune.code_insee
+    members = set(priced.contributions["code_insee"].to_list())
+    if code is None or code not in members:
+        hint = suggestion_text(res) if res.status != "ok" else None
+        if code is not None:
+            raise BillingError.single(f"{res.commune.libelle} ({code}) n'est pas membre du syndicat dans "
+                                      f"{display_path(inputs_dir / 'adhesions.csv', inputs_dir)}", code=Code.USAGE)
+        raise BillingError.single(f"« {commune} » n'est pas une commune membre" + (f". {hint}" if hint else ""),
+                                  code=Code.USAGE)
+    row = priced.contributions.filter(pl.col("code_insee") == code).row(0, named=True)
+    amount = row["montant_cents"] if row["situation"] == "facturee" else row["montant_indicatif_cents"]
+    return Explanation(code, explain_commune(priced, code),
+                       {"montant": cents_to_str(amount or 0), "situation": row["situation"]})
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    annee: int
+    current: object  # Priced
+    scenarios: tuple
+    solution: object | None
+    path: Path
+
+    def as_json(self) -> dict:
+        from billing.inputs.config import tariff_to_dict
+        from billing.core.money import cents_to_str
+        from billing.core.simulate import billed_total, comparison_frame
+
+        main = self.scenarios[0]
+        comparison = comparison_frame(self.current, [main])
+        payload = {
+            "ok": True, "annee": self.annee, "parametres": tariff_to_dict(main.tariff),
+            "total": cents_to_str(main.total_cents), "total_actuel": cents_to_str(billed_total(self.current)),
+            "communes": [{"code_insee": r["code_insee"], "commune": r["commune"],
+                          "montant_actuel": cents_to_str(r["montant_actuel"] or 0),
+                          "montant": cents_to_str(r["montant_0"] or 0)} for r in comparison.iter_rows(named=True)],
+            "fichier": str(self.path),
+        }
+        if len(self.scenarios) > 1:
+            payload["scenarios"] = [{"nom": s.name, "parametres": tariff_to_dict(s.tariff),
+                                     "total": cents_to_str(s.total_cents)} for s in self.scenarios]
+        if self.solution is not None:
+            payload.update({"cible": cents_to_str(self.solution.target_cents), "parametre": self.solution.parameter,
+                            "valeur": self.solution.value_text,
+                            "total_pas_suivant": cents_to_str(self.solution.next_total_cents or 0)})
+        return payload
+
+    def summary_lines(self, *, top: int = 10) -> list[str]:
+        from billing.core.money import format_euros
+        from billing.core.simulate import billed_total, comparison_frame
+
+        lines = [f"Simulation {self.annee} (rien n'est émis) — total facturé actuel : "
+                 f"{format_euros(billed_total(self.current))}"]
+        for scenario in self.scenarios:
+            delta = scenario.total_cents - billed_total(self.current)
+            lines.append(f"  {scenario.name:<24} total {format_euros(scenario.total_cents):>18}  "
+                         f"(écart {'+' if delta >= 0 else ''}{format_euros(delta)})")
+        if self.solution is not None:
+            s = self.solution
+            lines.append(f"  Cible {format_euros(s.target_cents)} : {s.parameter} = {s.value_text} € donne "
+                         f"{format_euros(s.total_cents)} ; au pas suivant ({s.next_value_text} €) : "
+                         f"{format_euros(s.next_total_cents or 0)}")
+        comparison = comparison_frame(self.current, [self.scenarios[0]]).with_columns(
+            (pl.col("montant_0") - pl.col("montant_actuel")).alias("ecart"))
+        biggest = comparison.sort(pl.col("ecart").abs(), descending=True).head(top)
+        lines.append(f"  Plus grands écarts ({self.scenarios[0].name}) :")
+        for r in biggest.iter_rows(named=True):
+            lines.append(f"    {r['commune']:<30} {format_euros(r['montant_actuel'] or 0):>14} → "
+                         f"{format_euros(r['montant_0'] or 0):>14}  ({'+' if r['ecart'] >= 0 else ''}"
+                         f"{format_euros(r['ecart'] or 0)})")
+        lines.append(f"  Classeur : {self.path}")
+        return lines
+
+
+def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir: Path,
+                   scenario_file: Path | None = None, cible: str | None = None, cible_sur: str = "part_eleve",
+                   today: date | None = None) -> SimulationResult:
+    """Price the year again with modified tariffs; write the comparison workbook; issue nothing."""
+    from billing.core.simulate import comparison_frame
+    from billing.inputs.register import slug
+    from billing.render.simulation import write_simulation
+
+    data = prepare_year(inputs_dir, annee)
+    current = data.priced
+    with pricing_problems(data):
+        scenarios, solution = _scenarios(data, settings, scenario_file, cible, cible_sur)
+    label = "_".join(settings) if settings else (scenario_file.stem if scenario_file else f"cible_{cible}")
+    path = Path(out_dir) / f"simulation_{annee}_{slug(label)}.xlsx"
+    write_simulation(path, annee=annee, current=current, scenarios=scenarios,
+                     comparison=comparison_frame(current, scenarios), solution=solution,
+                     generated_at=datetime.now().replace(microsecond=0))
+    return SimulationResult(annee, current, tuple(scenarios), solution, path)
+
+
+def _scenarios(data, settings: list[str], scenario_file: Path | None, cible: str | None, cible_sur: str):
+    """Each variant priced, and the solved rate when a target is asked (first in the list)."""
+    from billing.core.pricing import price_year
+    from billing.core.simulate import Scenario, parse_target, read_scenarios, simulate, solve_rate, with_solution
+
+    annee = data.annee
+    scenarios = []
+    if scenario_file is not None:
+        for name, variant in read_scenarios(scenario_file):
+            scenarios.append(simulate(data.billing_base, data.tariff, [*settings, *variant], annee=annee, name=name))
+    elif settings or cible is None:
+        scenarios.append(simulate(data.billing_base, data.tariff, settings, annee=annee,
+                                  name="simulation" if settings else "tarif actuel"))
+    solution = None
+    if cible is not None:
+        base_tariff = scenarios[0].tariff if scenarios else data.tariff
+        solution = solve_rate(data.billing_base, base_tariff, parse_target(cible), annee=annee, parameter=cible_sur)
+        solved = with_solution(base_tariff, solution)
+        scenarios.insert(0, Scenario(f"cible {solution.parameter}={solution.value_text}", solved,
+                                     price_year(data.billing_base, solved, annee=annee)))
+    return scenarios, solution
