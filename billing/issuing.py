@@ -81,35 +81,47 @@ def chain_anchor(titres) -> str | None:
 
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
           today: date | None = None) -> IssueResult:
-    """Number the titres in one ledger transaction, then render their notices (re-rendering any missing)."""
-    from datetime import datetime
-
-    from billing import __version__
+    """Plan against the ledger, number in one transaction, then render from the ledger (re-rendering any missing)."""
     from billing.core.corrections import plan_titres
-    from billing.render.bordereau import write_bordereau, write_titres_csv
-    from billing.render.notice import notice_filename, write_notices
-    from billing.ledger.store import RunInfo, open_ledger
 
     data = prepare_year(inputs_dir, annee)
     claims = claims_of(data.priced)
-    emission = issue_date_for(data.tariff, today)
-    due = due_date_for(data.tariff, emission)
     if dry_run:
-        existing = []
-        if Path(ledger_path).exists():
-            with open_ledger(ledger_path, readonly=True) as ledger:
-                existing = ledger.titres(annee)
+        existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
         planned = plan_titres(claims, existing)
         return IssueResult(annee, (), tuple(planned), tuple(existing), Path(out_dir), {}, 0, True, data.warnings)
+    issued, all_titres = commit_titres(data, claims, ledger_path=ledger_path, today=today)
+    # The ledger is committed: from here on, files can always be rendered again from it.
+    rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
+                                    progress=progress)
+    return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), files, rendered, False,
+                       data.warnings)
+
+
+def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tuple[list, list]:
+    """What the claims need beyond what was issued, numbered and recorded in one ledger transaction."""
+    from billing import __version__
+    from billing.ledger.store import RunInfo, open_ledger
+
+    emission = issue_date_for(data.tariff, today)
     with open_ledger(ledger_path) as ledger:
         issued = ledger.issue_claims(
-            claims, annee=annee, prefixe=data.syndicat.prefixe_titre,
-            run=RunInfo.new(annee, version=__version__, input_hashes=data.input_hashes),
-            date_emission=emission, date_echeance=due, deliberation=data.tariff.deliberation,
-            objet=objet_for(annee), imputation=imputation_for(data.tariff, data.syndicat))
-        all_titres = ledger.titres(annee)
-    # The ledger is committed: from here on, files can always be rendered again from it.
-    out_dir = Path(out_dir)
+            claims, annee=data.annee, prefixe=data.syndicat.prefixe_titre,
+            run=RunInfo.new(data.annee, version=__version__, input_hashes=data.input_hashes),
+            date_emission=emission, date_echeance=due_date_for(data.tariff, emission),
+            deliberation=data.tariff.deliberation, objet=objet_for(data.annee),
+            imputation=imputation_for(data.tariff, data.syndicat))
+        return issued, ledger.titres(data.annee)
+
+
+def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progress=None) -> tuple[int, dict]:
+    """Every missing notice of the exercice, the titres CSV, the bordereau and the summary, from the ledger."""
+    from datetime import datetime
+
+    from billing.render.bordereau import write_bordereau, write_titres_csv
+    from billing.render.notice import notice_filename, write_notices
+
+    annee = data.annee
     avis_dir = out_dir / "avis"
     avis_dir.mkdir(parents=True, exist_ok=True)
     facts = debtor_facts(data, {t.code_insee for t in all_titres})
@@ -135,8 +147,7 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     summary = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if summary is not None:
         files["Synthèse budgétaire"] = summary
-    return IssueResult(annee, tuple(issued), (), tuple(all_titres), out_dir, files, len(missing), False,
-                       data.warnings)
+    return len(missing), files
 
 
 @dataclass(frozen=True)
