@@ -14,8 +14,48 @@ from pathlib import Path
 import click
 
 from billing import __version__
+from billing.cli_text import install as _french_click
+
+_french_click()  # before any decorator builds a help text
 
 EXIT_DATA = 1
+GLOBAL_FLAGS = ("--quiet", "--json", "--verbose")
+GLOBAL_VALUES = ("--inputs", "--out", "--ledger")
+
+
+class GlobalOptionsFirst(click.Group):
+    """Accept a global option typed after the command (« compute 2024 --json ») by moving it before.
+
+    No command has an option of the same name, so moving one never changes what a command receives.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        at, i = None, 0
+        while i < len(args):  # the command is the first word that is not a global option or its value
+            if args[i] in GLOBAL_VALUES:
+                i += 2
+                continue
+            if args[i] in self.commands:
+                at = i
+                break
+            i += 1
+        if at is None:
+            return super().parse_args(ctx, args)
+        moved, kept, i = [], [], at + 1
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                kept += args[i:]
+                break
+            if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUES and "=" in arg:
+                moved.append(arg)
+            elif arg in GLOBAL_VALUES and i + 1 < len(args):
+                moved += args[i:i + 2]
+                i += 1
+            else:
+                kept.append(arg)
+            i += 1
+        return super().parse_args(ctx, [*args[:at], *moved, args[at], *kept])
 
 
 @dataclass(frozen=True)
@@ -25,16 +65,24 @@ class Context:
     ledger: Path | None
     quiet: bool
     as_json: bool
+    verbose: bool = False
 
     def out_dir(self, annee: int) -> Path:
-        return self.out if self.out is not None else Path("reports") / str(annee)
+        """--out, else reports/ANNEE/ beside the inputs folder (where the ledger is), wherever the officer runs from."""
+        return self.out if self.out is not None else self.inputs.resolve().parent / "reports" / str(annee)
 
     def ledger_path(self) -> Path:
         return self.ledger if self.ledger is not None else self.inputs.resolve().parent / "ent-bill.duckdb"
 
 
 def say(ctx: Context, text: str = "") -> None:
-    """Results on stdout, unless --quiet or --json."""
+    """The answer asked for, on stdout (unless --json, which prints it as JSON). --quiet never hides it."""
+    if not ctx.as_json:
+        click.echo(text)
+
+
+def note(ctx: Context, text: str = "") -> None:
+    """What accompanies an answer (where files went, what to do next): hidden by --quiet."""
     if not ctx.quiet and not ctx.as_json:
         click.echo(text)
 
@@ -61,20 +109,20 @@ def fail_with_problems(ctx: Context, exc) -> None:
                err=True)
     for line in render_list(errors):
         click.echo(f"  ✗ {line}", err=True)
-    if warnings and not ctx.quiet:
-        click.echo(f"Avertissements ({len(warnings)}) :", err=True)
-        for line in render_list(warnings, limit=20):
-            click.echo(f"  ! {line}", err=True)
+    show_warnings(ctx, warnings)
     sys.exit(EXIT_DATA)
 
 
 def show_warnings(ctx: Context, warnings, *, limit: int = 30) -> None:
-    from billing.core.problems import render_list
+    """Each warning once; a group of the same kind in one column summarised in one line unless --verbose."""
+    from billing.core.problems import render_list, summarise
 
-    if warnings and not ctx.quiet and not ctx.as_json:
-        click.echo(f"Avertissements ({len(warnings)}) :", err=True)
-        for line in render_list(warnings, limit=limit):
-            click.echo(f"  ! {line}", err=True)
+    if not warnings or ctx.quiet or ctx.as_json:
+        return
+    click.echo(f"Avertissements ({len(warnings)}) :", err=True)
+    lines = render_list(warnings, limit=limit) if ctx.verbose else summarise(warnings, limit=limit)
+    for line in lines:
+        click.echo(f"  ! {line}", err=True)
 
 
 def run_guarded(ctx: Context, action):
@@ -119,19 +167,20 @@ class YearType(click.ParamType):
 YEAR = YearType()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--inputs", "inputs", type=click.Path(path_type=Path), default=Path("inputs"), show_default=True,
               help="Dossier des données d'entrée.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="Dossier où écrire (par défaut reports/ANNEE/).")
+              help="Dossier où écrire (par défaut reports/ANNEE/ à côté du dossier des données).")
 @click.option("--ledger", "ledger", type=click.Path(path_type=Path), default=None,
               help="Registre des titres (par défaut ent-bill.duckdb à côté du dossier des données).")
-@click.option("--quiet", is_flag=True, help="N'afficher que les erreurs.")
+@click.option("--quiet", is_flag=True, help="Taire la progression et les avertissements (jamais le résultat demandé).")
+@click.option("--verbose", is_flag=True, help="Détailler chaque avertissement au lieu de les regrouper.")
 @click.option("--json", "as_json", is_flag=True, help="Afficher un objet JSON sur la sortie standard.")
 @click.version_option(__version__, prog_name="ent-bill", message="%(prog)s %(version)s")
 @click.pass_context
 def main(click_ctx: click.Context, inputs: Path, out: Path | None, ledger: Path | None, quiet: bool,
-         as_json: bool) -> None:
+         verbose: bool, as_json: bool) -> None:
     """Contributions annuelles des communes membres au service ENT.
 
     Lit adhesions, effectifs et tarifs, calcule chaque contribution au centime près,
@@ -141,7 +190,7 @@ def main(click_ctx: click.Context, inputs: Path, out: Path | None, ledger: Path 
 
         ent-bill compute 2024
     """
-    click_ctx.obj = Context(inputs, out, ledger, quiet, as_json)
+    click_ctx.obj = Context(inputs, out, ledger, quiet, as_json, verbose)
 
 
 @main.command()
@@ -269,8 +318,11 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
 @main.command()
 @click.argument("annee", type=YEAR)
 @click.option("--dry-run", is_flag=True, help="Montrer ce qui serait émis, sans rien numéroter ni écrire.")
+@click.option("--hors-exercice", "hors_exercice", is_flag=True,
+              help="Confirmer l'émission de titres datés hors de leur exercice (sans date_emission dans "
+                   "tarifs.toml, les titres portent la date du jour).")
 @click.pass_obj
-def issue(ctx: Context, annee: int, dry_run: bool) -> None:
+def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool) -> None:
     """Émettre les titres de recettes : numéros définitifs sans trou, avis définitifs.
 
     Relancer avec les mêmes données n'émet rien. Si les données ont changé depuis,
@@ -287,7 +339,7 @@ def issue(ctx: Context, annee: int, dry_run: bool) -> None:
     with progress_for(ctx.quiet or ctx.as_json) as progress:
         result = run_guarded(ctx, lambda: issue_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
                                                      ledger_path=ctx.ledger_path(), dry_run=dry_run,
-                                                     progress=progress))
+                                                     progress=progress, hors_exercice=hors_exercice))
     show_warnings(ctx, result.warnings, limit=10)
     for line in result.summary_lines():
         say(ctx, line)
@@ -348,6 +400,9 @@ def titres(ctx: Context, annee: int) -> None:
                  f"{t.commune:<30} {format_euros(t.montant_cents):>14}{origin}")
     if not items:
         say(ctx, f"Aucun titre émis pour {annee}.")
+    else:
+        net = sum(t.signed_cents for t in items)
+        say(ctx, f"Total : {len(items)} titre(s), net émis {format_euros(net)}")
     emit_json(ctx, {"ok": True, "annee": annee, "titres": [
         {"numero": t.numero, "nature": t.nature, "code_insee": t.code_insee, "commune": t.commune,
          "montant": cents_to_str(t.montant_cents), "origine": t.origine_numero,

@@ -26,6 +26,7 @@ class ComputeResult:
     notices: tuple[Path, ...]
     differences: tuple = ()  # (code_insee, commune, issued_cents, computed_cents) against the ledger
     ledger_note: str | None = None  # why the ledger could not be compared, if it could not
+    date_note: str | None = None    # the drafts are dated outside the exercice
 
     @property
     def priced(self):
@@ -67,6 +68,9 @@ class ComputeResult:
             lines.append(f"  {label:<24}: {path}")
         if self.ledger_note:
             lines.append(f"Attention : {self.ledger_note}")
+        if self.date_note:
+            lines.append(f"Attention : {self.date_note} ; « ent-bill issue » le refusera sans date_emission "
+                         f"dans tarifs.toml ou --hors-exercice.")
         if self.differences:
             lines.append(f"Écarts avec les titres déjà émis ({len(self.differences)}) — « ent-bill issue "
                          f"{self.data.annee} » émettra les corrections :")
@@ -134,7 +138,11 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         outputs["Synthèse budgétaire"] = synthese
     outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
                                           version=__version__, outputs=outputs, out_dir=out_dir)
-    return ComputeResult(data, out_dir, outputs, tuple(written), differences, ledger_note)
+    from billing.documents import issue_date_for, issue_date_warning
+
+    date_note = issue_date_warning(annee, issue_date_for(data.tariff, today),
+                                   fixed=data.tariff.date_emission is not None)
+    return ComputeResult(data, out_dir, outputs, tuple(written), differences, ledger_note, date_note)
 
 
 def differences_with_ledger(priced, *, ledger_path: Path | None) -> tuple[tuple, str | None]:

@@ -31,7 +31,27 @@ def issue_date_for(tariff: Tariff, today: date | None = None) -> date:
 
 
 def due_date_for(tariff: Tariff, emission: date) -> date:
-    return emission + timedelta(days=tariff.echeance_jours)
+    """``echeance_jours`` after the issue date, moved to the next working day off a weekend or a
+    French public holiday (a debtor cannot be late on a day the Treasury is closed)."""
+    return next_working_day(emission + timedelta(days=tariff.echeance_jours))
+
+
+def next_working_day(day: date) -> date:
+    import holidays
+
+    closed = holidays.France(years=range(day.year, day.year + 2))
+    while day.weekday() >= 5 or day in closed:
+        day += timedelta(days=1)
+    return day
+
+
+def issue_date_warning(annee: int, emission: date, *, fixed: bool) -> str | None:
+    """A sentence when titres of ``annee`` would be dated outside that exercice (None when inside)."""
+    if emission.year == annee:
+        return None
+    origin = "date_emission de tarifs.toml" if fixed else "date du jour"
+    return (f"les titres de l'exercice {annee} seraient datés du {emission.strftime('%d/%m/%Y')} ({origin}), "
+            f"hors de l'exercice")
 
 
 def draft_notices(data: YearData, *, today: date | None = None) -> list:

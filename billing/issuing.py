@@ -13,8 +13,9 @@ import polars as pl
 
 from billing.compute import write_summary
 from billing.core.errors import UserError
+from billing.core.problems import BillingError, Code
 from billing.documents import (claims_of, debtor_facts, due_date_for, imputation_for, issue_date_for,
-                               notice_for_titre, objet_for)
+                               issue_date_warning, notice_for_titre, objet_for)
 from billing.year import prepare_year
 
 
@@ -29,6 +30,7 @@ class IssueResult:
     rendered: int
     dry_run: bool
     warnings: tuple
+    date_note: str | None = None  # the titres are (or would be) dated outside their exercice
 
     def summary_lines(self) -> list[str]:
         from billing.core.corrections import NATURE_LABELS as labels
@@ -37,6 +39,8 @@ class IssueResult:
         items = self.planned if self.dry_run else self.issued
         head = "Simulation d'émission (--dry-run) : rien n'est écrit" if self.dry_run else f"Émission {self.annee}"
         lines = [head]
+        if self.date_note:
+            lines.append(f"  Attention : {self.date_note}.")
         if not items:
             lines.append("  Rien à émettre : le registre correspond déjà au calcul (aucun titre en double).")
         for item in items:
@@ -44,6 +48,9 @@ class IssueResult:
             origin = f" (sur {item.origine_numero})" if item.origine_numero else ""
             lines.append(f"  {numero:<16} {labels[item.nature]:<22} {item.code_insee} {item.commune:<28} "
                          f"{format_euros(item.montant_cents):>14}{origin}")
+        if self.dry_run and items:
+            net = sum(item.signed_cents for item in items)
+            lines.append(f"  Total : {len(items)} pièce(s) à émettre, net {format_euros(net)}")
         if not self.dry_run:
             net = sum(t.signed_cents for t in self.all_titres)
             lines.append(f"  Titres de l'exercice : {len(self.all_titres)}, net émis {format_euros(net)}")
@@ -80,22 +87,32 @@ def chain_anchor(titres) -> str | None:
 
 
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
-          today: date | None = None) -> IssueResult:
-    """Plan against the ledger, number in one transaction, then render from the ledger (re-rendering any missing)."""
+          today: date | None = None, hors_exercice: bool = False) -> IssueResult:
+    """Plan against the ledger, number in one transaction, then render from the ledger (re-rendering any missing).
+
+    Definitive titres dated outside their exercice are refused unless ``hors_exercice`` confirms it.
+    """
     from billing.core.corrections import plan_titres
 
     data = prepare_year(inputs_dir, annee)
     claims = claims_of(data.priced)
+    date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)
     if dry_run:
         existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
         planned = plan_titres(claims, existing)
-        return IssueResult(annee, (), tuple(planned), tuple(existing), Path(out_dir), {}, 0, True, data.warnings)
+        return IssueResult(annee, (), tuple(planned), tuple(existing), Path(out_dir), {}, 0, True, data.warnings,
+                           date_note)
+    if date_note and not hors_exercice:
+        raise BillingError.single(
+            f"émission refusée : {date_note}", code=Code.INVALID,
+            suggestion=f"Fixez la date des titres dans tarifs.toml ([{annee}] date_emission = {annee}-MM-JJ), "
+                       f"ou confirmez cette date avec « ent-bill issue {annee} --hors-exercice ».")
     issued, all_titres = commit_titres(data, claims, ledger_path=ledger_path, today=today)
     # The ledger is committed: from here on, files can always be rendered again from it.
     rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
                                     progress=progress)
     return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), files, rendered, False,
-                       data.warnings)
+                       data.warnings, date_note)
 
 
 def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tuple[list, list]:

@@ -44,18 +44,47 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_validate_bundled_sample_shows_warnings_and_exits_0(work):
-    result = run(work, "validate", "2024")
+    result = run(work, "--verbose", "validate", "2024")
     assert result.exit_code == 0
     assert "Données 2024 valides : 91 communes membres" in result.stdout
     assert "« Saily-lez-Lannoy » : ne correspond pas au code 59522 (« Sailly-lez-Lannoy ») ; le code est retenu." \
         in result.stderr
 
 
+def test_warnings_of_one_column_are_summarised_once_unless_verbose(work):
+    result = run(work, "validate", "2024")
+    assert result.exit_code == 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("  ! ")]
+    assert len(lines) == 3, lines  # 8 name warnings in one line, and the two about counts
+    assert "inputs/adhesions.csv, colonne « commune » : 8 avertissements (lignes 15, 18, 54, 57, 63, 70, 73, 84)" \
+        in lines[0]
+    assert "Saily-lez-Lannoy" not in result.stderr
+    assert result.stderr.count("Chérengh") == 1
+
+
+def test_quiet_hides_warnings_never_the_answer(work):
+    result = run(work, "--quiet", "explain", "2024", "Lys-lez-Lannoy")
+    assert result.exit_code == 0
+    assert "Montant dû : 1\u202f730,66\xa0€" in result.stdout and result.stderr == ""
+    listed = run(work, "titres", "2024", "--quiet")  # a global option after the command is accepted too
+    assert listed.exit_code == 0 and "Aucun titre émis pour 2024." in listed.stdout
+
+
+def test_usage_errors_exit_2_in_french(work):
+    for args in (["compute", "24"], ["compute", "2024", "--nope"], ["nope"]):
+        result = run(work, *args)
+        assert result.exit_code == 2, args
+        assert "Utilisation :" in result.output and "Erreur :" in result.output, result.output
+        assert "Usage" not in result.output and "Error:" not in result.output
+    help_text = run(work, "--help").output
+    assert "Afficher cette aide et quitter." in help_text and "Show this message" not in help_text
+
+
 def test_a_name_beside_its_code_warns_only_for_what_an_officer_should_fix(work):
     adhesions = work / "inputs" / "adhesions.csv"
     edit(adhesions, "59368;La Madeleine;", "59368;Madeleine (La);")  # the article after the name
     edit(adhesions, "Villeneuve d'Ascq", "VILLENEUVE D’ASCQ")  # case and apostrophe glyph, but the hyphen
-    result = run(work, "validate", "2024")
+    result = run(work, "--verbose", "validate", "2024")
     assert result.exit_code == 0
     assert "Madeleine (La)" not in result.stderr
     assert "« VILLENEUVE D’ASCQ » : orthographe officielle : « Villeneuve-d'Ascq »" in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
@@ -124,7 +125,8 @@ def test_tariffs_2024_and_2023_are_exact():
     data = tomllib.loads((INPUTS / "tarifs.toml").read_text(encoding="utf-8"), parse_float=Decimal)
     assert data["2024"] == {"deliberation": "2023-05 du 13 décembre 2023", "rentree": 2023, "mode": "bareme",
                             "part_fixe": "0.00", "part_ecole": "150.00", "part_eleve": "1.20",
-                            "plancher": "100.00", "prorata": "jours", "echeance_jours": 30, "imputation": "7474"}
+                            "plancher": "100.00", "prorata": "jours", "echeance_jours": 30, "imputation": "7474",
+                            "date_emission": date(2024, 4, 15)}
     assert data["2023"]["rentree"] == 2022 and data["2023"]["part_eleve"] == "1.10"
     assert sorted(data) == ["2023", "2024"]
 

@@ -118,6 +118,28 @@ def render_list(problems: Iterable[Problem], *, limit: int = MAX_SHOWN) -> list[
     return lines
 
 
+def summarise(problems: Iterable[Problem], *, limit: int = MAX_SHOWN, group_from: int = 3) -> list[str]:
+    """Like :func:`render_list`, but each group of ``group_from`` or more problems of one file and column
+    becomes one line: its count, its first example and where to read the rest."""
+    ordered = sort_problems(problems)
+    groups: dict[tuple, list[Problem]] = {}
+    for p in ordered:
+        groups.setdefault((p.file, p.column, p.severity), []).append(p)
+    lines = []
+    for (file, column, _), members in groups.items():
+        if len(members) < group_from or column is None:
+            lines += [p.render() for p in members]
+            continue
+        kind = "avertissements" if members[0].severity == "avertissement" else "erreurs"
+        example = members[0].render().split(" : ", 1)[-1]
+        lines.append(f"{file}, colonne « {column} » : {len(members)} {kind} (lignes "
+                     f"{', '.join(str(p.row) for p in members[:8])}{', …' if len(members) > 8 else ''}), "
+                     f"par exemple {example} — détail dans l'onglet Anomalies ou avec --verbose")
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"… et {len(lines) - limit} autres"]
+    return lines
+
+
 class BillingError(Exception):
     """The one error type: at least one problem the user can fix stands; nothing was written.
 
