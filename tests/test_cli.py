@@ -66,8 +66,9 @@ def test_quiet_hides_warnings_never_the_answer(work):
     result = run(work, "--quiet", "explain", "2024", "Lys-lez-Lannoy")
     assert result.exit_code == 0
     assert "Montant dû : 1\u202f730,66\xa0€" in result.stdout and result.stderr == ""
-    listed = run(work, "titres", "2024", "--quiet")  # a global option after the command is accepted too
-    assert listed.exit_code == 0 and "Aucun titre émis pour 2024." in listed.stdout
+    planned = run(work, "issue", "2024", "--dry-run", "--quiet")  # a global option after the command, too
+    assert planned.exit_code == 0, planned.output
+    assert "Total : 70 pièce(s) à émettre, net 106\u202f196,40\xa0€" in planned.stdout and planned.stderr == ""
 
 
 def test_usage_errors_exit_2_in_french(work):
