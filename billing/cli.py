@@ -125,13 +125,19 @@ def show_warnings(ctx: Context, warnings, *, limit: int = 30) -> None:
         click.echo(f"  ! {line}", err=True)
 
 
-def run_guarded(ctx: Context, action):
-    """Turn the one error type into messages and exit 1; anything else is a bug and keeps its traceback."""
+def run_guarded(ctx: Context, action, *, usage_sources: tuple[str, ...] = ()):
+    """Turn the one error type into messages and exit 1; anything else is a bug and keeps its traceback.
+
+    Problems that all come from the command line itself (``usage_sources``, e.g. « --set ») are
+    usage errors: click prints them and exits 2.
+    """
     from billing.core.problems import BillingError
 
     try:
         return action()
     except BillingError as exc:
+        if usage_sources and all(p.file in usage_sources for p in exc.errors):
+            raise click.UsageError("\n".join(p.render() for p in exc.errors)) from None
         if not exc.is_single:
             fail_with_problems(ctx, exc)
         message = exc.errors[0].render()
@@ -309,7 +315,8 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
 
     result = run_guarded(ctx, lambda: run_simulation(ctx.inputs, annee, settings=list(settings),
                                                      out_dir=ctx.out_dir(annee), scenario_file=scenario_file,
-                                                     cible=cible, cible_sur=cible_sur))
+                                                     cible=cible, cible_sur=cible_sur),
+                         usage_sources=("--set", "--cible"))
     for line in result.summary_lines():
         say(ctx, line)
     emit_json(ctx, result.as_json())
@@ -346,8 +353,21 @@ def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool) -> None:
     emit_json(ctx, result.as_json())
 
 
+def _check_anchors(click_ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    """A malformed empreinte is a typing mistake (exit 2), not a sign that the ledger was altered."""
+    from billing.core.problems import BillingError
+    from billing.issuing import parse_anchor
+
+    for value in values:
+        try:
+            parse_anchor(value)
+        except BillingError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return values
+
+
 @main.command()
-@click.option("--empreinte", "anchors", multiple=True, metavar="NUMÉRO:EMPREINTE",
+@click.option("--empreinte", "anchors", multiple=True, metavar="NUMÉRO:EMPREINTE", callback=_check_anchors,
               help="Empreinte imprimée sur un bordereau (répétable) : prouve qu'aucun titre jusqu'à celui-là "
                    "n'a été réécrit, même si tout le registre a été refait.")
 @click.pass_obj

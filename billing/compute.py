@@ -27,6 +27,7 @@ class ComputeResult:
     differences: tuple = ()  # (code_insee, commune, issued_cents, computed_cents) against the ledger
     ledger_note: str | None = None  # why the ledger could not be compared, if it could not
     date_note: str | None = None    # the drafts are dated outside the exercice
+    corrections: tuple | None = None  # after issue: what `issue` would emit now (empty: nothing to correct)
 
     @property
     def priced(self):
@@ -63,7 +64,8 @@ class ComputeResult:
         if t["hors_periode"]:
             lines.append(f"  Hors période            : {t['hors_periode']:>6}")
         lines.append(f"  Écoles / élèves facturés: {t['ecoles']} écoles publiques, {t['eleves']} élèves")
-        lines.append(f"  Projets d'avis (PROJET) : {len(self.notices)} dans {self.out_dir / 'avis'}/")
+        kind = "Projets d'avis (PROJET)" if self.corrections is None else "Projets de corrections"
+        lines.append(f"  {kind:<24}: {len(self.notices)} dans {self.out_dir / 'avis'}/")
         for label, path in self.outputs.items():
             lines.append(f"  {label:<24}: {path}")
         if self.ledger_note:
@@ -71,6 +73,8 @@ class ComputeResult:
         if self.date_note:
             lines.append(f"Attention : {self.date_note} ; « ent-bill issue » le refusera sans date_emission "
                          f"dans tarifs.toml ou --hors-exercice.")
+        if self.corrections is not None and not self.corrections:
+            lines.append(f"Rien à corriger : le registre des titres {self.data.annee} correspond au calcul.")
         if self.differences:
             lines.append(f"Écarts avec les titres déjà émis ({len(self.differences)}) — « ent-bill issue "
                          f"{self.data.annee} » émettra les corrections :")
@@ -105,28 +109,26 @@ class ComputeResult:
 
 def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | None = None, progress=None,
             today: date | None = None) -> ComputeResult:
-    """Validate, price, then write drafts and tables; nothing is written when an error stands."""
+    """Validate, price, then write drafts and tables; nothing is written when an error stands.
+
+    Before any titre of the year is issued, each billed commune gets a draft of its titre.
+    Afterwards, drafts show what ``issue`` would emit (a titre complémentaire, a réduction,
+    an annulation, a first titre for a new member), and a commune with nothing to correct
+    gets none.
+    """
     from billing import __version__
-    from billing.documents import draft_notices
+    from billing.documents import issue_date_for, issue_date_warning
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
-    from billing.render.notice import notice_filename, write_notices
 
     report = progress or (lambda stage, done, total: None)
     report("Lecture et contrôle", 0, 1)
     data = prepare_year(inputs_dir, annee)
     priced = data.priced
     report("Lecture et contrôle", 1, 1)
-    differences, ledger_note = differences_with_ledger(priced, ledger_path=ledger_path)  # before any file is written
+    issued, ledger_note = issued_with_ledger(ledger_path, annee)  # before any file is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    avis_dir = out_dir / "avis"
-    avis_dir.mkdir(exist_ok=True)
-    notices = draft_notices(data, today=today)
-    written = write_notices(notices, avis_dir, progress=lambda done: report("Projets d'avis", done, len(notices)))
-    keep = {notice_filename(n) for n in notices}
-    for stale in avis_dir.glob("PROJET_*.xlsx"):
-        if stale.name not in keep:  # a commune no longer billed must not keep an old draft
-            stale.unlink()
+    written, corrections = write_drafts(data, issued, out_dir=out_dir / "avis", today=today, report=report)
     generated_at = datetime.now().replace(microsecond=0)
     outputs: dict[str, Path] = {}
     outputs["Tableau des contributions"] = write_contributions_workbook(
@@ -138,37 +140,65 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         outputs["Synthèse budgétaire"] = synthese
     outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
                                           version=__version__, outputs=outputs, out_dir=out_dir)
-    from billing.documents import issue_date_for, issue_date_warning
-
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today),
                                    fixed=data.tariff.date_emission is not None)
-    return ComputeResult(data, out_dir, outputs, tuple(written), differences, ledger_note, date_note)
+    return ComputeResult(data, out_dir, outputs, tuple(written), differences_of(priced, issued), ledger_note,
+                         date_note, corrections)
 
 
-def differences_with_ledger(priced, *, ledger_path: Path | None) -> tuple[tuple, str | None]:
-    """Each commune whose computed amount differs from what the ledger already titled for the year.
+def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report):
+    """PROJET notices of what would be issued now; stale drafts removed. Returns (paths, planned corrections)."""
+    from billing.core.corrections import plan_titres
+    from billing.documents import claims_of, correction_drafts, draft_notices
+    from billing.render.notice import notice_filename, write_notices
+
+    corrections = None
+    if issued:
+        corrections = tuple(plan_titres(claims_of(data.priced), issued))
+        notices = correction_drafts(data, corrections, issued, today=today)
+    else:
+        notices = draft_notices(data, today=today)
+    out_dir.mkdir(exist_ok=True)
+    written = write_notices(notices, out_dir, progress=lambda done: report("Projets d'avis", done, len(notices)))
+    keep = {notice_filename(n) for n in notices}
+    for stale in out_dir.glob("PROJET*.xlsx"):
+        if stale.name not in keep:  # a commune no longer billed, or with nothing to correct, keeps no old draft
+            stale.unlink()
+    return written, corrections
+
+
+def issued_with_ledger(ledger_path: Path | None, annee: int) -> tuple[list | None, str | None]:
+    """The titres already issued for the year (None without a ledger), and why they could not be read.
 
     Drafts do not need the ledger: when it cannot be read (an ``issue`` running, a foreign
     file), the comparison is skipped and the second value says why.
     """
     if ledger_path is None or not Path(ledger_path).exists():
-        return (), None
+        return None, None
     from billing.ledger.store import open_ledger
 
     try:
         with open_ledger(ledger_path, readonly=True) as ledger:
-            issued = ledger.net_by_commune(priced.annee)
+            return ledger.titres(annee), None
     except BillingError as exc:
-        return (), f"comparaison avec les titres déjà émis impossible : {exc}"
+        return None, f"comparaison avec les titres déjà émis impossible : {exc}"
+
+
+def differences_of(priced, issued: list | None) -> tuple:
+    """(code_insee, commune, issued net, computed) of each commune whose amount moved since it was issued."""
     if not issued:
-        return (), None
+        return ()
+    from billing.core.corrections import net_by_commune
+
+    net = net_by_commune(issued)
+    titled = {t.code_insee: t.commune for t in issued}  # a commune that left is named as it was titled
     computed = {r["code_insee"]: (r["commune"], r["montant_cents"]) for r in priced.contributions.iter_rows(named=True)}
     out = []
-    for code in sorted(set(issued) | {c for c, (_, m) in computed.items() if m}):
-        name, amount = computed.get(code, (code, 0))
-        if issued.get(code, 0) != amount:
-            out.append((code, name, issued.get(code, 0), amount))
-    return tuple(out), None
+    for code in sorted(set(net) | {c for c, (_, m) in computed.items() if m}):
+        name, amount = computed.get(code, (titled.get(code, code), 0))
+        if net.get(code, 0) != amount:
+            out.append((code, name, net.get(code, 0), amount))
+    return tuple(out)
 
 
 def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[pl.DataFrame | None, str | None]:

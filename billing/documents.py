@@ -134,3 +134,30 @@ def notice_for_titre(titre, data: YearData, facts: dict[str, dict], origin_dates
         debiteur_nom=debtor.get("debiteur") or f"Commune de {titre.commune}", debiteur_code_insee=titre.code_insee,
         debiteur_adresse=debtor.get("mairie_adresse") or "", debiteur_siret=debtor.get("siret"), lines=lines,
         total_cents=titre.montant_cents, syndicat=data.syndicat)
+
+
+def correction_drafts(data: YearData, planned, issued, *, today: date | None = None) -> list:
+    """PROJET notices of the pièces ``issue`` would emit now, as it would write them (no number yet)."""
+    from billing.render.notice import Notice, NoticeLine
+
+    emission = issue_date_for(data.tariff, today)
+    facts = debtor_facts(data, {p.code_insee for p in planned})
+    origin_dates = {t.numero: t.date_emission for t in issued}
+    notices = []
+    for item in planned:
+        debtor = facts.get(item.code_insee, {})
+        lines = tuple(NoticeLine(libelle=l["libelle"], detail=l.get("detail"), quantite=l.get("quantite"),
+                                 taux_units=l.get("taux_units"), montant_cents=l["montant_cents"],
+                                 formule=l["formule"], facteur_num=l.get("facteur_num"),
+                                 facteur_den=l.get("facteur_den"))
+                      for l in item.lines)
+        notices.append(Notice(
+            numero=None, nature=item.nature, origine_numero=item.origine_numero,
+            origine_date=origin_dates.get(item.origine_numero), annee=data.annee, date_emission=emission,
+            date_echeance=due_date_for(data.tariff, emission), objet=objet_for(data.annee),
+            fondement=fondement_for(data.tariff), rentree=data.tariff.rentree,
+            imputation=imputation_for(data.tariff, data.syndicat),
+            debiteur_nom=debtor.get("debiteur") or f"Commune de {item.commune}", debiteur_code_insee=item.code_insee,
+            debiteur_adresse=debtor.get("mairie_adresse") or "", debiteur_siret=debtor.get("siret"), lines=lines,
+            total_cents=item.montant_cents, syndicat=data.syndicat))
+    return notices

@@ -148,7 +148,7 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     report = progress or (lambda stage, done, total: None)
     write_notices(missing, avis_dir, progress=lambda done: report("Avis émis", done, len(missing)))
     issued_codes = {t.code_insee for t in all_titres}
-    for draft in avis_dir.glob("PROJET_*.xlsx"):
+    for draft in avis_dir.glob("PROJET*.xlsx"):
         if draft.name.split("_")[1] in issued_codes:
             draft.unlink()  # a draft must not sit beside the titre that replaced it
     sirets = {c: f.get("siret") for c, f in facts.items()}
@@ -179,8 +179,8 @@ def parse_anchor(text: str) -> tuple[str | None, str]:
     numero, _, digest = text.strip().rpartition(":")
     digest = digest.lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise UserError(f"empreinte « {text} » illisible : attendu NUMÉRO:empreinte comme imprimé sur le bordereau "
-                        "(64 caractères hexadécimaux après les deux-points)")
+        raise UserError(f"cette empreinte n'est pas au bon format : « {text} » ; attendu NUMÉRO:empreinte comme "
+                        "imprimé sur le bordereau (64 caractères 0-9 a-f après les deux-points)")
     return numero or None, digest
 
 
@@ -197,11 +197,17 @@ def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyRe
         findings = ledger.verify()
         titres = ledger.titres()
     by_hash = {t.hash: t for t in titres}
+    by_number = {t.numero: t for t in titres}
     for text, numero, digest in wanted:
         found = by_hash.get(digest)
-        if found is None:
+        if found is None and numero in by_number:
+            findings.append(f"l'empreinte saisie pour {numero} ({digest[:12]}…) diffère de celle du registre "
+                            f"({by_number[numero].hash[:12]}…) : vérifiez d'abord la saisie contre le bordereau, "
+                            f"caractère par caractère ; si elle est exacte, le registre a été réécrit")
+        elif found is None:
             findings.append(f"aucun titre du registre ne porte l'empreinte {digest[:16]}… conservée "
-                            f"({numero or 'sans numéro'}) : le registre a été réécrit ou remplacé")
+                            f"({numero or 'sans numéro'}) : vérifiez la saisie ; si elle est exacte, le registre "
+                            f"a été réécrit ou remplacé")
         elif numero is not None and found.numero != numero:
             findings.append(f"l'empreinte conservée pour {numero} est celle de {found.numero} dans le registre")
     by_year: dict[int, list] = {}

@@ -46,7 +46,7 @@ def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
         code = res.commune.code_insee
     members = set(priced.contributions["code_insee"].to_list())
     if code is None or code not in members:
-        hint = suggestion_text(res) if res.status != "ok" else None
+        hint = member_suggestions(text, priced.contributions) or (suggestion_text(res) if res.status != "ok" else None)
         if code is not None:
             raise BillingError.single(f"{res.commune.libelle} ({code}) n'est pas membre du syndicat dans "
                                       f"{display_path(inputs_dir / 'adhesions.csv', inputs_dir)}", code=Code.USAGE)
@@ -56,6 +56,24 @@ def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
     amount = row["montant_cents"] if row["situation"] == "facturee" else row["montant_indicatif_cents"]
     return Explanation(code, explain_commune(priced, code),
                        {"montant": cents_to_str(amount or 0), "situation": row["situation"]})
+
+
+def member_suggestions(text: str, contributions: pl.DataFrame, *, limit: int = 3) -> str | None:
+    """« Vouliez-vous dire … ? » among the syndicate's members first: the officer asks about a member."""
+    from rapidfuzz import fuzz, process
+
+    from billing.inputs.register import fold_name
+
+    names = {fold_name(r["commune"]): (r["commune"], r["code_insee"]) for r in contributions.iter_rows(named=True)}
+    wanted = fold_name(text)
+    found = [names[key] for key in names if wanted and (key.startswith(wanted) or wanted in key)]
+    if not found:
+        found = [names[key] for key, score, _ in process.extract(wanted, list(names), scorer=fuzz.WRatio, limit=limit)
+                 if score >= 80]
+    if not found:
+        return None
+    listed = ", ".join(f"« {name} » ({code})" for name, code in sorted(found)[:limit])
+    return f"Communes membres proches : {listed}."
 
 
 @dataclass(frozen=True)
@@ -105,10 +123,12 @@ class SimulationResult:
             lines.append(f"  Cible {format_euros(s.target_cents)} : {s.parameter} = {s.value_text} € donne "
                          f"{format_euros(s.total_cents)} ; au pas suivant ({s.next_value_text} €) : "
                          f"{format_euros(s.next_total_cents or 0)}")
-        comparison = comparison_frame(self.current, [self.scenarios[0]]).with_columns(
+        billed = self.current.contributions.filter(pl.col("situation") == "facturee")["code_insee"]
+        comparison = comparison_frame(self.current, [self.scenarios[0]]).filter(
+            pl.col("code_insee").is_in(billed.implode())).with_columns(
             (pl.col("montant_0") - pl.col("montant_actuel")).alias("ecart"))
         biggest = comparison.sort(pl.col("ecart").abs(), descending=True).head(top)
-        lines.append(f"  Plus grands écarts ({self.scenarios[0].name}) :")
+        lines.append(f"  Plus grands écarts des communes facturées ({self.scenarios[0].name}) :")
         for r in biggest.iter_rows(named=True):
             lines.append(f"    {r['commune']:<30} {format_euros(r['montant_actuel'] or 0):>14} → "
                          f"{format_euros(r['montant_0'] or 0):>14}  ({'+' if r['ecart'] >= 0 else ''}"
@@ -122,19 +142,35 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
                    today: date | None = None) -> SimulationResult:
     """Price the year again with modified tariffs; write the comparison workbook; issue nothing."""
     from billing.core.simulate import comparison_frame
-    from billing.inputs.register import slug
     from billing.render.simulation import write_simulation
 
     data = prepare_year(inputs_dir, annee)
     current = data.priced
     with pricing_problems(data):
         scenarios, solution = _scenarios(data, settings, scenario_file, cible, cible_sur)
-    label = "_".join(settings) if settings else (scenario_file.stem if scenario_file else f"cible_{cible}")
-    path = Path(out_dir) / f"simulation_{annee}_{slug(label)}.xlsx"
+    path = Path(out_dir) / f"simulation_{annee}_{simulation_label(settings, scenario_file, cible, cible_sur)}.xlsx"
     write_simulation(path, annee=annee, current=current, scenarios=scenarios,
                      comparison=comparison_frame(current, scenarios), solution=solution,
                      generated_at=datetime.now().replace(microsecond=0))
     return SimulationResult(annee, current, tuple(scenarios), solution, path)
+
+
+def simulation_label(settings: list[str], scenario_file: Path | None, cible: str | None, cible_sur: str) -> str:
+    """The file's name after what changed (« part-eleve-1-35 », « cible-part-eleve-180000 »), so two
+    simulations never overwrite each other; a long list keeps its start and a short digest of the whole."""
+    import hashlib
+
+    from billing.inputs.register import slug
+
+    parts = [*settings]
+    if scenario_file is not None:
+        parts.insert(0, f"scenarios-{scenario_file.stem}")
+    if cible is not None:
+        parts.append(f"cible-{cible_sur}-{cible}")
+    whole = "_".join(slug(p) for p in parts) or "tarif-actuel"
+    if len(whole) <= 60:
+        return whole
+    return f"{whole[:50].rstrip('-_')}-{hashlib.sha256(whole.encode()).hexdigest()[:8]}"
 
 
 def _scenarios(data, settings: list[str], scenario_file: Path | None, cible: str | None, cible_sur: str):

@@ -253,6 +253,37 @@ def test_an_empreinte_kept_from_the_bordereau_catches_a_rewritten_ledger(work):
     # ... but not with what the bordereau kept.
     caught = run(work, "verify", "--empreinte", anchor)
     assert caught.exit_code == 1
-    assert "a été réécrit ou remplacé" in caught.stderr
+    assert "vérifiez d'abord la saisie" in caught.stderr and "le registre a été réécrit" in caught.stderr
+    # A typing mistake in its form is a usage error, not a sign of fraud.
     unreadable = run(work, "verify", "--empreinte", "ENT-2024-0070:pas-une-empreinte")
-    assert unreadable.exit_code == 1 and "illisible" in unreadable.stderr and "Traceback" not in unreadable.output
+    assert unreadable.exit_code == 2 and "pas au bon format" in unreadable.output
+    assert "altéré" not in unreadable.output and "Traceback" not in unreadable.output
+
+
+def test_drafts_after_issue_are_the_corrections_issue_would_make(work):
+    assert run(work, "issue", "2024").exit_code == 0
+    again = run(work, "compute", "2024")
+    assert again.exit_code == 0
+    assert "Rien à corriger : le registre des titres 2024 correspond au calcul." in again.stdout
+    assert not list((work / "out" / "avis").glob("PROJET*.xlsx"))
+    edit(work / "inputs" / "adhesions.csv", "59013;Anstaing;adherente;01/03/2024;;",
+         "59013;Anstaing;retiree;01/03/2024;01/09/2024;")
+    changed = run(work, "compute", "2024")
+    assert changed.exit_code == 0
+    drafts = sorted(p.name for p in (work / "out" / "avis").glob("PROJET*.xlsx"))
+    assert len(drafts) == 1 and drafts[0].startswith("PROJET-reduction-ENT-2024-") and "_59013_anstaing" in drafts[0]
+    assert "Projets de corrections  : 1" in changed.stdout
+    assert run(work, "issue", "2024").exit_code == 0
+    assert not list((work / "out" / "avis").glob("PROJET*.xlsx"))  # replaced by the issued réduction
+
+
+def test_explain_suggests_members_first_and_simulations_keep_their_own_files(work):
+    lys = run(work, "explain", "2024", "Lys")
+    assert lys.exit_code == 1
+    assert "Communes membres proches : « Erquinghem-Lys » (59202), « Lys-lez-Lannoy » (59367)." in lys.stderr
+    first = run(work, "simulate", "2024", "--set", "part_eleve=1.35")
+    second = run(work, "simulate", "2024", "--set", "part_eleve=1.40")
+    assert first.exit_code == second.exit_code == 0
+    names = sorted(p.name for p in (work / "out").glob("simulation_*.xlsx"))
+    assert names == ["simulation_2024_part-eleve-1-35.xlsx", "simulation_2024_part-eleve-1-40.xlsx"]
+    assert "Plus grands écarts des communes facturées" in first.stdout

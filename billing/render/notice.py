@@ -668,7 +668,8 @@ def notice_filename(notice: Notice) -> str:
 
     Every piece is reduced to [A-Za-z0-9-], so no input can make the name leave its folder.
     """
-    numero = _UNSAFE_NAME_CHARS.sub("-", notice.numero).strip("-") if notice.numero else "PROJET"
+    draft = "PROJET" if notice.nature == "titre" else f"PROJET-{notice.nature}-{notice.origine_numero or ''}"
+    numero = _UNSAFE_NAME_CHARS.sub("-", notice.numero or draft).strip("-")
     code = _UNSAFE_NAME_CHARS.sub("-", notice.debiteur_code_insee or "").strip("-") or "sans-code"
     commune = _COMMUNE_PREFIX.sub("", notice.debiteur_nom or "")
     return f"{numero or 'sans-numero'}_{code}_{slug(commune)}.xlsx"
