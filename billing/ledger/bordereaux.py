@@ -1,0 +1,115 @@
+"""Bordereaux: the numbered batches the ordonnateur signs and the comptable loads (DESIGN §6c).
+
+One bordereau per ``issue`` run and per series: ``titres`` (titres and titres
+complémentaires, PES TypBord 01) and ``reductions`` (réductions and annulations, TypBord 02).
+Numbers are continuous per exercice and series, allocated as max + 1 inside the same
+transaction as the titres they carry, so a killed run leaves neither titres without a
+bordereau nor a gap. A bordereau once numbered is never renumbered: its pièces are the
+titres of its run and series, read back from the titres table (whose hash chain protects
+them); the row records its count and total so ``verify`` can compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from billing.core.natures import CREDITS, DEBITS
+
+SERIES = ("titres", "reductions")
+TYP_BORD = {"titres": "01", "reductions": "02"}
+
+
+def series_of(nature: str) -> str:
+    """The series (and so the bordereau) a titre of this nature goes in."""
+    if nature in DEBITS:
+        return "titres"
+    if nature in CREDITS:
+        return "reductions"
+    raise ValueError(f"nature de titre inconnue : {nature!r}")
+
+
+def _natures(serie: str) -> tuple[str, ...]:
+    return tuple(sorted(DEBITS if serie == "titres" else CREDITS))
+
+
+@dataclass(frozen=True)
+class Bordereau:
+    exercice: int
+    serie: str            # "titres" or "reductions"
+    numero: int           # continuous per exercice and series
+    run_id: str
+    date_bordereau: date  # the date of its titres
+    nb_pieces: int
+    total_cents: int      # positive: the sum of its pièces' amounts
+    premier_seq: int
+    dernier_seq: int
+    pes_sha256: str | None = None  # the hash of the PES file written for it, once written
+
+    @property
+    def typ_bord(self) -> str:
+        return TYP_BORD[self.serie]
+
+    @property
+    def label(self) -> str:
+        kind = "titres" if self.serie == "titres" else "réductions et annulations"
+        return f"bordereau n° {self.numero} des {kind} de l'exercice {self.exercice}"
+
+
+FIELDS = ("exercice", "serie", "numero", "run_id", "date_bordereau", "nb_pieces", "total_cents", "premier_seq",
+          "dernier_seq", "pes_sha256")
+
+
+def create_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE TABLE bordereaux (
+            exercice INTEGER NOT NULL, serie TEXT NOT NULL, numero INTEGER NOT NULL, run_id TEXT NOT NULL,
+            date_bordereau DATE NOT NULL, nb_pieces INTEGER NOT NULL, total_cents BIGINT NOT NULL,
+            premier_seq INTEGER NOT NULL, dernier_seq INTEGER NOT NULL, pes_sha256 TEXT,
+            PRIMARY KEY (exercice, serie, numero), UNIQUE (exercice, serie, run_id))""")
+
+
+def allocate(con: duckdb.DuckDBPyConnection, exercice: int, run_id: str) -> list[Bordereau]:
+    """Number the bordereaux of one run (inside its transaction): one per series that has pièces."""
+    made = []
+    for serie in SERIES:
+        natures = _natures(serie)
+        marks = ", ".join("?" for _ in natures)
+        row = con.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(montant_cents), 0), MIN(seq), MAX(seq), MIN(date_emission) "
+            f"FROM titres WHERE exercice = ? AND run_id = ? AND nature IN ({marks})",
+            [exercice, run_id, *natures]).fetchone()
+        count, total, first, last, when = row
+        if not count:
+            continue
+        numero = con.execute("SELECT COALESCE(MAX(numero), 0) + 1 FROM bordereaux WHERE exercice = ? AND serie = ?",
+                             [exercice, serie]).fetchone()[0]
+        item = Bordereau(exercice, serie, int(numero), run_id, when, int(count), int(total), int(first), int(last))
+        con.execute(f"INSERT INTO bordereaux ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})",
+                    [getattr(item, name) for name in FIELDS])
+        made.append(item)
+    return made
+
+
+def backfill(con: duckdb.DuckDBPyConnection) -> None:
+    """Give the runs of a ledger written before bordereaux existed their numbers, in the order they were issued."""
+    runs = con.execute("""
+        SELECT exercice, run_id, MIN(seq) AS first FROM titres GROUP BY exercice, run_id ORDER BY exercice, first
+    """).fetchall()
+    for exercice, run_id, _ in runs:
+        allocate(con, exercice, run_id)
+
+
+def listing(con: duckdb.DuckDBPyConnection, exercice: int | None = None) -> list[Bordereau]:
+    where, params = ("WHERE exercice = ?", [exercice]) if exercice is not None else ("", [])
+    rows = con.execute(f"SELECT {', '.join(FIELDS)} FROM bordereaux {where} ORDER BY exercice, serie, numero",
+                       params).fetchall()
+    return [Bordereau(*row) for row in rows]
+
+
+def record_pes(con: duckdb.DuckDBPyConnection, item: Bordereau, sha256: str) -> None:
+    """Keep the hash of the PES file written for a bordereau (set once; a re-write must give the same bytes)."""
+    con.execute("UPDATE bordereaux SET pes_sha256 = ? WHERE exercice = ? AND serie = ? AND numero = ? "
+                "AND pes_sha256 IS NULL", [sha256, item.exercice, item.serie, item.numero])
