@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from billing.cli import main
 from billing.core.contract import Contributions, Lines, PricedContractError, check_priced
@@ -53,7 +53,7 @@ def test_a_small_year_with_every_situation_keeps_the_contract():
     check_priced(priced)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=30)  # the same strategies as the pricing properties, checked there at 60
 @given(st.one_of(years(bareme_tariffs), years(repartition_tariffs)))
 def test_every_priced_year_keeps_the_contract(year):
     annee, rows, t = year
@@ -62,7 +62,8 @@ def test_every_priced_year_keeps_the_contract(year):
 
 def test_a_float_amount_column_breaks_the_contract():
     priced = small_priced()
-    as_float = replace(priced, contributions=priced.contributions.with_columns(pl.col("montant_cents").cast(pl.Float64)))
+    as_float = replace(priced,
+                       contributions=priced.contributions.with_columns(pl.col("montant_cents").cast(pl.Float64)))
     assert any("colonne montant_cents" in f and "Int64" in f for f in failures_of(as_float))
     lines_float = replace(priced, lines=priced.lines.with_columns(pl.col("montant_cents").cast(pl.Float64)))
     assert any(f.startswith("lignes | colonne montant_cents") for f in failures_of(lines_float))

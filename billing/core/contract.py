@@ -115,7 +115,8 @@ class Contributions(pa.DataFrameModel):
             pl.when(billed).then((pl.col("jours") == days) & (pl.col("mois") == months))
             .otherwise((pl.col("jours") == 0) & (pl.col("mois") == 0)).fill_null(False))
 
-    @pa.dataframe_check(error="facteur de prorata : 0 ≤ facteur_num ≤ facteur_den ; 1/1 pour une commune indicative")
+    @pa.dataframe_check(error="facteur de prorata : 0 ≤ facteur_num ≤ facteur_den ; "
+                              "1/1 pour une commune indicative")
     def prorata_factor(cls, data: pa.PolarsData) -> pl.LazyFrame:
         num, den = pl.col("facteur_num"), pl.col("facteur_den")
         indicative = pl.col("situation") == "indicative"
@@ -187,8 +188,8 @@ def _schema_failures(table: str, errors: SchemaErrors) -> list[Failure]:
     keys = [c for c in ("schema_context", "column", "check") if c in cases.columns]
     for _, frame in cases.group_by(keys, maintain_order=True):
         first = frame.row(0, named=True)
-        shown = [str(v) if len(str(v)) <= 80 else str(v)[:77] + "…" for v in frame["failure_case"].head(3).to_list()] \
-            if "failure_case" in frame.columns else []
+        values = frame["failure_case"].head(3).to_list() if "failure_case" in frame.columns else []
+        shown = [str(v) if len(str(v)) <= 80 else str(v)[:77] + "…" for v in values]
         where = "tableau" if first.get("schema_context") == "DataFrameSchema" else f"colonne {first.get('column')}"
         out.append(Failure(table, f"{where} : {first.get('check')}", f"{frame.height} cas ({' ; '.join(shown)})"))
     return out
