@@ -65,6 +65,7 @@ def test_sample_workbook_streamed_equals_plain(tmp_path):
     assert sheet[f"{due}{total_row}"].value == f"=SUM({due}2:{due}{priced.contributions.height + 1})"
 
 
+@pytest.mark.slow  # national-generator input
 def test_national_generator_workbook_streamed_equals_plain(tmp_path):
     inputs = tmp_path / "inputs"
     load_generator().generate(inputs, communes=300)

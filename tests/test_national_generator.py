@@ -6,11 +6,14 @@ import csv
 import importlib.util
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from billing.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # the national generator: seconds even at a small size
 
 
 def load_generator():
@@ -59,6 +62,7 @@ def test_generated_national_inputs_compute_like_the_reference(tmp_path):
             assert int(row["montant_indicatif"].replace(".", "")) == indicative, code
 
 
+@pytest.mark.libreoffice
 def test_generated_national_notices_recalculate_in_libreoffice(tmp_path):
     """The fast notices at national variety (every line count, prorata, all départements), recomputed by LibreOffice."""
     import shutil

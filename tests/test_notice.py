@@ -341,6 +341,7 @@ def test_adversarial_amounts_as_built():
     assert [line.montant_cents for line in notices["plafond"].lines][-2:] == [-1_600_000, -2_500_000]
 
 
+@pytest.mark.libreoffice
 def test_libreoffice_recomputes_every_cent(tmp_path):
     soffice = shutil.which("soffice")
     if soffice is None:
@@ -366,6 +367,7 @@ def test_libreoffice_recomputes_every_cent(tmp_path):
         assert all(abs(value * 100 - cent) < 1e-6 for value, cent in zip(amounts, cents)), (name, amounts)
 
 
+@pytest.mark.libreoffice
 def test_libreoffice_prints_one_page(tmp_path):
     soffice, pdfinfo = shutil.which("soffice"), shutil.which("pdfinfo")
     if soffice is None or pdfinfo is None:

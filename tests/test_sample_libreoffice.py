@@ -16,6 +16,8 @@ from tests.libreoffice import notice_total, recalculate, spoil_cached_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory) -> Path:

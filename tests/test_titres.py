@@ -400,6 +400,7 @@ cycles = st.lists(st.fixed_dictionaries({code: amounts for code in ("59001", "59
                   min_size=1, max_size=6)
 
 
+@pytest.mark.slow  # ~2.5 s: 40 random histories against a real ledger
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=cycles)
 def test_random_histories_keep_net_equal_to_latest_claim(history):
@@ -418,6 +419,7 @@ def test_random_histories_keep_net_equal_to_latest_claim(history):
             assert plan_titres(claims, titres) == []  # same inputs again: nothing to issue
 
 
+@pytest.mark.slow  # ~10 s: waits on a ledger held by another process
 def test_compute_drafts_while_an_issue_holds_the_ledger(tmp_path):
     """Drafts never need the ledger: a busy one only skips the comparison, and says so."""
     import shutil

@@ -16,12 +16,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from billing.ledger.store import open_ledger
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "helpers" / "titres_driver.py"
 N = 300
 KILLS = 25
+
+pytestmark = pytest.mark.slow  # 25 SIGKILLs of a real issuing process
 
 
 def test_sigkill_at_random_points_leaves_whole_transactions(tmp_path):
