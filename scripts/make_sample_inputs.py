@@ -498,7 +498,7 @@ plancher = "100.00"         # minimum annuel, avant prorata
 prorata = "jours"           # adhésion en cours d'année : au jour près
 echeance_jours = 30
 imputation = "7474"
-date_emission = 2024-04-15    # date des titres ; sans elle, le jour de l'émission
+date_emission = 2024-04-15  # date des titres ; sans elle, le jour de l'émission
 
 [2023]
 deliberation = "2022-07 du 14 décembre 2022"

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from billing.cli import main
 from billing.core.contract import Contributions, Lines, PricedContractError, check_priced
 from billing.core.pricing import price_year
-from billing.pipeline import load_year
+from billing.year import prepare_year
 from tests.test_pricing import base_frame, member, tariff
 from tests.test_pricing_properties import SETTINGS, bareme_tariffs, repartition_tariffs, years
 
@@ -22,8 +22,7 @@ from tests.test_pricing_properties import SETTINGS, bareme_tariffs, repartition_
 def sample_priced(tmp_path_factory):
     inputs = tmp_path_factory.mktemp("contract") / "donnees"
     assert CliRunner().invoke(main, ["init", str(inputs)]).exit_code == 0
-    data = load_year(inputs, 2024)
-    return price_year(data.billing_base, data.tariff, annee=2024)
+    return prepare_year(inputs, 2024).priced
 
 
 def small_priced():

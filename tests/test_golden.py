@@ -80,7 +80,6 @@ def workflow(tmp_path_factory) -> Workflow:
     flow = Workflow(tmp_path_factory.mktemp("golden"))
     result = CliRunner().invoke(main, ["init", str(flow.inputs)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    _edit(flow.inputs / "tarifs.toml", "# date_emission = 2024-04-15", "date_emission = 2024-04-15")
     with freeze_time(FROZEN_NOW):
         flow.run("compute", "2024")
         (draft,) = (flow.out / "avis").glob(f"PROJET_{DRAFT_CODE}_*.xlsx")
