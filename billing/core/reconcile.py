@@ -33,10 +33,9 @@ import polars as pl
 
 from billing.core import problems as P
 from billing.core.money import format_euros
+from billing.core.natures import CREDITS, DEBITS
 from billing.core.problems import Problem
 
-PAYABLE = ("titre", "complementaire")
-CORRECTIONS = ("reduction", "annulation")
 
 MODE_NUMERO = "numéro de titre"
 MODE_MONTANT = "commune et montant exact"
@@ -116,10 +115,10 @@ _ALLOCATION_SCHEMA = {"_row": pl.Int64, "reference": pl.Utf8, "date": pl.Date, "
 def reconcile(titres: pl.DataFrame, payments: pl.DataFrame, *, annee: int, as_of: date) -> Reconciliation:
     """Match the payments to the titres of exercice ``annee`` and balance every titre at ``as_of``."""
     problems: list[Problem] = []
-    payable = titres.filter(pl.col("nature").is_in(PAYABLE))
+    payable = titres.filter(pl.col("nature").is_in(list(DEBITS)))
     in_year = payable.filter(pl.col("exercice") == annee).sort("date_emission", "numero")
     other_numbers = dict(payable.filter(pl.col("exercice") != annee).select("numero", "exercice").iter_rows())
-    corrections = titres.filter(pl.col("nature").is_in(CORRECTIONS))
+    corrections = titres.filter(pl.col("nature").is_in(list(CREDITS)))
     correction_origins = dict(corrections.select("numero", "origine_numero").iter_rows())
 
     reduced = (

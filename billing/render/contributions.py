@@ -21,14 +21,12 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
 from billing.inputs.config import describe_tariff, tariff_to_dict
-from billing.core.model import InputHash, Syndicat
+from billing.core.model import SITUATION_LABELS, STATUT_LABELS, InputHash, Syndicat
 from billing.core.money import cents_to_str, div_half_up
 from billing.core.problems import Problem
 from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
 
-STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
-SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative (non facturée)", "hors_periode": "hors période"}
 LINE_COLUMN_ORDER = ("part_fixe", "part_ecole", "part_eleve")
 
 CSV_COLUMNS = ("code_insee", "commune", "statut", "situation", "departement", "epci_siren", "ecoles", "eleves",

@@ -39,10 +39,9 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from billing.core.model import Syndicat
 from billing.core.money import amount_in_words, cents_to_decimal, div_half_up, line_cents, rate_units_to_decimal
 from billing.inputs.register import slug
+from billing.core.natures import CREDITS, NATURES
 from billing.render.files import fsync_dir, safe_child, write_bytes_atomic
 
-NATURES = ("titre", "complementaire", "reduction", "annulation")
-CREDITS = frozenset({"reduction", "annulation"})
 FORMULES = ("produit", "prorata", "ajustement", "valeur")
 PROJET_MARK = "PROJET — sans valeur de titre exécutoire"
 EXECUTORY_MENTION = ("Titre de recettes émis et rendu exécutoire en application de l'article L. 252 A du livre "

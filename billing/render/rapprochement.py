@@ -20,6 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from billing.core.model import Syndicat
 from billing.core.money import format_euros
+from billing.core.natures import nature_label
 from billing.core.reconcile import Reconciliation, check_balance
 from billing.render.files import (
     BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
@@ -33,7 +34,6 @@ OVERPAID = "Trop-perçus"
 REMINDERS = "Relances"
 PAYMENTS = "Paiements"
 
-NATURES = {"titre": "Titre", "complementaire": "Titre complémentaire"}
 
 
 def write_rapprochement(path: Path, *, reconciliation: Reconciliation, syndicat: Syndicat, annee: int,
@@ -84,7 +84,7 @@ def _titres_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading, *, u
     for offset, rec_row in enumerate(rec.titres.iter_rows(named=True)):
         r = first + offset
         put_text(sheet.cell(r, 1), rec_row["numero"])
-        put_text(sheet.cell(r, 2), NATURES.get(rec_row["nature"], rec_row["nature"]))
+        put_text(sheet.cell(r, 2), nature_label(rec_row["nature"], capitalized=True))
         sheet.cell(r, 3, rec_row["exercice"])
         put_text(sheet.cell(r, 4), rec_row["code_insee"])
         put_text(sheet.cell(r, 5), rec_row["commune"])

@@ -31,7 +31,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from billing import __version__
 from billing.inputs.config import describe_tariff
-from billing.core.model import Syndicat, Tariff
+from billing.core.model import SITUATION_LABELS, STATUT_LABELS, Syndicat, Tariff
 from billing.core.money import format_euros
 from billing.render.files import (
     header_row,
@@ -59,8 +59,6 @@ CATEGORIES = (
     ("conditionnelle", "Conditionnelles (montant indicatif, non facturé)"),
     ("hors_periode", "Adhérentes sans jour d'adhésion dans l'année (non facturées)"),
 )
-STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
-SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative", "hors_periode": "hors période"}
 NEW = "nouvelle"
 DEPARTED = "sortie"
 
