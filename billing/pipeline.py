@@ -384,6 +384,7 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
 
     from billing import __version__
     from billing.core.pricing import PricingError, price_year
+    from billing.inputs.config import describe_tariff, tariff_to_dict
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
     from billing.render.notice import notice_filename, write_notices
 
@@ -409,13 +410,15 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     generated_at = datetime.now().replace(microsecond=0)
     outputs: dict[str, Path] = {}
     outputs["Tableau des contributions"] = write_contributions_workbook(
-        out_dir / f"contributions_{annee}.xlsx", priced=priced, problems=data.warnings,
+        out_dir / f"contributions_{annee}.xlsx", priced=priced, tariff_description=describe_tariff(priced.tariff),
+        problems=data.warnings,
         input_hashes=data.input_hashes, syndicat=data.syndicat, version=__version__, generated_at=generated_at)
     outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
     synthese = write_summary(data, priced, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese
-    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
+    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced,
+                                          tariff_record=tariff_to_dict(priced.tariff), input_hashes=data.input_hashes,
                                           version=__version__, outputs=outputs, out_dir=out_dir)
     return ComputeResult(data, priced, out_dir, outputs, tuple(written), differences, ledger_note)
 
@@ -483,6 +486,7 @@ def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[
 
 
 def write_summary(data: YearData, priced, *, out_dir: Path, ledger_path: Path | None, generated_at) -> Path | None:
+    from billing.inputs.config import describe_tariff
     from billing.render.synthese import write_synthese
 
     previous, source = previous_year_amounts(data, ledger_path=ledger_path)
@@ -491,7 +495,8 @@ def write_summary(data: YearData, priced, *, out_dir: Path, ledger_path: Path | 
         budget = data.budget.select("annee", "compte", "libelle", "montant_prevu_cents") \
             if "libelle" in data.budget.columns else data.budget.with_columns(pl.lit(None, pl.Utf8).alias("libelle"))
         budget = budget.select("annee", "compte", "libelle", "montant_prevu_cents")
-    return write_synthese(out_dir / f"synthese_{data.annee}.xlsx", priced=priced, previous=previous,
+    return write_synthese(out_dir / f"synthese_{data.annee}.xlsx", priced=priced,
+                          tariff_description=describe_tariff(priced.tariff), previous=previous,
                           previous_source=source, budget=budget, syndicat=data.syndicat,
                           input_hashes=data.input_hashes, generated_at=generated_at)
 
@@ -603,7 +608,8 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
     from datetime import datetime
 
     from billing.core.pricing import price_year
-    from billing.inputs.register import slug
+    from billing.core.text import slug
+    from billing.inputs.config import describe_tariff
     from billing.render.simulation import write_simulation
     from billing.core.simulate import (Scenario, parse_target, read_scenarios, simulate, solve_rate, with_solution)
 
@@ -628,6 +634,7 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
     from billing.core.simulate import comparison_frame
 
     write_simulation(path, annee=annee, current=current, scenarios=scenarios,
+                     tariff_descriptions=[describe_tariff(t) for t in (current.tariff, *(s.tariff for s in scenarios))],
                      comparison=comparison_frame(current, scenarios), solution=solution,
                      generated_at=datetime.now().replace(microsecond=0))
     return SimulationResult(annee, current, tuple(scenarios), solution, path)

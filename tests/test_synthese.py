@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from billing.core.model import InputHash, Syndicat, Tariff
+from billing.inputs.config import describe_tariff
 from billing.render.synthese import write_synthese
 
 GENERATED = datetime(2024, 3, 1, 9, 0)
@@ -83,6 +84,7 @@ def write(path: Path, **changes) -> Path:
     options = dict(priced=priced(), previous=previous_year(), previous_source="registre des titres",
                    budget=budget(), syndicat=SYNDICAT, input_hashes=HASHES, generated_at=GENERATED)
     options.update(changes)
+    options.setdefault("tariff_description", describe_tariff(options["priced"].tariff))
     return write_synthese(path, **options)
 
 

@@ -20,7 +20,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
-from billing.inputs.config import describe_tariff, tariff_to_dict
 from billing.core.model import SITUATION_LABELS, STATUT_LABELS, InputHash, Syndicat
 from billing.core.money import cents_to_str, div_half_up
 from billing.core.problems import Problem
@@ -134,10 +133,14 @@ def _cell(sheet, value, *, bold: bool = False):
     return cell
 
 
-def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
+def write_contributions_workbook(path: Path, *, priced, tariff_description: Sequence[tuple[str, str]],
+                                 problems: Sequence[Problem], input_hashes: Sequence[InputHash],
                                  syndicat: Syndicat, version: str, generated_at: datetime,
                                  streamed: bool = True) -> Path:
     """The officer's table: Contributions, Lignes, Anomalies, Paramètres.
+
+    ``tariff_description``: the tariff as (label, value) rows, shown as given in « Paramètres »
+    (the inputs stage's ``describe_tariff``).
 
     ``streamed=False`` writes every cell through openpyxl: the slow reference the tests
     compare the streamed workbook with, cell for cell.
@@ -146,13 +149,14 @@ def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Probl
     workbook = Workbook(write_only=True)
     sheets = [add_table(workbook, table, streamed=streamed)
               for table in (_contributions_table(priced), _lines_table(priced))]
-    _write_small_sheets(workbook, priced=priced, problems=problems, input_hashes=input_hashes, syndicat=syndicat,
-                        version=version, generated_at=generated_at)
+    _write_small_sheets(workbook, tariff_description=tariff_description, problems=problems,
+                        input_hashes=input_hashes, syndicat=syndicat, version=version, generated_at=generated_at)
     return save_with_tables(workbook, sheets, path)
 
 
-def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
-                        syndicat: Syndicat, version: str, generated_at: datetime) -> None:
+def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str]], problems: Sequence[Problem],
+                        input_hashes: Sequence[InputHash], syndicat: Syndicat, version: str,
+                        generated_at: datetime) -> None:
     anomalies = workbook.create_sheet("Anomalies")
     for index, width in enumerate([16, 28, 8, 20, 28, 80, 50], start=1):
         anomalies.column_dimensions[get_column_letter(index)].width = width
@@ -169,7 +173,7 @@ def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_
     params.column_dimensions["B"].width = 70
     params.column_dimensions["C"].width = 12
     params.append([_cell(params, "Tarif appliqué", bold=True)])
-    for label, value in describe_tariff(priced.tariff):
+    for label, value in tariff_description:
         params.append([_cell(params, label), _cell(params, value)])
     params.append([])
     params.append([_cell(params, "Syndicat", bold=True)])
@@ -237,15 +241,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest_payload(*, priced, input_hashes: Sequence[InputHash], version: str, outputs: Mapping[str, Path],
-                     out_dir: Path) -> dict:
+def manifest_payload(*, priced, tariff_record: Mapping, input_hashes: Sequence[InputHash], version: str,
+                     outputs: Mapping[str, Path], out_dir: Path) -> dict:
+    """``tariff_record``: the tariff as JSON-ready values (the inputs stage's ``tariff_to_dict``)."""
     c = priced.contributions
     billed = c.filter(pl.col("situation") == "facturee")
     indicative = c.filter(pl.col("situation") == "indicative")
     return {
         "version": version,
         "annee": priced.annee,
-        "tarif": tariff_to_dict(priced.tariff),
+        "tarif": dict(tariff_record),
         "entrees": [{"nom": h.name, "sha256": h.sha256, "taille": h.size} for h in input_hashes],
         "totaux": {
             "communes": c.height,
@@ -262,10 +267,10 @@ def manifest_payload(*, priced, input_hashes: Sequence[InputHash], version: str,
     }
 
 
-def write_manifest(path: Path, *, priced, input_hashes: Sequence[InputHash], version: str,
+def write_manifest(path: Path, *, priced, tariff_record: Mapping, input_hashes: Sequence[InputHash], version: str,
                    outputs: Mapping[str, Path], out_dir: Path) -> Path:
     """No timestamp inside: the same inputs give the same manifest (the workbooks carry the date)."""
-    payload = manifest_payload(priced=priced, input_hashes=input_hashes, version=version, outputs=outputs,
-                               out_dir=out_dir)
+    payload = manifest_payload(priced=priced, tariff_record=tariff_record, input_hashes=input_hashes,
+                               version=version, outputs=outputs, out_dir=out_dir)
     text = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))

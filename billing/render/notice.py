@@ -38,7 +38,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 
 from billing.core.model import Syndicat
 from billing.core.money import amount_in_words, cents_to_decimal, div_half_up, line_cents, rate_units_to_decimal
-from billing.inputs.register import slug
+from billing.core.text import slug
 from billing.core.natures import CREDITS, NATURES
 from billing.render.files import fsync_dir, safe_child, write_bytes_atomic
 

@@ -30,7 +30,6 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing import __version__
-from billing.inputs.config import describe_tariff
 from billing.core.model import SITUATION_LABELS, STATUT_LABELS, Syndicat, Tariff
 from billing.core.money import format_euros
 from billing.render.files import (
@@ -78,14 +77,16 @@ class _Year:
     indicative_cents: int
 
 
-def write_synthese(path: Path, *, priced, previous: pl.DataFrame | None, previous_source: str | None,
+def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str, str]],
+                   previous: pl.DataFrame | None, previous_source: str | None,
                    budget: pl.DataFrame | None, syndicat: Syndicat, input_hashes: Iterable,
                    generated_at: datetime) -> Path:
     """Write the budget summary to ``path`` (temporary name, fsync, rename); return ``path``.
 
     ``previous``: code_insee, commune, montant_cents of the previous year (from the ledger
     when it was issued, else from that year's inputs), ``previous_source`` says which;
-    ``budget``: annee, compte, libelle, montant_prevu_cents.
+    ``budget``: annee, compte, libelle, montant_prevu_cents; ``tariff_description``: the
+    tariff as (label, value) rows (``describe_tariff``), shown on the cover.
     """
     year = _prepare(priced.contributions, previous, annee=priced.annee)
     tariff: Tariff = priced.tariff
@@ -102,7 +103,7 @@ def write_synthese(path: Path, *, priced, previous: pl.DataFrame | None, previou
     _communes_sheet(workbook.create_sheet(COMMUNES), year, previous_source=previous_source)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
     charts = _charts_sheet(workbook.create_sheet(CHARTS), year)
-    _cover_sheet(cover, year, syndicat=syndicat, tariff=tariff, imputation=imputation,
+    _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
                  generated_at=generated_at, status_total=status_total, charts=charts)
     for sheet in workbook.worksheets:
@@ -538,7 +539,7 @@ def _chart_block(sheet: Worksheet, row: int, title: str, headers: tuple[str, str
 # --------------------------------------------------------------------------- cover
 
 
-def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: Tariff, imputation: str,
+def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_lines: list[tuple[str, str]],
                  previous_source: str | None, budget: pl.DataFrame | None, input_hashes: Iterable,
                  generated_at: datetime, status_total: dict[str, str], charts: list[str]) -> None:
     sheet["A1"] = f"Synthèse budgétaire des contributions ENT — exercice {year.annee}"
@@ -563,10 +564,10 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
 
     r += 6
     sheet.cell(r, 1, "Tarif appliqué").font = BOLD
-    for i, (label, value) in enumerate(_tariff_lines(tariff, imputation), start=1):
+    for i, (label, value) in enumerate(tariff_lines, start=1):
         sheet.cell(r + i, 1, label)
         put_text(sheet.cell(r + i, 2), value)
-    r += len(_tariff_lines(tariff, imputation)) + 2
+    r += len(tariff_lines) + 2
 
     sheet.cell(r, 1, "Comparaisons").font = BOLD
     sheet.cell(r + 1, 1, f"Année {year.annee - 1}")
@@ -604,9 +605,9 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
     _widths(sheet, (52, 46, 70))
 
 
-def _tariff_lines(tariff: Tariff, imputation: str) -> list[tuple[str, str]]:
+def _tariff_lines(description: Iterable[tuple[str, str]], imputation: str) -> list[tuple[str, str]]:
     """The tariff as the contributions table's « Paramètres » sheet describes it, with the imputation in force."""
-    lines = [(label, value) for label, value in describe_tariff(tariff) if label not in ("Exercice", "Imputation")]
+    lines = [(label, value) for label, value in description if label not in ("Exercice", "Imputation")]
     lines.append(("Imputation budgétaire", f"compte {imputation}"))
     return lines
 
