@@ -21,6 +21,7 @@ from billing.core.money import (
     line_cents,
     parse_decimal_text,
     rate_units_to_decimal,
+    ratio_to_str,
 )
 
 
@@ -136,3 +137,11 @@ def test_column_and_list_half_up_match_the_decimal_reference(numerators, denomin
 ])
 def test_amount_in_words(cents, words):
     assert amount_in_words(cents) == words
+
+
+def test_ratio_to_str_rounds_half_up_to_six_decimals():
+    assert ratio_to_str(306, 366) == "0.836066"
+    assert ratio_to_str(1, 1) == "1.000000"
+    assert ratio_to_str(0, 365) == "0.000000"
+    assert ratio_to_str(1, 8_000_000) == "0.000000" and ratio_to_str(1, 2_000_000) == "0.000001"
+    assert ratio_to_str(10, 12) == "0.833333"

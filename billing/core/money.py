@@ -107,6 +107,13 @@ def cents_to_str(cents: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
+def ratio_to_str(numerator: int, denominator: int, places: int = 6) -> str:
+    """Machine form of a ratio ≥ 0, half-up to ``places`` decimals: 306/366 -> « 0.836066 »."""
+    scale = 10**places
+    whole, frac = divmod(div_half_up(numerator * scale, denominator), scale)
+    return f"{whole}.{frac:0{places}d}"
+
+
 def format_count(n: int) -> str:
     """A count or any integer for display: « 65\u202f141 », « −1\u202f100 », « 7 »."""
     sign = MINUS if n < 0 else ""

@@ -21,7 +21,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
 from billing.core.model import SITUATION_LABELS, STATUT_LABELS, InputHash, Syndicat
-from billing.core.money import cents_to_str, div_half_up
+from billing.core.money import cents_to_str, ratio_to_str
 from billing.core.problems import Problem
 from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
@@ -201,13 +201,6 @@ def _check_totals(priced) -> None:
         raise AssertionError(f"lignes et montants divergent pour {broken['code_insee'].to_list()[:5]}")
 
 
-def facteur_decimal(num: int, den: int) -> str:
-    """num/den with 6 decimals, half-up, as text."""
-    scaled = div_half_up(num * 1_000_000, den)
-    whole, frac = divmod(scaled, 1_000_000)
-    return f"{whole}.{frac:06d}"
-
-
 def contributions_csv_bytes(priced) -> bytes:
     """The machine-readable copy: UTF-8, ',', one row per commune, byte-identical on re-run."""
     buffer = io.StringIO()
@@ -222,7 +215,7 @@ def contributions_csv_bytes(priced) -> bytes:
             row["date_debut"].isoformat() if row["date_debut"] else "",
             row["date_fin"].isoformat() if row["date_fin"] else "",
             row["jours"] if billed else "", row["mois"] if billed else "",
-            f"{row['facteur_num']}/{row['facteur_den']}", facteur_decimal(row["facteur_num"], row["facteur_den"]),
+            f"{row['facteur_num']}/{row['facteur_den']}", ratio_to_str(row["facteur_num"], row["facteur_den"]),
             cents_to_str(row["montant_annuel_cents"]), cents_to_str(row["montant_cents"]),
             "" if indicative is None else cents_to_str(indicative),
         ])
