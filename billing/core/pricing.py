@@ -51,7 +51,7 @@ from math import lcm
 
 import polars as pl
 
-from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Tariff
+from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Band, Tariff
 from billing.core.money import (
     div_half_up, div_half_up_column, div_half_up_each, format_count, format_count_column, format_euros,
     format_euros_column, format_rate,
@@ -309,12 +309,35 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
     """part fixe + part écoles + part élèves (flat or bands), plancher/plafond, then prorata."""
     priced = members.filter(pl.col("situation") != "hors_periode")
     _check_bareme_range(priced, tariff)
-    rentree = f"rentrée {tariff.rentree}"
+    bands = _priced_bands(tariff)
+    steps, amount_columns = _bareme_parts(tariff, bands)
+    for column, expr in steps:
+        priced = priced.with_columns(expr.alias(column))
+    priced = _bareme_totals(priced, tariff, amount_columns)
+    lines = [*_part_lines(priced, tariff, bands), *_bound_lines(priced, tariff, last_rank=3 + len(bands)),
+             _prorata_lines(priced, tariff, rang=3 + len(bands) + 3, annual=pl.col("montant_annuel_cents"),
+                            prorated=pl.col("_du"))]
+    amounts = members.select("code_insee", "situation").join(
+        priced.select("code_insee", "montant_annuel_cents", "_du"), on="code_insee", how="left", maintain_order="left",
+    ).select(
+        pl.col("montant_annuel_cents").fill_null(0),
+        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
+        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
+    )
+    return amounts, _number_lines(lines)
+
+
+def _priced_bands(tariff: Tariff) -> tuple[Band, ...]:
+    """The pupil bands in use: none when every band is free (the flat part_eleve applies then)."""
+    return tariff.tranches if any(b.rate_units > 0 for b in tariff.tranches) else ()
+
+
+def _bareme_parts(tariff: Tariff, bands: tuple[Band, ...]) -> tuple[list[tuple[str, pl.Expr]], list[str]]:
+    """The (column, expression) steps of the parts, each may read the ones before, and which
+    columns are amounts to add up (before plancher/plafond)."""
     pupils = pl.col("eleves")
-    pupils_text = pl.format(f"{rentree} : {{}} {{}}", format_count_column(pupils), _plural(pupils, "élève", "élèves"))
-    steps: list[tuple[str, pl.Expr]] = []  # (column, expression), each may read the ones before
-    amount_columns: list[str] = []  # the parts, before plancher/plafond
-    lines: list[pl.DataFrame] = []
+    steps: list[tuple[str, pl.Expr]] = []
+    amount_columns: list[str] = []
 
     def part(column: str, expr: pl.Expr, *, amount: bool = True) -> None:
         steps.append((column, expr))
@@ -325,7 +348,6 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
         part("_fixe", pl.lit(tariff.part_fixe_cents, pl.Int64))
     if tariff.part_ecole_units > 0:
         part("_ecole", div_half_up_column(pl.col("ecoles") * tariff.part_ecole_units, 100))
-    bands = tariff.tranches if any(b.rate_units > 0 for b in tariff.tranches) else ()
     if bands and tariff.tranches_mode == "progressif":
         lower = 0
         for index, band in enumerate(bands, start=1):
@@ -347,8 +369,11 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
         part("_global", div_half_up_column(pupils * pl.col("_taux"), 100))
     elif (tariff.part_eleve_units or 0) > 0:
         part("_eleve", div_half_up_column(pupils * tariff.part_eleve_units, 100))
-    for column, expr in steps:
-        priced = priced.with_columns(expr.alias(column))
+    return steps, amount_columns
+
+
+def _bareme_totals(priced: pl.DataFrame, tariff: Tariff, amount_columns: list[str]) -> pl.DataFrame:
+    """_sous_total, _apres_plancher, montant_annuel_cents (after plafond) and _du (after prorata)."""
     subtotal = pl.sum_horizontal(*amount_columns) if amount_columns else pl.lit(0, pl.Int64)
     priced = priced.with_columns(subtotal.cast(pl.Int64).alias("_sous_total"))
     after_floor = pl.col("_sous_total")
@@ -359,9 +384,16 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
     if tariff.plafond_cents is not None:
         annual = pl.min_horizontal(annual, pl.lit(tariff.plafond_cents, pl.Int64))
     priced = priced.with_columns(annual.alias("montant_annuel_cents"))
-    priced = priced.with_columns(
+    return priced.with_columns(
         div_half_up_column(pl.col("montant_annuel_cents") * pl.col("facteur_num"), pl.col("facteur_den")).alias("_du"))
 
+
+def _part_lines(priced: pl.DataFrame, tariff: Tariff, bands: tuple[Band, ...]) -> list[pl.DataFrame]:
+    """The lines of the parts: fixe (rang 1), écoles (2), élèves flat or global (3) or one per band (3…)."""
+    rentree = f"rentrée {tariff.rentree}"
+    pupils = pl.col("eleves")
+    pupils_text = pl.format(f"{rentree} : {{}} {{}}", format_count_column(pupils), _plural(pupils, "élève", "élèves"))
+    lines: list[pl.DataFrame] = []
     if tariff.part_fixe_cents > 0:
         lines.append(_line_frame(priced, rang=1, code="part_fixe", libelle="Part fixe", quantite=None, taux=None,
                                  montant=pl.col("_fixe"), formule="valeur", detail="forfait par commune membre"))
@@ -396,7 +428,12 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
         lines.append(_line_frame(priced, rang=3, code="part_eleve", libelle="Part par élève", quantite=pupils,
                                  taux=tariff.part_eleve_units, montant=pl.col("_eleve"), formule="produit",
                                  detail=pupils_text))
-    last_rank = 3 + len(bands)
+    return lines
+
+
+def _bound_lines(priced: pl.DataFrame, tariff: Tariff, *, last_rank: int) -> list[pl.DataFrame]:
+    """The plancher and plafond adjustments, for the communes they move."""
+    lines: list[pl.DataFrame] = []
     if tariff.plancher_cents is not None:
         floor = tariff.plancher_cents
         lines.append(_line_frame(
@@ -410,18 +447,9 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
             priced.filter(pl.col("_apres_plancher") > ceiling), rang=last_rank + 2, code="plafond",
             libelle=f"Écrêtement au plafond de {format_euros(ceiling)}", quantite=None, taux=None,
             montant=pl.lit(ceiling) - pl.col("_apres_plancher"), formule="ajustement",
-            detail=pl.format("contribution calculée {}, ramenée au plafond", format_euros_column(pl.col("_apres_plancher")))))
-    lines.append(_prorata_lines(priced, tariff, rang=last_rank + 3, annual=pl.col("montant_annuel_cents"),
-                                prorated=pl.col("_du")))
-
-    amounts = members.select("code_insee", "situation").join(
-        priced.select("code_insee", "montant_annuel_cents", "_du"), on="code_insee", how="left", maintain_order="left",
-    ).select(
-        pl.col("montant_annuel_cents").fill_null(0),
-        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
-        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
-    )
-    return amounts, _number_lines(lines)
+            detail=pl.format("contribution calculée {}, ramenée au plafond",
+                             format_euros_column(pl.col("_apres_plancher")))))
+    return lines
 
 
 def _prorata_lines(priced: pl.DataFrame, tariff: Tariff, *, rang: int, annual: pl.Expr,
@@ -507,54 +535,16 @@ def _price_repartition(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFr
     criteria = tuple(k for k, _ in weighted)
     weights = tuple(w for _, w in weighted)
     frame = members.with_columns([_criterion_column(k).alias(f"_c_{k}") for k in criteria])
-    billed = frame.filter(pl.col("situation") == "facturee")
-    for criterion in criteria:
-        missing = billed.filter(pl.col(f"_c_{criterion}").is_null())
-        if missing.height:
-            raise PricingError(f"répartition : la commune {missing['code_insee'][0]} n'a pas de valeur pour le "
-                               f"critère « {criterion} »")
-    columns = [billed[f"_c_{k}"].to_list() for k in criteria]
-    sums = tuple(sum(column) for column in columns)
-    if billed.height:
-        for criterion, weight, s in zip(criteria, weights, sums):
-            if s == 0:
-                raise PricingError(
-                    f"répartition impossible : le critère « {criterion} » (poids {_percent_text(weight)}) vaut 0 "
-                    f"pour toutes les communes facturées ; changez les poids du tarif ou vérifiez les effectifs")
-    numerators, share_den = _share_numerators(columns, sums, weights)
-    factor_num, factor_den = billed["facteur_num"].to_list(), billed["facteur_den"].to_list()
-    year_den = factor_den[0] if factor_den else 1  # same for every billed commune (365/366, 12 or 1)
-    annual = div_half_up_each([total * n for n in numerators], share_den)
-    prorated = div_half_up_each([a * f for a, f in zip(annual, factor_num)], year_den)
-    parts = apportion_cents([total * n * f for n, f in zip(numerators, factor_num)], share_den * year_den)
-    target = sum(parts)
-
-    pct = div_half_up_each([n * 1_000_000 for n in numerators], share_den)  # share in 1/10 000 of a percent
-    billed = billed.with_columns(
-        pl.Series("montant_annuel_cents", annual, pl.Int64), pl.Series("_du", prorated, pl.Int64),
-        pl.Series("montant_cents", parts, pl.Int64), pl.Series("_pct", pct, pl.Int64),
-    )
-    indicative = frame.filter(pl.col("situation") == "indicative")
-    indicative_amounts, indicative_pct, indicative_sums = [], [], []
-    for row in indicative.select([f"_c_{k}" for k in criteria]).fill_null(0).iter_rows():
-        own_sums = tuple(s + c for s, c in zip(sums, row))
-        (numerator,), den = _share_numerators([[c] for c in row], own_sums, weights)
-        indicative_amounts.append(div_half_up(total * numerator, den))
-        indicative_pct.append(div_half_up(numerator * 1_000_000, den))
-        indicative_sums.append(own_sums)
-    indicative = indicative.with_columns(
-        pl.Series("montant_annuel_cents", indicative_amounts, pl.Int64),
-        pl.Series("montant_indicatif_cents", indicative_amounts, pl.Int64),
-        pl.Series("_pct", indicative_pct, pl.Int64),
-        *[pl.Series(f"_s_{k}", [s[i] for s in indicative_sums], pl.Int64) for i, k in enumerate(criteria)],
-    )
-    billed = billed.with_columns(pl.lit(s, pl.Int64).alias(f"_s_{k}") for k, s in zip(criteria, sums))
+    billed, sums = _billed_shares(frame.filter(pl.col("situation") == "facturee"), total, criteria, weights)
+    indicative = _indicative_shares(frame.filter(pl.col("situation") == "indicative"), total, criteria, weights, sums)
+    target = int(billed["montant_cents"].sum() or 0)
 
     def quote_part(frame: pl.DataFrame) -> pl.DataFrame:
         pct_text = pl.format("{},{} %", format_count_column(pl.col("_pct") // 10_000),
                              (pl.col("_pct") % 10_000).cast(pl.Utf8).str.zfill(4))
-        terms = [pl.format(f"{CRITERION_WORDS[k]} {{}} / {{}} × {_percent_text(w)}", format_count_column(pl.col(f"_c_{k}")),
-                           format_count_column(pl.col(f"_s_{k}"))) for k, w in zip(criteria, weights)]
+        terms = [pl.format(f"{CRITERION_WORDS[k]} {{}} / {{}} × {_percent_text(w)}",
+                           format_count_column(pl.col(f"_c_{k}")), format_count_column(pl.col(f"_s_{k}")))
+                 for k, w in zip(criteria, weights)]
         detail = pl.format(f"{{}} de {format_euros(total)} : " + " + ".join(["{}"] * len(terms)), pct_text, *terms) \
             if terms else pl.format(f"{{}} de {format_euros(total)}", pct_text)
         return _line_frame(frame, rang=1, code="repartition", libelle="Quote-part de la répartition", quantite=None,
@@ -577,6 +567,55 @@ def _price_repartition(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFr
         pl.col("montant_annuel_cents").fill_null(0), pl.col("montant_cents").fill_null(0),
         pl.col("montant_indicatif_cents"))
     return amounts, _number_lines(lines)
+
+
+def _billed_shares(billed: pl.DataFrame, total: int, criteria: tuple[str, ...],
+                   weights: tuple[Fraction, ...]) -> tuple[pl.DataFrame, tuple[int, ...]]:
+    """The billed communes with their whole-year part, prorated part (_du), apportioned montant_cents,
+    share (_pct, in 1/10 000 of a percent) and the criteria sums (_s_*); and those sums."""
+    for criterion in criteria:
+        missing = billed.filter(pl.col(f"_c_{criterion}").is_null())
+        if missing.height:
+            raise PricingError(f"répartition : la commune {missing['code_insee'][0]} n'a pas de valeur pour le "
+                               f"critère « {criterion} »")
+    columns = [billed[f"_c_{k}"].to_list() for k in criteria]
+    sums = tuple(sum(column) for column in columns)
+    if billed.height:
+        for criterion, weight, s in zip(criteria, weights, sums):
+            if s == 0:
+                raise PricingError(
+                    f"répartition impossible : le critère « {criterion} » (poids {_percent_text(weight)}) vaut 0 "
+                    f"pour toutes les communes facturées ; changez les poids du tarif ou vérifiez les effectifs")
+    numerators, share_den = _share_numerators(columns, sums, weights)
+    factor_num, factor_den = billed["facteur_num"].to_list(), billed["facteur_den"].to_list()
+    year_den = factor_den[0] if factor_den else 1  # same for every billed commune (365/366, 12 or 1)
+    annual = div_half_up_each([total * n for n in numerators], share_den)
+    prorated = div_half_up_each([a * f for a, f in zip(annual, factor_num)], year_den)
+    parts = apportion_cents([total * n * f for n, f in zip(numerators, factor_num)], share_den * year_den)
+    pct = div_half_up_each([n * 1_000_000 for n in numerators], share_den)
+    billed = billed.with_columns(
+        pl.Series("montant_annuel_cents", annual, pl.Int64), pl.Series("_du", prorated, pl.Int64),
+        pl.Series("montant_cents", parts, pl.Int64), pl.Series("_pct", pct, pl.Int64),
+    )
+    return billed.with_columns(pl.lit(s, pl.Int64).alias(f"_s_{k}") for k, s in zip(criteria, sums)), sums
+
+
+def _indicative_shares(indicative: pl.DataFrame, total: int, criteria: tuple[str, ...],
+                       weights: tuple[Fraction, ...], sums: tuple[int, ...]) -> pl.DataFrame:
+    """Each conditionnelle's whole-year part were it billed too (its criteria added to every sum)."""
+    amounts, pcts, own = [], [], []
+    for row in indicative.select([f"_c_{k}" for k in criteria]).fill_null(0).iter_rows():
+        own_sums = tuple(s + c for s, c in zip(sums, row))
+        (numerator,), den = _share_numerators([[c] for c in row], own_sums, weights)
+        amounts.append(div_half_up(total * numerator, den))
+        pcts.append(div_half_up(numerator * 1_000_000, den))
+        own.append(own_sums)
+    return indicative.with_columns(
+        pl.Series("montant_annuel_cents", amounts, pl.Int64),
+        pl.Series("montant_indicatif_cents", amounts, pl.Int64),
+        pl.Series("_pct", pcts, pl.Int64),
+        *[pl.Series(f"_s_{k}", [s[i] for s in own], pl.Int64) for i, k in enumerate(criteria)],
+    )
 
 
 # ----- explanation -------------------------------------------------------------------------
