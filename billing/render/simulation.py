@@ -54,7 +54,13 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     sheet.freeze_panes = "C5"
     sheet.auto_filter.ref = f"A4:{get_column_letter(len(headers))}{last}"
 
-    params = workbook.create_sheet("Tarifs")
+    _tariffs_sheet(workbook.create_sheet("Tarifs"), scenarios, tariff_descriptions, solution)
+    return save_workbook(workbook, path)
+
+
+def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Sequence[tuple[str, str]]],
+                   solution) -> None:
+    """One column per tariff (current, then each scenario), one row per label; the solved rate below."""
     params.column_dimensions["A"].width = 36
     column = 2
     put_text(params.cell(1, 2), "Tarif actuel")
@@ -79,4 +85,3 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
         put_euros(params.cell(r + 2, 2), solution.total_cents)
         put_text(params.cell(r + 3, 1), "Total au pas suivant")
         put_euros(params.cell(r + 3, 2), solution.next_total_cents)
-    return save_workbook(workbook, path)

@@ -327,26 +327,7 @@ def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | Non
         frame = year.comparison
     first = row + 1
     for offset, rec in enumerate(frame.iter_rows(named=True)):
-        r = first + offset
-        put_text(sheet.cell(r, 1), rec["code_insee"])
-        put_text(sheet.cell(r, 2), rec["commune"])
-        put_text(sheet.cell(r, 3), STATUT_LABELS.get(rec["statut"], rec["statut"]) if rec["statut"] else "—")
-        put_text(sheet.cell(r, 4), SITUATION_LABELS.get(rec["situation"], rec["situation"]) if rec["situation"]
-                 else "non membre en " + str(year.annee))
-        put_text(sheet.cell(r, 5), rec["departement"])
-        put_text(sheet.cell(r, 6), rec["epci_nom"])
-        if rec["ecoles"] is not None:
-            _count(sheet.cell(r, 7), rec["ecoles"])
-            _count(sheet.cell(r, 8), rec["eleves"])
-        if year.comparison is None:
-            put_euros(sheet.cell(r, 9), rec["facture_cents"])
-            put_euros(sheet.cell(r, 10), rec["indicatif_cents"])
-        else:
-            put_euros(sheet.cell(r, 9), rec["precedent_cents"])
-            put_euros(sheet.cell(r, 10), rec["facture_cents"])
-            sheet.cell(r, 11, f"=J{r}-I{r}").number_format = EUROS
-            sheet.cell(r, 12, f'=IF(I{r}=0,"",K{r}/I{r})').number_format = PERCENT
-            put_text(sheet.cell(r, 13), rec["mouvement"])
+        _commune_row(sheet, first + offset, rec, annee=year.annee, compared=year.comparison is not None)
     last = first + frame.height - 1
     total = last + 1
     sheet.cell(total, 1, "Total").font = BOLD
@@ -374,6 +355,28 @@ def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | Non
     sheet.freeze_panes = sheet.cell(first, 3)
     if frame.height:
         sheet.auto_filter.ref = f"A{row}:{letters}{last}"
+
+
+def _commune_row(sheet: Worksheet, r: int, rec: dict, *, annee: int, compared: bool) -> None:
+    put_text(sheet.cell(r, 1), rec["code_insee"])
+    put_text(sheet.cell(r, 2), rec["commune"])
+    put_text(sheet.cell(r, 3), STATUT_LABELS.get(rec["statut"], rec["statut"]) if rec["statut"] else "—")
+    put_text(sheet.cell(r, 4), SITUATION_LABELS.get(rec["situation"], rec["situation"]) if rec["situation"]
+             else "non membre en " + str(annee))
+    put_text(sheet.cell(r, 5), rec["departement"])
+    put_text(sheet.cell(r, 6), rec["epci_nom"])
+    if rec["ecoles"] is not None:
+        _count(sheet.cell(r, 7), rec["ecoles"])
+        _count(sheet.cell(r, 8), rec["eleves"])
+    if not compared:
+        put_euros(sheet.cell(r, 9), rec["facture_cents"])
+        put_euros(sheet.cell(r, 10), rec["indicatif_cents"])
+    else:
+        put_euros(sheet.cell(r, 9), rec["precedent_cents"])
+        put_euros(sheet.cell(r, 10), rec["facture_cents"])
+        sheet.cell(r, 11, f"=J{r}-I{r}").number_format = EUROS
+        sheet.cell(r, 12, f'=IF(I{r}=0,"",K{r}/I{r})').number_format = PERCENT
+        put_text(sheet.cell(r, 13), rec["mouvement"])
 
 
 def _budget_sheet(sheet: Worksheet, year: _Year, budget: pl.DataFrame | None, *, imputation: str,
@@ -587,6 +590,12 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
         put_text(sheet.cell(i, 3), digest)
     r += len(hashes) + 3
 
+    _contents(sheet, r, year, charts)
+    _widths(sheet, (52, 46, 70))
+
+
+def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
+    """The list of sheets, each a link to it, with what it holds."""
     sheet.cell(r, 1, "Contenu du classeur").font = BOLD
     contents = [
         (STATUS, "totaux par statut (facturé, retirées, conditionnelles) et coût moyen par élève"),
@@ -602,7 +611,6 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
         cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{name}'!A1", display=name)  # inside the file
         cell.font = Font(color="0563C1", underline="single")
         sheet.cell(r + i, 2, what)
-    _widths(sheet, (52, 46, 70))
 
 
 def _tariff_lines(description: Iterable[tuple[str, str]], imputation: str) -> list[tuple[str, str]]:
