@@ -19,7 +19,7 @@ from datetime import date
 from typing import Protocol, Sequence
 
 from billing.core.money import format_euros
-from billing.core.natures import CREDITS, DEBITS, NATURE_LABELS, NATURES, Nature, signed
+from billing.core.natures import CREDITS, DEBITS, NATURE_LABELS, NATURES, Nature, nature_label, signed
 
 __all__ = ["CREDITS", "DEBITS", "NATURE_LABELS", "NATURES", "Nature", "Claim", "IssuedTitre", "PlannedTitre",
            "TitreHead", "net_by_commune", "plan_titres", "remaining_by_titre"]
@@ -184,7 +184,7 @@ def _plan_commune(claim: Claim | None, titres: list) -> list[PlannedTitre]:
 
 
 def _credit(nature: Nature, origin, amount: int, *, owed: int, net: int) -> PlannedTitre:
-    word = "Annulation" if nature == "annulation" else "Réduction"
+    word = nature_label(nature, capitalized=True)
     line = {
         "ordre": 1, "code": nature,
         "libelle": f"{word} du titre {origin.numero} du {_french_date(origin.date_emission)}",
