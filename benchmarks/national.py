@@ -169,6 +169,7 @@ def main() -> None:
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook
     from billing.render.notice import write_notice_openpyxl, write_notices
     from billing.render.synthese import write_synthese
+    from billing.inputs.config import describe_tariff
 
     reports = args.out / "reports"
     now = datetime.now()
@@ -180,7 +181,7 @@ def main() -> None:
         data = timed("read + validate + resolve + price", lambda: prepare_year(inputs, 2024))
         priced = timed("price (again, alone)", lambda: price_year(data.billing_base, data.tariff, annee=2024))
         timed("write contributions CSV", lambda: write_contributions_csv(reports / "c.csv", priced=priced))
-        options = dict(priced=priced, problems=data.warnings, input_hashes=data.input_hashes,
+        options = dict(priced=priced, tariff_description=describe_tariff(priced.tariff), problems=data.warnings, input_hashes=data.input_hashes,
                        syndicat=data.syndicat, version="bench", generated_at=now)
         timed("write contributions workbook (streamed)",
               lambda: write_contributions_workbook(reports / "c.xlsx", **options))
@@ -197,7 +198,8 @@ def main() -> None:
         timed(f"write {len(sample)} notices (plain openpyxl)",
               lambda: [write_notice_openpyxl(n, baseline_dir / f"{i}.xlsx") for i, n in enumerate(sample)],
               "not compute")
-        timed("write summary", lambda: write_synthese(reports / "s.xlsx", priced=priced, previous=None,
+        timed("write summary", lambda: write_synthese(reports / "s.xlsx", priced=priced,
+                                                      tariff_description=describe_tariff(priced.tariff), previous=None,
                                                       previous_source=None, budget=None, syndicat=data.syndicat,
                                                       input_hashes=data.input_hashes, generated_at=now))
 

@@ -118,6 +118,7 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     """
     from billing import __version__
     from billing.documents import issue_date_for, issue_date_warning
+    from billing.inputs.config import describe_tariff, tariff_to_dict
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
 
     report = progress or (lambda stage, done, total: None)
@@ -132,13 +133,15 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     generated_at = datetime.now().replace(microsecond=0)
     outputs: dict[str, Path] = {}
     outputs["Tableau des contributions"] = write_contributions_workbook(
-        out_dir / f"contributions_{annee}.xlsx", priced=priced, problems=data.warnings,
+        out_dir / f"contributions_{annee}.xlsx", priced=priced, tariff_description=describe_tariff(priced.tariff),
+        problems=data.warnings,
         input_hashes=data.input_hashes, syndicat=data.syndicat, version=__version__, generated_at=generated_at)
     outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
     synthese = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese
-    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced, input_hashes=data.input_hashes,
+    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced,
+                                          tariff_record=tariff_to_dict(priced.tariff), input_hashes=data.input_hashes,
                                           version=__version__, outputs=outputs, out_dir=out_dir)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today),
                                    fixed=data.tariff.date_emission is not None)
@@ -233,13 +236,15 @@ def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[
 
 
 def write_summary(data: YearData, *, out_dir: Path, ledger_path: Path | None, generated_at) -> Path | None:
+    from billing.inputs.config import describe_tariff
     from billing.render.synthese import write_synthese
 
     previous, source = previous_year_amounts(data, ledger_path=ledger_path)
     budget = None
     if data.budget is not None:
         budget = data.budget.select("annee", "compte", "libelle", "montant_prevu_cents")
-    return write_synthese(out_dir / f"synthese_{data.annee}.xlsx", priced=data.priced, previous=previous,
+    return write_synthese(out_dir / f"synthese_{data.annee}.xlsx", priced=data.priced,
+                          tariff_description=describe_tariff(data.priced.tariff), previous=previous,
                           previous_source=source, budget=budget, syndicat=data.syndicat,
                           input_hashes=data.input_hashes, generated_at=generated_at)
 

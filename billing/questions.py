@@ -142,6 +142,7 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
                    today: date | None = None) -> SimulationResult:
     """Price the year again with modified tariffs; write the comparison workbook; issue nothing."""
     from billing.core.simulate import comparison_frame
+    from billing.inputs.config import describe_tariff
     from billing.render.simulation import write_simulation
 
     data = prepare_year(inputs_dir, annee)
@@ -150,6 +151,7 @@ def run_simulation(inputs_dir: Path, annee: int, *, settings: list[str], out_dir
         scenarios, solution = _scenarios(data, settings, scenario_file, cible, cible_sur)
     path = Path(out_dir) / f"simulation_{annee}_{simulation_label(settings, scenario_file, cible, cible_sur)}.xlsx"
     write_simulation(path, annee=annee, current=current, scenarios=scenarios,
+                     tariff_descriptions=[describe_tariff(t) for t in (current.tariff, *(s.tariff for s in scenarios))],
                      comparison=comparison_frame(current, scenarios), solution=solution,
                      generated_at=datetime.now().replace(microsecond=0))
     return SimulationResult(annee, current, tuple(scenarios), solution, path)
@@ -160,7 +162,7 @@ def simulation_label(settings: list[str], scenario_file: Path | None, cible: str
     simulations never overwrite each other; a long list keeps its start and a short digest of the whole."""
     import hashlib
 
-    from billing.inputs.register import slug
+    from billing.core.text import slug
 
     parts = [*settings]
     if scenario_file is not None:

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from openpyxl import load_workbook
 
+from billing.inputs.config import describe_tariff
 from billing.year import prepare_year
 from billing.render.contributions import write_contributions_workbook
 from tests.test_national_generator import load_generator
@@ -24,7 +25,7 @@ def _priced(inputs: Path):
 
 
 def _write_both(tmp_path: Path, data, priced) -> tuple[Path, Path]:
-    options = dict(priced=priced, problems=data.warnings, input_hashes=data.input_hashes, syndicat=data.syndicat,
+    options = dict(priced=priced, tariff_description=describe_tariff(priced.tariff), problems=data.warnings, input_hashes=data.input_hashes, syndicat=data.syndicat,
                    version="test", generated_at=WHEN)
     fast = write_contributions_workbook(tmp_path / "streamed.xlsx", **options)
     plain = write_contributions_workbook(tmp_path / "plain.xlsx", streamed=False, **options)
@@ -117,7 +118,7 @@ def test_a_control_character_is_refused_not_written(tmp_path):
     priced = type(priced)(priced.annee, priced.tariff, contributions, priced.lines)
     target = tmp_path / "c.xlsx"
     with pytest.raises(ValueError, match="caractère de contrôle"):
-        write_contributions_workbook(target, priced=priced, problems=(), input_hashes=data.input_hashes,
+        write_contributions_workbook(target, priced=priced, tariff_description=(), problems=(), input_hashes=data.input_hashes,
                                      syndicat=data.syndicat, version="t", generated_at=WHEN)
     assert not target.exists() and not list(tmp_path.glob(".*.tmp"))
 

@@ -11,11 +11,17 @@ from billing.core.money import (
     decimal_to_cents,
     decimal_to_rate_units,
     div_half_up,
+    div_half_up_column,
+    div_half_up_each,
+    format_count,
+    format_count_column,
     format_euros,
+    format_euros_column,
     format_rate,
     line_cents,
     parse_decimal_text,
     rate_units_to_decimal,
+    ratio_to_str,
 )
 
 
@@ -83,6 +89,43 @@ def test_display_forms():
     assert cents_to_str(132000) == "1320.00"
 
 
+@pytest.mark.parametrize("n,text", [
+    (0, "0"), (7, "7"), (999, "999"), (1000, "1\u202f000"), (65141, "65\u202f141"),
+    (1234567, "1\u202f234\u202f567"), (-1100, "−1\u202f100"),
+])
+def test_format_count_groups_thousands_with_a_narrow_no_break_space(n, text):
+    assert format_count(n) == text
+
+
+@pytest.mark.parametrize("units,text", [
+    (12000, "1,20\u00a0€"), (14576, "1,4576\u00a0€"), (14500, "1,45\u00a0€"), (14570, "1,457\u00a0€"),
+    (1_500_000, "150,00\u00a0€"), (12_345_6789, "12\u202f345,6789\u00a0€"), (-12000, "−1,20\u00a0€"),
+])
+def test_format_rate_shows_two_to_four_decimals(units, text):
+    assert format_rate(units) == text
+
+
+def test_column_forms_write_the_same_literal_texts():
+    import polars as pl
+
+    frame = pl.DataFrame({"n": [0, 999, 65141, -1100, 10619640]}).select(
+        format_count_column(pl.col("n")).alias("count"), format_euros_column(pl.col("n")).alias("euros"))
+    assert frame["count"].to_list() == ["0", "999", "65\u202f141", "−1\u202f100", "10\u202f619\u202f640"]
+    assert frame["euros"].to_list() == ["0,00\u00a0€", "9,99\u00a0€", "651,41\u00a0€", "−11,00\u00a0€",
+                                        "106\u202f196,40\u00a0€"]
+
+
+@given(st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=20), st.integers(1, 10**6))
+def test_column_and_list_half_up_match_the_decimal_reference(numerators, denominator):
+    import polars as pl
+
+    expected = [reference_half_up(n, denominator) for n in numerators]
+    column = pl.DataFrame({"n": numerators}).select(div_half_up_column(pl.col("n"), denominator))
+    assert column.to_series().to_list() == expected
+    positives = [abs(n) for n in numerators]
+    assert div_half_up_each(positives, denominator) == [reference_half_up(n, denominator) for n in positives]
+
+
 @pytest.mark.parametrize("cents,words", [
     (132000, "mille trois cent vingt euros"),
     (100, "un euro"),
@@ -94,3 +137,11 @@ def test_display_forms():
 ])
 def test_amount_in_words(cents, words):
     assert amount_in_words(cents) == words
+
+
+def test_ratio_to_str_rounds_half_up_to_six_decimals():
+    assert ratio_to_str(306, 366) == "0.836066"
+    assert ratio_to_str(1, 1) == "1.000000"
+    assert ratio_to_str(0, 365) == "0.000000"
+    assert ratio_to_str(1, 8_000_000) == "0.000000" and ratio_to_str(1, 2_000_000) == "0.000001"
+    assert ratio_to_str(10, 12) == "0.833333"

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
 import zipfile
 from datetime import date, datetime
+from fractions import Fraction
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from billing.core.model import Syndicat
-from billing.core.money import div_half_up, line_cents
 from billing.render.notice import (
     EXECUTORY_MENTION, PROJET_MARK, Notice, NoticeLine, notice_bytes, notice_filename, write_notice_openpyxl,
     write_notices,
@@ -29,14 +30,20 @@ SYNDICAT = Syndicat(
 ECOLE, ELEVE = 1_500_000, 12_000  # 150.00 € and 1.20 € in 1/10 000 €
 
 
+def half_up(value: Fraction) -> int:
+    """Independent reference: nearest integer, halves away from zero."""
+    sign = -1 if value < 0 else 1
+    return sign * math.floor(abs(value) + Fraction(1, 2))
+
+
 def produit(libelle: str, quantite: int, taux: int) -> NoticeLine:
-    return NoticeLine(libelle, f"{quantite} × taux", quantite, taux, line_cents(quantite, taux), "produit")
+    return NoticeLine(libelle, f"{quantite} × taux", quantite, taux, half_up(Fraction(quantite * taux, 100)), "produit")
 
 
 def prorata(previous: list[NoticeLine], num: int, den: int) -> NoticeLine:
     subtotal = sum(line.montant_cents for line in previous)
     return NoticeLine("Prorata temporis (jours d'adhésion)", f"{num} jours sur {den}", None, None,
-                      div_half_up(subtotal * num, den) - subtotal, "prorata", num, den)
+                      half_up(Fraction(subtotal * num, den)) - subtotal, "prorata", num, den)
 
 
 def ajustement(previous: list[NoticeLine], target: int, libelle: str) -> NoticeLine:
@@ -239,14 +246,19 @@ def test_control_characters_and_markup_survive(tmp_path):
 
 
 def test_a_notice_that_does_not_add_up_is_refused():
-    wrong = NoticeLine("Part par élève", "", 3, ELEVE, 361, "produit")
-    with pytest.raises(ValueError, match=r"ligne 1 « Part par élève » : montant 361 centimes, la formule « produit » "
-                                         r"donne 360 centimes"):
-        make_notice([wrong])
     with pytest.raises(ValueError, match="le total 1 centimes n'est pas la somme des lignes"):
         make_notice(total=1)
     with pytest.raises(ValueError, match="doit citer le titre d'origine"):
         make_notice(nature="reduction")
+    with pytest.raises(ValueError, match="ligne 1 : une ligne « produit » demande une quantité et un taux"):
+        make_notice([NoticeLine("Part par élève", "", None, ELEVE, 360, "produit")])
+
+
+def test_the_notice_shows_the_cents_it_is_given_never_its_own(tmp_path):
+    """Amounts are pricing's: the writer puts a line's cents as its formula's cached value, as given."""
+    given = NoticeLine("Part par élève", "", 3, ELEVE, 361, "produit")  # 3 × 1,20 € would be 360
+    ws = sheet(write_fast(make_notice([given]), tmp_path / "a.xlsx"), data_only=True)
+    assert ws["E22"].value == 3.61 and ws["E23"].value == 3.61
 
 
 # ----- file names and batches ---------------------------------------------------------------

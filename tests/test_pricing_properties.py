@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from billing.core.model import Band, Tariff
 from billing.core.money import format_euros
-from billing.core.pricing import _euros_text, _int_text, membership_period, price_year
+from billing.core.money import format_count_column as _int_text, format_euros_column as _euros_text
+from billing.core.pricing import membership_period, price_year
 from tests.test_pricing import (
     base_frame,
     check_against_reference,

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from billing.core.model import InputHash, Syndicat, Tariff
+from billing.inputs.config import describe_tariff
 from billing.render.synthese import write_synthese
 
 GENERATED = datetime(2024, 3, 1, 9, 0)
@@ -83,6 +84,7 @@ def write(path: Path, **changes) -> Path:
     options = dict(priced=priced(), previous=previous_year(), previous_source="registre des titres",
                    budget=budget(), syndicat=SYNDICAT, input_hashes=HASHES, generated_at=GENERATED)
     options.update(changes)
+    options.setdefault("tariff_description", describe_tariff(options["priced"].tariff))
     return write_synthese(path, **options)
 
 
@@ -192,7 +194,7 @@ def test_each_commune_against_the_previous_year_with_new_and_departed_members(su
     shown = [(r[0], r[1], r[2], r[3], r[8], r[9], r[12]) for r in got]
     assert shown == [
         ("62001", HOSTILE, "adhérente", "facturée", 0, cents(1234), "nouvelle"),
-        ("59017", "Armentières", "conditionnelle", "indicative", 0, 0, None),
+        ("59017", "Armentières", "conditionnelle", "indicative (non facturée)", 0, 0, None),
         ("59052", "Bersée", "adhérente", "facturée", 0, 180, "nouvelle"),
         ("59128", "Chéreng", "adhérente", "hors période", 0, 0, None),
         ("59152", "Croix", "retirée", "hors période", 1800, 0, "sortie"),

@@ -15,19 +15,15 @@ is the sum of what remains of its debit titres.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Sequence
+from datetime import date
+from typing import Protocol, Sequence
 
 from billing.core.money import format_euros
+from billing.core.natures import CREDITS, DEBITS, NATURE_LABELS, NATURES, Nature, nature_label, signed
 
-if TYPE_CHECKING:  # the ledger imports this module; only the attributes are needed here
-    from billing.ledger.store import IssuedTitre
+__all__ = ["CREDITS", "DEBITS", "NATURE_LABELS", "NATURES", "Nature", "Claim", "IssuedTitre", "PlannedTitre",
+           "TitreHead", "net_by_commune", "plan_titres", "remaining_by_titre"]
 
-Nature = Literal["titre", "complementaire", "reduction", "annulation"]
-NATURES: tuple[str, ...] = ("titre", "complementaire", "reduction", "annulation")
-NATURE_LABELS = {"titre": "titre", "complementaire": "titre complémentaire", "reduction": "réduction",
-                 "annulation": "annulation"}
-DEBITS = frozenset({"titre", "complementaire"})
-CREDITS = frozenset({"reduction", "annulation"})
 _NATURE_RANK = {nature: rank for rank, nature in enumerate(NATURES)}
 
 
@@ -45,6 +41,47 @@ class Claim:
     lines: tuple[dict, ...] = ()
 
 
+class TitreHead(Protocol):
+    """What planning reads of an issued titre (``IssuedTitre`` and the ledger's lighter rows have it)."""
+
+    numero: str
+    exercice: int
+    seq: int
+    code_insee: str
+    commune: str
+    nature: str
+    origine_numero: str | None
+    montant_cents: int
+    date_emission: date
+
+
+@dataclass(frozen=True)
+class IssuedTitre:
+    """One titre as the ledger holds it, lines decoded. Never modified once written."""
+
+    numero: str
+    exercice: int
+    seq: int
+    code_insee: str
+    commune: str
+    nature: str
+    origine_numero: str | None
+    montant_cents: int
+    date_emission: date
+    date_echeance: date | None
+    run_id: str
+    deliberation: str | None
+    objet: str | None
+    imputation: str | None
+    lines: tuple[dict, ...]
+    prev_hash: str
+    hash: str
+
+    @property
+    def signed_cents(self) -> int:
+        return signed(self.nature, self.montant_cents)
+
+
 @dataclass(frozen=True)
 class PlannedTitre:
     """A titre to issue; ``montant_cents`` is always > 0, the nature gives the direction."""
@@ -59,10 +96,10 @@ class PlannedTitre:
     @property
     def signed_cents(self) -> int:
         """What this titre adds to the commune's net (negative for a credit)."""
-        return -self.montant_cents if self.nature in CREDITS else self.montant_cents
+        return signed(self.nature, self.montant_cents)
 
 
-def remaining_by_titre(issued: Sequence["IssuedTitre"]) -> dict[str, int]:
+def remaining_by_titre(issued: Sequence[TitreHead]) -> dict[str, int]:
     """Debit titre number -> its amount minus the credits that cite it."""
     remaining = {t.numero: t.montant_cents for t in issued if t.nature in DEBITS}
     for titre in issued:
@@ -71,16 +108,15 @@ def remaining_by_titre(issued: Sequence["IssuedTitre"]) -> dict[str, int]:
     return remaining
 
 
-def net_by_commune(issued: Sequence["IssuedTitre"]) -> dict[str, int]:
+def net_by_commune(issued: Sequence[TitreHead]) -> dict[str, int]:
     """code_insee -> debits minus credits: what the commune has been titled for, net."""
     net: dict[str, int] = {}
     for titre in issued:
-        sign = -1 if titre.nature in CREDITS else 1
-        net[titre.code_insee] = net.get(titre.code_insee, 0) + sign * titre.montant_cents
+        net[titre.code_insee] = net.get(titre.code_insee, 0) + signed(titre.nature, titre.montant_cents)
     return net
 
 
-def plan_titres(claims: Sequence[Claim], issued: Sequence["IssuedTitre"]) -> list[PlannedTitre]:
+def plan_titres(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[PlannedTitre]:
     """The titres that bring each commune's net to what it owes now, and nothing else.
 
     ``issued`` are the titres of the same exercice. A commune absent from ``claims`` owes
@@ -148,7 +184,7 @@ def _plan_commune(claim: Claim | None, titres: list) -> list[PlannedTitre]:
 
 
 def _credit(nature: Nature, origin, amount: int, *, owed: int, net: int) -> PlannedTitre:
-    word = "Annulation" if nature == "annulation" else "Réduction"
+    word = nature_label(nature, capitalized=True)
     line = {
         "ordre": 1, "code": nature,
         "libelle": f"{word} du titre {origin.numero} du {_french_date(origin.date_emission)}",

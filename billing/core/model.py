@@ -30,6 +30,9 @@ from datetime import date
 from fractions import Fraction
 
 STATUTS = ("adherente", "conditionnelle", "retiree")
+STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
+SITUATIONS = ("facturee", "indicative", "hors_periode")  # what pricing makes of a statut in a year
+SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative (non facturée)", "hors_periode": "hors période"}
 PRORATA_MODES = ("aucun", "mois", "jours")
 TARIFF_MODES = ("bareme", "repartition")
 BAND_MODES = ("progressif", "global")

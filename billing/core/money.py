@@ -10,9 +10,17 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation, ROUND_HALF_UP
 from fractions import Fraction
 
+import polars as pl
+
 CENT = Decimal("0.01")
 RATE_UNITS_PER_EURO = 10_000  # a rate is stored in 1/10 000 €
 RATE_UNITS_PER_CENT = 100
+
+# French display: narrow no-break space between thousands, decimal comma, a true minus sign,
+# no-break space before the euro sign (« −1 234,50 € »).
+THOUSANDS_SEPARATOR = "\u202f"
+MINUS = "−"
+EURO_SUFFIX = "\u00a0€"
 
 
 class MoneyError(ValueError):
@@ -31,6 +39,19 @@ def div_half_up(numerator: int, denominator: int) -> int:
     if numerator >= 0:
         return (2 * numerator + denominator) // (2 * denominator)
     return -((-2 * numerator + denominator) // (2 * denominator))
+
+
+def div_half_up_each(numerators: list[int], denominator: int) -> list[int]:
+    """``div_half_up`` over many numerators ≥ 0 and one denominator > 0, without a call per value."""
+    double = 2 * denominator
+    return [(2 * n + denominator) // double for n in numerators]
+
+
+def div_half_up_column(numerator: pl.Expr, denominator: int | pl.Expr) -> pl.Expr:
+    """``div_half_up`` column-wise in Int64 (denominator > 0): the same rule, for polars frames."""
+    positive = (2 * numerator + denominator) // (2 * denominator)
+    negative = -((-2 * numerator + denominator) // (2 * denominator))
+    return pl.when(numerator >= 0).then(positive).otherwise(negative)
 
 
 def fraction_to_cents(value: Fraction) -> int:
@@ -86,28 +107,53 @@ def cents_to_str(cents: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
-def _group_thousands(whole: int) -> str:
-    digits = str(whole)
-    groups = []
-    while digits:
-        groups.append(digits[-3:])
-        digits = digits[:-3]
-    return "\u202f".join(reversed(groups))  # narrow no-break space, as French typography wants
+def ratio_to_str(numerator: int, denominator: int, places: int = 6) -> str:
+    """Machine form of a ratio ≥ 0, half-up to ``places`` decimals: 306/366 -> « 0.836066 »."""
+    scale = 10**places
+    whole, frac = divmod(div_half_up(numerator * scale, denominator), scale)
+    return f"{whole}.{frac:0{places}d}"
+
+
+def format_count(n: int) -> str:
+    """A count or any integer for display: « 65\u202f141 », « −1\u202f100 », « 7 »."""
+    sign = MINUS if n < 0 else ""
+    return sign + f"{abs(n):,}".replace(",", THOUSANDS_SEPARATOR)
 
 
 def format_euros(cents: int) -> str:
     """Display form: « 1 234,50 € » (French grouping, comma decimals)."""
-    sign = "−" if cents < 0 else ""
+    sign = MINUS if cents < 0 else ""
     whole, part = divmod(abs(cents), 100)
-    return f"{sign}{_group_thousands(whole)},{part:02d}\u00a0€"
+    return f"{sign}{format_count(whole)},{part:02d}{EURO_SUFFIX}"
 
 
 def format_rate(units: int) -> str:
-    """Display form of a unit price: « 1,20 € », « 1,4375 € »."""
+    """Display form of a unit price (1/10 000 €): « 1,20 € », « 1,4576 € », two to four decimals."""
     text = str(rate_units_to_decimal(units))
-    sign = "−" if text.startswith("-") else ""
+    sign = MINUS if text.startswith("-") else ""
     whole, _, frac = text.lstrip("-").partition(".")
-    return f"{sign}{_group_thousands(int(whole))},{frac}\u00a0€"
+    return f"{sign}{format_count(int(whole))},{frac}{EURO_SUFFIX}"
+
+
+def _counts_text(values: pl.Series) -> pl.Series:
+    text = values.cast(pl.Utf8)
+    grouped = ((values >= 1000) | (values < 0)).arg_true()  # only these differ from the plain digits
+    if grouped.len():
+        text = text.scatter(grouped, [format_count(v) for v in values.gather(grouped).to_list()])
+    return text
+
+
+def format_count_column(values: pl.Expr) -> pl.Expr:
+    """``format_count`` column-wise (an Int64 column as French text)."""
+    return values.map_batches(_counts_text, return_dtype=pl.Utf8, is_elementwise=True)
+
+
+def format_euros_column(cents: pl.Expr) -> pl.Expr:
+    """``format_euros`` column-wise (integer cents as « 1 234,50 € »)."""
+    n = cents.abs()
+    sign = pl.when(cents < 0).then(pl.lit(MINUS)).otherwise(pl.lit(""))
+    return pl.format(f"{{}}{{}},{{}}{EURO_SUFFIX}", sign, format_count_column(n // 100),
+                     (n % 100).cast(pl.Utf8).str.zfill(2))
 
 
 def parse_decimal_text(text: str) -> Decimal:

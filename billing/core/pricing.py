@@ -51,8 +51,11 @@ from math import lcm
 
 import polars as pl
 
-from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Tariff
-from billing.core.money import div_half_up, format_euros, format_rate
+from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Band, Tariff
+from billing.core.money import (
+    div_half_up, div_half_up_column, div_half_up_each, format_count, format_count_column, format_euros,
+    format_euros_column, format_rate,
+)
 
 PASSTHROUGH = ("departement", "departement_nom", "epci_siren", "epci_nom", "mairie_adresse", "siret", "groupe",
                "date_effet", "date_retrait")
@@ -72,8 +75,6 @@ LINE_SCHEMA = {
 
 # Bareme amounts stay far below this, so 2·a·b fits in Int64 with room to spare.
 _INT64_SAFE = 2**61
-_NNBSP = "\u202f"  # French thousands separator, as billing.core.money writes it
-_NBSP = "\u00a0"
 
 
 class PricingError(ValueError):
@@ -101,35 +102,7 @@ class Priced:
     lines: pl.DataFrame
 
 
-# ----- integer arithmetic and French text, column-wise -------------------------------------
-
-
-def _half_up(numerator: pl.Expr, denominator: int | pl.Expr) -> pl.Expr:
-    """numerator / denominator (> 0) rounded half away from zero, in Int64: the rule of billing.core.money."""
-    positive = (2 * numerator + denominator) // (2 * denominator)
-    negative = -((-2 * numerator + denominator) // (2 * denominator))
-    return pl.when(numerator >= 0).then(positive).otherwise(negative)
-
-
-def _grouped_text(values: pl.Series) -> pl.Series:
-    """Integers as French text; only numbers from 1 000 (and negatives) go through Python (``_fmt_int``)."""
-    text = values.cast(pl.Utf8)
-    large = ((values >= 1000) | (values < 0)).arg_true()
-    if large.len():
-        text = text.scatter(large, [_fmt_int(v) for v in values.gather(large).to_list()])
-    return text
-
-
-def _int_text(value: pl.Expr) -> pl.Expr:
-    """« 1 100 », « 1 234 567 »: an Int64 column as French text (narrow no-break spaces)."""
-    return value.map_batches(_grouped_text, return_dtype=pl.Utf8, is_elementwise=True)
-
-
-def _euros_text(cents: pl.Expr) -> pl.Expr:
-    """The column-wise twin of billing.core.money.format_euros (« 1 234,50 € »)."""
-    n = cents.abs()
-    sign = pl.when(cents < 0).then(pl.lit("−")).otherwise(pl.lit(""))
-    return pl.format(f"{{}}{{}},{{}}{_NBSP}€", sign, _int_text(n // 100), (n % 100).cast(pl.Utf8).str.zfill(2))
+# ----- French text -------------------------------------
 
 
 def _plural(count: pl.Expr, singular: str, plural: str) -> pl.Expr:
@@ -137,17 +110,12 @@ def _plural(count: pl.Expr, singular: str, plural: str) -> pl.Expr:
     return pl.when(count.abs() >= 2).then(pl.lit(plural)).otherwise(pl.lit(singular))
 
 
-def _fmt_int(n: int) -> str:
-    sign = "−" if n < 0 else ""
-    return sign + f"{abs(n):,}".replace(",", _NNBSP)
-
-
 def _fmt_date(d: date) -> str:
     return d.strftime("%d/%m/%Y")
 
 
 def _words(n: int, singular: str, plural: str) -> str:
-    return f"{_fmt_int(n)} {singular if abs(n) < 2 else plural}"
+    return f"{format_count(n)} {singular if abs(n) < 2 else plural}"
 
 
 # ----- membership period ---------------------------------------------------------------------
@@ -301,8 +269,8 @@ def _prepare(billing_base: pl.DataFrame) -> pl.DataFrame:
 
 def _band_text(lower: int, upper: int | None) -> str:
     if upper is None:
-        return f"au-delà de {_fmt_int(lower)}"
-    return f"de {_fmt_int(lower + 1)} à {_fmt_int(upper)}"
+        return f"au-delà de {format_count(lower)}"
+    return f"de {format_count(lower + 1)} à {format_count(upper)}"
 
 
 def _line_frame(frame: pl.DataFrame, *, rang: int, code: str | pl.Expr, libelle: str | pl.Expr,
@@ -341,12 +309,35 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
     """part fixe + part écoles + part élèves (flat or bands), plancher/plafond, then prorata."""
     priced = members.filter(pl.col("situation") != "hors_periode")
     _check_bareme_range(priced, tariff)
-    rentree = f"rentrée {tariff.rentree}"
+    bands = _priced_bands(tariff)
+    steps, amount_columns = _bareme_parts(tariff, bands)
+    for column, expr in steps:
+        priced = priced.with_columns(expr.alias(column))
+    priced = _bareme_totals(priced, tariff, amount_columns)
+    lines = [*_part_lines(priced, tariff, bands), *_bound_lines(priced, tariff, last_rank=3 + len(bands)),
+             _prorata_lines(priced, tariff, rang=3 + len(bands) + 3, annual=pl.col("montant_annuel_cents"),
+                            prorated=pl.col("_du"))]
+    amounts = members.select("code_insee", "situation").join(
+        priced.select("code_insee", "montant_annuel_cents", "_du"), on="code_insee", how="left", maintain_order="left",
+    ).select(
+        pl.col("montant_annuel_cents").fill_null(0),
+        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
+        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
+    )
+    return amounts, _number_lines(lines)
+
+
+def _priced_bands(tariff: Tariff) -> tuple[Band, ...]:
+    """The pupil bands in use: none when every band is free (the flat part_eleve applies then)."""
+    return tariff.tranches if any(b.rate_units > 0 for b in tariff.tranches) else ()
+
+
+def _bareme_parts(tariff: Tariff, bands: tuple[Band, ...]) -> tuple[list[tuple[str, pl.Expr]], list[str]]:
+    """The (column, expression) steps of the parts, each may read the ones before, and which
+    columns are amounts to add up (before plancher/plafond)."""
     pupils = pl.col("eleves")
-    pupils_text = pl.format(f"{rentree} : {{}} {{}}", _int_text(pupils), _plural(pupils, "élève", "élèves"))
-    steps: list[tuple[str, pl.Expr]] = []  # (column, expression), each may read the ones before
-    amount_columns: list[str] = []  # the parts, before plancher/plafond
-    lines: list[pl.DataFrame] = []
+    steps: list[tuple[str, pl.Expr]] = []
+    amount_columns: list[str] = []
 
     def part(column: str, expr: pl.Expr, *, amount: bool = True) -> None:
         steps.append((column, expr))
@@ -356,8 +347,7 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
     if tariff.part_fixe_cents > 0:
         part("_fixe", pl.lit(tariff.part_fixe_cents, pl.Int64))
     if tariff.part_ecole_units > 0:
-        part("_ecole", _half_up(pl.col("ecoles") * tariff.part_ecole_units, 100))
-    bands = tariff.tranches if any(b.rate_units > 0 for b in tariff.tranches) else ()
+        part("_ecole", div_half_up_column(pl.col("ecoles") * tariff.part_ecole_units, 100))
     if bands and tariff.tranches_mode == "progressif":
         lower = 0
         for index, band in enumerate(bands, start=1):
@@ -365,7 +355,7 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
             if band.jusqu_a is not None:
                 inside = pl.min_horizontal(inside, pl.lit(band.jusqu_a - lower))
             part(f"_q{index}", inside, amount=False)
-            part(f"_t{index}", _half_up(pl.col(f"_q{index}") * band.rate_units, 100))
+            part(f"_t{index}", div_half_up_column(pl.col(f"_q{index}") * band.rate_units, 100))
             lower = band.jusqu_a or lower
     elif bands:  # global: every pupil at the rate of the band reached (bounds are inclusive)
         reached = pl.lit(len(bands), pl.Int64)
@@ -376,11 +366,14 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
             rate = pl.when(pl.col("_bande") == index).then(pl.lit(bands[index - 1].rate_units, pl.Int64)).otherwise(rate)
         part("_bande", reached, amount=False)
         part("_taux", rate, amount=False)
-        part("_global", _half_up(pupils * pl.col("_taux"), 100))
+        part("_global", div_half_up_column(pupils * pl.col("_taux"), 100))
     elif (tariff.part_eleve_units or 0) > 0:
-        part("_eleve", _half_up(pupils * tariff.part_eleve_units, 100))
-    for column, expr in steps:
-        priced = priced.with_columns(expr.alias(column))
+        part("_eleve", div_half_up_column(pupils * tariff.part_eleve_units, 100))
+    return steps, amount_columns
+
+
+def _bareme_totals(priced: pl.DataFrame, tariff: Tariff, amount_columns: list[str]) -> pl.DataFrame:
+    """_sous_total, _apres_plancher, montant_annuel_cents (after plafond) and _du (after prorata)."""
     subtotal = pl.sum_horizontal(*amount_columns) if amount_columns else pl.lit(0, pl.Int64)
     priced = priced.with_columns(subtotal.cast(pl.Int64).alias("_sous_total"))
     after_floor = pl.col("_sous_total")
@@ -391,9 +384,16 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
     if tariff.plafond_cents is not None:
         annual = pl.min_horizontal(annual, pl.lit(tariff.plafond_cents, pl.Int64))
     priced = priced.with_columns(annual.alias("montant_annuel_cents"))
-    priced = priced.with_columns(
-        _half_up(pl.col("montant_annuel_cents") * pl.col("facteur_num"), pl.col("facteur_den")).alias("_du"))
+    return priced.with_columns(
+        div_half_up_column(pl.col("montant_annuel_cents") * pl.col("facteur_num"), pl.col("facteur_den")).alias("_du"))
 
+
+def _part_lines(priced: pl.DataFrame, tariff: Tariff, bands: tuple[Band, ...]) -> list[pl.DataFrame]:
+    """The lines of the parts: fixe (rang 1), écoles (2), élèves flat or global (3) or one per band (3…)."""
+    rentree = f"rentrée {tariff.rentree}"
+    pupils = pl.col("eleves")
+    pupils_text = pl.format(f"{rentree} : {{}} {{}}", format_count_column(pupils), _plural(pupils, "élève", "élèves"))
+    lines: list[pl.DataFrame] = []
     if tariff.part_fixe_cents > 0:
         lines.append(_line_frame(priced, rang=1, code="part_fixe", libelle="Part fixe", quantite=None, taux=None,
                                  montant=pl.col("_fixe"), formule="valeur", detail="forfait par commune membre"))
@@ -401,7 +401,7 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
         lines.append(_line_frame(
             priced, rang=2, code="part_ecole", libelle="Part par école publique", quantite=pl.col("ecoles"),
             taux=tariff.part_ecole_units, montant=pl.col("_ecole"), formule="produit",
-            detail=pl.format(f"{rentree} : {{}} {{}}", _int_text(pl.col("ecoles")),
+            detail=pl.format(f"{rentree} : {{}} {{}}", format_count_column(pl.col("ecoles")),
                              _plural(pl.col("ecoles"), "école publique", "écoles publiques"))))
     if bands and tariff.tranches_mode == "progressif":
         lower = 0
@@ -428,32 +428,28 @@ def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, 
         lines.append(_line_frame(priced, rang=3, code="part_eleve", libelle="Part par élève", quantite=pupils,
                                  taux=tariff.part_eleve_units, montant=pl.col("_eleve"), formule="produit",
                                  detail=pupils_text))
-    last_rank = 3 + len(bands)
+    return lines
+
+
+def _bound_lines(priced: pl.DataFrame, tariff: Tariff, *, last_rank: int) -> list[pl.DataFrame]:
+    """The plancher and plafond adjustments, for the communes they move."""
+    lines: list[pl.DataFrame] = []
     if tariff.plancher_cents is not None:
         floor = tariff.plancher_cents
         lines.append(_line_frame(
             priced.filter(pl.col("_sous_total") < floor), rang=last_rank + 1, code="plancher",
             libelle=f"Ajustement au plancher de {format_euros(floor)}", quantite=None, taux=None,
             montant=pl.lit(floor) - pl.col("_sous_total"), formule="ajustement",
-            detail=pl.format("contribution calculée {}, portée au plancher", _euros_text(pl.col("_sous_total")))))
+            detail=pl.format("contribution calculée {}, portée au plancher", format_euros_column(pl.col("_sous_total")))))
     if tariff.plafond_cents is not None:
         ceiling = tariff.plafond_cents
         lines.append(_line_frame(
             priced.filter(pl.col("_apres_plancher") > ceiling), rang=last_rank + 2, code="plafond",
             libelle=f"Écrêtement au plafond de {format_euros(ceiling)}", quantite=None, taux=None,
             montant=pl.lit(ceiling) - pl.col("_apres_plancher"), formule="ajustement",
-            detail=pl.format("contribution calculée {}, ramenée au plafond", _euros_text(pl.col("_apres_plancher")))))
-    lines.append(_prorata_lines(priced, tariff, rang=last_rank + 3, annual=pl.col("montant_annuel_cents"),
-                                prorated=pl.col("_du")))
-
-    amounts = members.select("code_insee", "situation").join(
-        priced.select("code_insee", "montant_annuel_cents", "_du"), on="code_insee", how="left", maintain_order="left",
-    ).select(
-        pl.col("montant_annuel_cents").fill_null(0),
-        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
-        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
-    )
-    return amounts, _number_lines(lines)
+            detail=pl.format("contribution calculée {}, ramenée au plafond",
+                             format_euros_column(pl.col("_apres_plancher")))))
+    return lines
 
 
 def _prorata_lines(priced: pl.DataFrame, tariff: Tariff, *, rang: int, annual: pl.Expr,
@@ -504,12 +500,6 @@ def _share_numerators(columns: list[list[int]], sums: tuple[int, ...],
     return numerators, denominator
 
 
-def _div_half_up_all(numerators: list[int], denominator: int) -> list[int]:
-    """div_half_up over a list of numerators ≥ 0: the contract's (2·n + d) // (2·d), inlined for speed."""
-    double = 2 * denominator
-    return [(2 * n + denominator) // double for n in numerators]
-
-
 def apportion_cents(numerators: list[int], denominator: int) -> list[int]:
     """Largest remainders: exact parts numerator/denominator cents (≥ 0), floored, then the cents
     still missing to reach half_up(Σ exact parts) go to the largest remainders; equal remainders
@@ -530,7 +520,7 @@ def _percent_text(value: Fraction, places: int = 4) -> str:
     scaled = value * 100 * 10**places
     units = div_half_up(scaled.numerator, scaled.denominator)
     whole, frac = divmod(units, 10**places)
-    text = _fmt_int(whole)
+    text = format_count(whole)
     frac_text = f"{frac:0{places}d}".rstrip("0")
     return f"{text},{frac_text} %" if frac_text else f"{text} %"
 
@@ -545,54 +535,16 @@ def _price_repartition(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFr
     criteria = tuple(k for k, _ in weighted)
     weights = tuple(w for _, w in weighted)
     frame = members.with_columns([_criterion_column(k).alias(f"_c_{k}") for k in criteria])
-    billed = frame.filter(pl.col("situation") == "facturee")
-    for criterion in criteria:
-        missing = billed.filter(pl.col(f"_c_{criterion}").is_null())
-        if missing.height:
-            raise PricingError(f"répartition : la commune {missing['code_insee'][0]} n'a pas de valeur pour le "
-                               f"critère « {criterion} »")
-    columns = [billed[f"_c_{k}"].to_list() for k in criteria]
-    sums = tuple(sum(column) for column in columns)
-    if billed.height:
-        for criterion, weight, s in zip(criteria, weights, sums):
-            if s == 0:
-                raise PricingError(
-                    f"répartition impossible : le critère « {criterion} » (poids {_percent_text(weight)}) vaut 0 "
-                    f"pour toutes les communes facturées ; changez les poids du tarif ou vérifiez les effectifs")
-    numerators, share_den = _share_numerators(columns, sums, weights)
-    factor_num, factor_den = billed["facteur_num"].to_list(), billed["facteur_den"].to_list()
-    year_den = factor_den[0] if factor_den else 1  # same for every billed commune (365/366, 12 or 1)
-    annual = _div_half_up_all([total * n for n in numerators], share_den)
-    prorated = _div_half_up_all([a * f for a, f in zip(annual, factor_num)], year_den)
-    parts = apportion_cents([total * n * f for n, f in zip(numerators, factor_num)], share_den * year_den)
-    target = sum(parts)
-
-    pct = _div_half_up_all([n * 1_000_000 for n in numerators], share_den)  # share in 1/10 000 of a percent
-    billed = billed.with_columns(
-        pl.Series("montant_annuel_cents", annual, pl.Int64), pl.Series("_du", prorated, pl.Int64),
-        pl.Series("montant_cents", parts, pl.Int64), pl.Series("_pct", pct, pl.Int64),
-    )
-    indicative = frame.filter(pl.col("situation") == "indicative")
-    indicative_amounts, indicative_pct, indicative_sums = [], [], []
-    for row in indicative.select([f"_c_{k}" for k in criteria]).fill_null(0).iter_rows():
-        own_sums = tuple(s + c for s, c in zip(sums, row))
-        (numerator,), den = _share_numerators([[c] for c in row], own_sums, weights)
-        indicative_amounts.append(div_half_up(total * numerator, den))
-        indicative_pct.append(div_half_up(numerator * 1_000_000, den))
-        indicative_sums.append(own_sums)
-    indicative = indicative.with_columns(
-        pl.Series("montant_annuel_cents", indicative_amounts, pl.Int64),
-        pl.Series("montant_indicatif_cents", indicative_amounts, pl.Int64),
-        pl.Series("_pct", indicative_pct, pl.Int64),
-        *[pl.Series(f"_s_{k}", [s[i] for s in indicative_sums], pl.Int64) for i, k in enumerate(criteria)],
-    )
-    billed = billed.with_columns(pl.lit(s, pl.Int64).alias(f"_s_{k}") for k, s in zip(criteria, sums))
+    billed, sums = _billed_shares(frame.filter(pl.col("situation") == "facturee"), total, criteria, weights)
+    indicative = _indicative_shares(frame.filter(pl.col("situation") == "indicative"), total, criteria, weights, sums)
+    target = int(billed["montant_cents"].sum() or 0)
 
     def quote_part(frame: pl.DataFrame) -> pl.DataFrame:
-        pct_text = pl.format("{},{} %", _int_text(pl.col("_pct") // 10_000),
+        pct_text = pl.format("{},{} %", format_count_column(pl.col("_pct") // 10_000),
                              (pl.col("_pct") % 10_000).cast(pl.Utf8).str.zfill(4))
-        terms = [pl.format(f"{CRITERION_WORDS[k]} {{}} / {{}} × {_percent_text(w)}", _int_text(pl.col(f"_c_{k}")),
-                           _int_text(pl.col(f"_s_{k}"))) for k, w in zip(criteria, weights)]
+        terms = [pl.format(f"{CRITERION_WORDS[k]} {{}} / {{}} × {_percent_text(w)}",
+                           format_count_column(pl.col(f"_c_{k}")), format_count_column(pl.col(f"_s_{k}")))
+                 for k, w in zip(criteria, weights)]
         detail = pl.format(f"{{}} de {format_euros(total)} : " + " + ".join(["{}"] * len(terms)), pct_text, *terms) \
             if terms else pl.format(f"{{}} de {format_euros(total)}", pct_text)
         return _line_frame(frame, rang=1, code="repartition", libelle="Quote-part de la répartition", quantite=None,
@@ -615,6 +567,55 @@ def _price_repartition(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFr
         pl.col("montant_annuel_cents").fill_null(0), pl.col("montant_cents").fill_null(0),
         pl.col("montant_indicatif_cents"))
     return amounts, _number_lines(lines)
+
+
+def _billed_shares(billed: pl.DataFrame, total: int, criteria: tuple[str, ...],
+                   weights: tuple[Fraction, ...]) -> tuple[pl.DataFrame, tuple[int, ...]]:
+    """The billed communes with their whole-year part, prorated part (_du), apportioned montant_cents,
+    share (_pct, in 1/10 000 of a percent) and the criteria sums (_s_*); and those sums."""
+    for criterion in criteria:
+        missing = billed.filter(pl.col(f"_c_{criterion}").is_null())
+        if missing.height:
+            raise PricingError(f"répartition : la commune {missing['code_insee'][0]} n'a pas de valeur pour le "
+                               f"critère « {criterion} »")
+    columns = [billed[f"_c_{k}"].to_list() for k in criteria]
+    sums = tuple(sum(column) for column in columns)
+    if billed.height:
+        for criterion, weight, s in zip(criteria, weights, sums):
+            if s == 0:
+                raise PricingError(
+                    f"répartition impossible : le critère « {criterion} » (poids {_percent_text(weight)}) vaut 0 "
+                    f"pour toutes les communes facturées ; changez les poids du tarif ou vérifiez les effectifs")
+    numerators, share_den = _share_numerators(columns, sums, weights)
+    factor_num, factor_den = billed["facteur_num"].to_list(), billed["facteur_den"].to_list()
+    year_den = factor_den[0] if factor_den else 1  # same for every billed commune (365/366, 12 or 1)
+    annual = div_half_up_each([total * n for n in numerators], share_den)
+    prorated = div_half_up_each([a * f for a, f in zip(annual, factor_num)], year_den)
+    parts = apportion_cents([total * n * f for n, f in zip(numerators, factor_num)], share_den * year_den)
+    pct = div_half_up_each([n * 1_000_000 for n in numerators], share_den)
+    billed = billed.with_columns(
+        pl.Series("montant_annuel_cents", annual, pl.Int64), pl.Series("_du", prorated, pl.Int64),
+        pl.Series("montant_cents", parts, pl.Int64), pl.Series("_pct", pct, pl.Int64),
+    )
+    return billed.with_columns(pl.lit(s, pl.Int64).alias(f"_s_{k}") for k, s in zip(criteria, sums)), sums
+
+
+def _indicative_shares(indicative: pl.DataFrame, total: int, criteria: tuple[str, ...],
+                       weights: tuple[Fraction, ...], sums: tuple[int, ...]) -> pl.DataFrame:
+    """Each conditionnelle's whole-year part were it billed too (its criteria added to every sum)."""
+    amounts, pcts, own = [], [], []
+    for row in indicative.select([f"_c_{k}" for k in criteria]).fill_null(0).iter_rows():
+        own_sums = tuple(s + c for s, c in zip(sums, row))
+        (numerator,), den = _share_numerators([[c] for c in row], own_sums, weights)
+        amounts.append(div_half_up(total * numerator, den))
+        pcts.append(div_half_up(numerator * 1_000_000, den))
+        own.append(own_sums)
+    return indicative.with_columns(
+        pl.Series("montant_annuel_cents", amounts, pl.Int64),
+        pl.Series("montant_indicatif_cents", amounts, pl.Int64),
+        pl.Series("_pct", pcts, pl.Int64),
+        *[pl.Series(f"_s_{k}", [s[i] for s in own], pl.Int64) for i, k in enumerate(criteria)],
+    )
 
 
 # ----- explanation -------------------------------------------------------------------------
@@ -664,7 +665,7 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
     for line in priced.lines.filter(pl.col("code_insee") == code_insee).iter_rows(named=True):
         amount = line["montant_cents"]
         if line["formule"] == "produit":
-            calc = f"{_fmt_int(line['quantite'])} × {format_rate(line['taux_units'])} = {format_euros(amount)}"
+            calc = f"{format_count(line['quantite'])} × {format_rate(line['taux_units'])} = {format_euros(amount)}"
         elif line["formule"] == "prorata":
             calc = (f"{format_euros(subtotal)} × {c['facteur_num']}/{c['facteur_den']} = "
                     f"{format_euros(subtotal + amount)}, soit {_signed_euros(amount)}")

@@ -33,10 +33,9 @@ import polars as pl
 
 from billing.core import problems as P
 from billing.core.money import format_euros
+from billing.core.natures import CREDITS, DEBITS
 from billing.core.problems import Problem
 
-PAYABLE = ("titre", "complementaire")
-CORRECTIONS = ("reduction", "annulation")
 
 MODE_NUMERO = "numéro de titre"
 MODE_MONTANT = "commune et montant exact"
@@ -115,108 +114,142 @@ _ALLOCATION_SCHEMA = {"_row": pl.Int64, "reference": pl.Utf8, "date": pl.Date, "
 
 def reconcile(titres: pl.DataFrame, payments: pl.DataFrame, *, annee: int, as_of: date) -> Reconciliation:
     """Match the payments to the titres of exercice ``annee`` and balance every titre at ``as_of``."""
-    problems: list[Problem] = []
-    payable = titres.filter(pl.col("nature").is_in(PAYABLE))
-    in_year = payable.filter(pl.col("exercice") == annee).sort("date_emission", "numero")
-    other_numbers = dict(payable.filter(pl.col("exercice") != annee).select("numero", "exercice").iter_rows())
-    corrections = titres.filter(pl.col("nature").is_in(CORRECTIONS))
-    correction_origins = dict(corrections.select("numero", "origine_numero").iter_rows())
+    payable = titres.filter(pl.col("nature").is_in(list(DEBITS)))
+    corrections = titres.filter(pl.col("nature").is_in(list(CREDITS)))
+    base = _titre_base(payable.filter(pl.col("exercice") == annee).sort("date_emission", "numero"), corrections)
+    matcher = _Matcher(base, other_numbers=dict(payable.filter(pl.col("exercice") != annee)
+                                                .select("numero", "exercice").iter_rows()),
+                       correction_origins=dict(corrections.select("numero", "origine_numero").iter_rows()))
+    ordered = payments.sort("date", "_row")
+    for pay in ordered.filter(pl.col("numero_titre").is_not_null()).iter_rows(named=True):
+        matcher.by_number(pay)
+    for pay in ordered.filter(pl.col("numero_titre").is_null()).iter_rows(named=True):
+        matcher.by_commune(pay)
 
+    allocation_frame = pl.DataFrame(matcher.allocations, schema=_ALLOCATION_SCHEMA)
+    per_titre = _per_titre(base, allocation_frame, as_of)
+    unmatched_frame = _payment_frame(matcher.unmatched, extra={"motif": pl.Utf8})
+    other_frame = _payment_frame(matcher.other_years, extra={"exercice": pl.Int64})
+    totals = Totals(
+        emis=_sum(per_titre, "emis_cents"),
+        reduit=_sum(per_titre, "reduit_cents"),
+        paye=_sum(per_titre, "paye_cents"),
+        reste=_sum(per_titre, "reste_cents"),
+        trop_percu=_sum(per_titre, "trop_percu_cents"),
+        recu=_sum(payments, "montant_cents"),
+        non_rapproche=_sum(unmatched_frame, "montant_cents"),
+        autres_exercices=_sum(other_frame, "montant_cents"),
+    )
+    check_balance(per_titre, totals)
+    return Reconciliation(annee, as_of, per_titre, allocation_frame, unmatched_frame, other_frame,
+                          _reminders(per_titre, as_of), totals, tuple(P.sort_problems(matcher.problems)))
+
+
+def _titre_base(in_year: pl.DataFrame, corrections: pl.DataFrame) -> pl.DataFrame:
+    """The payable titres of the year with what their credits took off (reduit_cents) and which."""
     reduced = (
         corrections.group_by("origine_numero")
         .agg(pl.col("montant_cents").sum().alias("reduit_cents"),
              pl.col("numero").sort().str.join(", ").alias("corrections"))
         .rename({"origine_numero": "numero"})
     )
-    base = (
+    return (
         in_year.select("numero", "exercice", "nature", "code_insee", "commune", "date_emission", "date_echeance",
                        pl.col("montant_cents").alias("emis_cents"))
         .join(reduced, on="numero", how="left")
         .with_columns(pl.col("reduit_cents").fill_null(0).cast(pl.Int64))
     )
 
-    open_titres = {
-        numero: _Open(numero, code, (emitted, numero), emis - reduit)
-        for numero, code, emitted, emis, reduit in base.select(
-            "numero", "code_insee", "date_emission", "emis_cents", "reduit_cents").iter_rows()
-    }
-    by_commune: dict[str, list[_Open]] = {}
-    for item in sorted(open_titres.values(), key=lambda t: t.order):
-        by_commune.setdefault(item.code_insee, []).append(item)
 
-    allocations: list[dict] = []
-    unmatched: list[dict] = []
-    other_years: list[dict] = []
-    ordered = payments.sort("date", "_row")
-    numbered = ordered.filter(pl.col("numero_titre").is_not_null())
-    anonymous = ordered.filter(pl.col("numero_titre").is_null())
+class _Matcher:
+    """Allocates payments, one at a time in date order, to the titres still open."""
 
-    def allocate(pay: dict, titre: _Open, cents: int, mode: str) -> None:
+    def __init__(self, base: pl.DataFrame, *, other_numbers: dict, correction_origins: dict) -> None:
+        self.open_titres = {
+            numero: _Open(numero, code, (emitted, numero), emis - reduit)
+            for numero, code, emitted, emis, reduit in base.select(
+                "numero", "code_insee", "date_emission", "emis_cents", "reduit_cents").iter_rows()
+        }
+        self.communes: dict[str, list[_Open]] = {}
+        for item in sorted(self.open_titres.values(), key=lambda t: t.order):
+            self.communes.setdefault(item.code_insee, []).append(item)
+        self.other_numbers = other_numbers
+        self.correction_origins = correction_origins
+        self.allocations: list[dict] = []
+        self.unmatched: list[dict] = []
+        self.other_years: list[dict] = []
+        self.problems: list[Problem] = []
+
+    def allocate(self, pay: dict, titre: _Open, cents: int, mode: str) -> None:
         titre.paid += cents
-        allocations.append({"_row": pay["_row"], "reference": pay.get("reference"), "date": pay["date"],
-                            "numero_titre": pay.get("numero_titre"), "numero": titre.numero,
-                            "code_insee": titre.code_insee, "montant_cents": cents, "mode": mode})
+        self.allocations.append({"_row": pay["_row"], "reference": pay.get("reference"), "date": pay["date"],
+                                 "numero_titre": pay.get("numero_titre"), "numero": titre.numero,
+                                 "code_insee": titre.code_insee, "montant_cents": cents, "mode": mode})
 
-    def set_aside(pay: dict, motif: str) -> None:
-        unmatched.append({**_payment_record(pay), "motif": motif})
+    def set_aside(self, pay: dict, motif: str) -> None:
+        self.unmatched.append({**_payment_record(pay), "motif": motif})
 
-    for pay in numbered.iter_rows(named=True):
+    def by_number(self, pay: dict) -> None:
+        """A payment that cites a titre number: that titre, whatever commune the payment names."""
         numero = pay["numero_titre"]
-        titre = open_titres.get(numero)
+        titre = self.open_titres.get(numero)
         if titre is not None:
             if pay.get("code_insee") and pay["code_insee"] != titre.code_insee:
-                problems.append(P.warning(
+                self.problems.append(P.warning(
                     _source(pay), pay["_row"], "code_insee",
                     f"le titre {numero} a pour débiteur la commune {titre.code_insee} : le numéro de titre est retenu",
                     value=pay["code_insee"]))
-            allocate(pay, titre, pay["montant_cents"], MODE_NUMERO)
-        elif numero in other_numbers:
-            other_years.append({**_payment_record(pay), "exercice": other_numbers[numero]})
-        elif numero in correction_origins:
-            problems.append(P.error(
+            self.allocate(pay, titre, pay["montant_cents"], MODE_NUMERO)
+        elif numero in self.other_numbers:
+            self.other_years.append({**_payment_record(pay), "exercice": self.other_numbers[numero]})
+        elif numero in self.correction_origins:
+            self.problems.append(P.error(
                 _source(pay), pay["_row"], "numero_titre",
                 "est le numéro d'une réduction ou annulation, pas d'un titre à payer.", value=numero,
-                suggestion=f"Indiquez le titre d'origine « {correction_origins[numero]} »."))
-            set_aside(pay, f"{numero} est une réduction/annulation, pas un titre à payer")
+                suggestion=f"Indiquez le titre d'origine « {self.correction_origins[numero]} »."))
+            self.set_aside(pay, f"{numero} est une réduction/annulation, pas un titre à payer")
         else:
-            problems.append(P.error(_source(pay), pay["_row"], "numero_titre",
-                                    "n'est pas un titre du registre des titres", value=numero))
-            set_aside(pay, f"titre {numero} inconnu du registre")
+            self.problems.append(P.error(_source(pay), pay["_row"], "numero_titre",
+                                         "n'est pas un titre du registre des titres", value=numero))
+            self.set_aside(pay, f"titre {numero} inconnu du registre")
 
-    for pay in anonymous.iter_rows(named=True):
+    def by_commune(self, pay: dict) -> None:
+        """A payment without a number: the titre of that exact amount, else the oldest first."""
         code = pay.get("code_insee")
-        owed = by_commune.get(code or "", [])
+        owed = self.communes.get(code or "", [])
         if not owed:
-            set_aside(pay, "aucun titre de l'exercice pour cette commune" if code else
-                      "ni numéro de titre ni commune")
-            continue
+            self.set_aside(pay, "aucun titre de l'exercice pour cette commune" if code else
+                           "ni numéro de titre ni commune")
+            return
         outstanding = [t for t in owed if t.outstanding > 0]
         if not outstanding:
-            set_aside(pay, "la commune ne doit plus rien sur l'exercice : paiement en double ?")
-            continue
+            self.set_aside(pay, "la commune ne doit plus rien sur l'exercice : paiement en double ?")
+            return
         exact = next((t for t in outstanding if t.outstanding == pay["montant_cents"]), None)
         if exact is not None:
-            allocate(pay, exact, pay["montant_cents"], MODE_MONTANT)
-            continue
+            self.allocate(pay, exact, pay["montant_cents"], MODE_MONTANT)
+            return
         left = pay["montant_cents"]
         last = outstanding[0]
         for titre in outstanding:
             if left == 0:
                 break
             share = min(left, titre.outstanding)
-            allocate(pay, titre, share, MODE_ANCIENNETE)
+            self.allocate(pay, titre, share, MODE_ANCIENNETE)
             left -= share
             last = titre
         if left:
-            allocate(pay, last, left, MODE_SURPLUS)
+            self.allocate(pay, last, left, MODE_SURPLUS)
 
-    allocation_frame = pl.DataFrame(allocations, schema=_ALLOCATION_SCHEMA)
+
+def _per_titre(base: pl.DataFrame, allocation_frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Each titre's balance: paid, what remains, what was overpaid, days late."""
     paid = allocation_frame.group_by("numero").agg(
         pl.col("montant_cents").sum().alias("paye_cents"),
         pl.col("reference").drop_nulls().unique(maintain_order=True).str.join(", ").alias("paiements"),
     )
     net = pl.col("emis_cents") - pl.col("reduit_cents")
-    per_titre = (
+    return (
         base.join(paid, on="numero", how="left")
         .with_columns(pl.col("paye_cents").fill_null(0).cast(pl.Int64))
         .with_columns(
@@ -235,22 +268,6 @@ def reconcile(titres: pl.DataFrame, payments: pl.DataFrame, *, annee: int, as_of
                 "corrections", "paiements")
         .sort("numero")
     )
-
-    unmatched_frame = _payment_frame(unmatched, extra={"motif": pl.Utf8})
-    other_frame = _payment_frame(other_years, extra={"exercice": pl.Int64})
-    totals = Totals(
-        emis=_sum(per_titre, "emis_cents"),
-        reduit=_sum(per_titre, "reduit_cents"),
-        paye=_sum(per_titre, "paye_cents"),
-        reste=_sum(per_titre, "reste_cents"),
-        trop_percu=_sum(per_titre, "trop_percu_cents"),
-        recu=_sum(payments, "montant_cents"),
-        non_rapproche=_sum(unmatched_frame, "montant_cents"),
-        autres_exercices=_sum(other_frame, "montant_cents"),
-    )
-    check_balance(per_titre, totals)
-    return Reconciliation(annee, as_of, per_titre, allocation_frame, unmatched_frame, other_frame,
-                          _reminders(per_titre, as_of), totals, tuple(P.sort_problems(problems)))
 
 
 def check_balance(per_titre: pl.DataFrame, totals: Totals) -> None:

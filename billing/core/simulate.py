@@ -18,7 +18,9 @@ import polars as pl
 from billing.inputs.config import apply_overrides, with_rate
 from billing.core.errors import UserError
 from billing.core.model import Tariff
-from billing.core.money import MoneyError, decimal_to_cents, parse_decimal_text, rate_units_to_decimal
+from billing.core.money import (
+    MoneyError, decimal_to_cents, format_euros, parse_decimal_text, rate_units_to_decimal,
+)
 from billing.core.pricing import Priced, price_year
 from billing.core.problems import InputError
 
@@ -134,15 +136,15 @@ def solve_rate(billing_base: pl.DataFrame, tariff: Tariff, target_cents: int, *,
     finest = 1  # 1/10 000 € for a price, 1 cent for part_fixe
     if total(0) > target_cents:
         raise UserError(f"aucun tarif ne convient : même à 0, les autres parts donnent déjà "
-                        f"{_euros(total(0))}, plus que la cible de {_euros(target_cents)}")
+                        f"{format_euros(total(0))}, plus que la cible de {format_euros(target_cents)}")
     low, high = 0, 1
     while total(high) <= target_cents:
         if high >= MAX_UNITS:
             break
         low, high = high, high * 2
     if total(high) <= target_cents:
-        raise UserError(f"aucun tarif ne permet d'atteindre {_euros(target_cents)} : le total plafonne à "
-                        f"{_euros(total(high))} (plafond atteint par toutes les communes, ou aucune commune "
+        raise UserError(f"aucun tarif ne permet d'atteindre {format_euros(target_cents)} : le total plafonne à "
+                        f"{format_euros(total(high))} (plafond atteint par toutes les communes, ou aucune commune "
                         f"concernée par « {parameter} »)")
     while high - low > finest:
         middle = (low + high) // 2
@@ -158,12 +160,6 @@ def solve_rate(billing_base: pl.DataFrame, tariff: Tariff, target_cents: int, *,
             following = candidate + step
             return Solution(parameter, candidate, decimals, best_total, following, total(following), target_cents)
     raise AssertionError("unreachable: the finest step always matches")  # pragma: no cover
-
-
-def _euros(cents: int) -> str:
-    from billing.core.money import format_euros
-
-    return format_euros(cents)
 
 
 def comparison_frame(current: Priced, scenarios: Sequence[Scenario]) -> pl.DataFrame:

@@ -35,7 +35,8 @@ from typing import Callable, Sequence
 import duckdb
 import pyarrow as pa
 
-from billing.core.corrections import CREDITS, DEBITS, NATURES, Claim, PlannedTitre, plan_titres, remaining_by_titre
+from billing.core.corrections import Claim, IssuedTitre, PlannedTitre, plan_titres, remaining_by_titre
+from billing.core.natures import CREDITS, DEBITS, NATURES, signed
 from billing.core.errors import UserError
 from billing.core.money import format_euros
 
@@ -84,33 +85,6 @@ class RunInfo:
             user = "inconnu"
         return cls(uuid.uuid4().hex, annee, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
                    user, platform.node() or "inconnue", version, pairs)
-
-
-@dataclass(frozen=True)
-class IssuedTitre:
-    """One row of the ledger, lines decoded. Never modified once written."""
-
-    numero: str
-    exercice: int
-    seq: int
-    code_insee: str
-    commune: str
-    nature: str
-    origine_numero: str | None
-    montant_cents: int
-    date_emission: date
-    date_echeance: date | None
-    run_id: str
-    deliberation: str | None
-    objet: str | None
-    imputation: str | None
-    lines: tuple[dict, ...]
-    prev_hash: str
-    hash: str
-
-    @property
-    def signed_cents(self) -> int:
-        return -self.montant_cents if self.nature in CREDITS else self.montant_cents
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))  # stateless, reusable
@@ -287,7 +261,7 @@ class _Head:
 
     @property
     def signed_cents(self) -> int:
-        return -self.montant_cents if self.nature in CREDITS else self.montant_cents
+        return signed(self.nature, self.montant_cents)
 
 
 class Ledger:
@@ -324,10 +298,12 @@ class Ledger:
     def net_by_commune(self, annee: int) -> dict[str, int]:
         """code_insee -> net amount titled for ``annee`` (debits minus credits), for the diff ``compute`` shows."""
         rows = self._con.execute(
-            "SELECT code_insee, SUM(CASE WHEN nature IN ('reduction', 'annulation') THEN -montant_cents "
-            "ELSE montant_cents END) FROM titres WHERE exercice = ? GROUP BY code_insee ORDER BY code_insee",
-            [annee]).fetchall()
-        return {code: int(total) for code, total in rows}
+            "SELECT code_insee, nature, SUM(montant_cents) FROM titres WHERE exercice = ? "
+            "GROUP BY code_insee, nature ORDER BY code_insee, nature", [annee]).fetchall()
+        net: dict[str, int] = {}
+        for code, nature, total in rows:
+            net[code] = net.get(code, 0) + signed(nature, int(total))
+        return net
 
     def runs(self) -> list[dict]:
         """The runs that issued titres, oldest first (who, when, which inputs)."""
@@ -518,8 +494,7 @@ def _verify_exercice(exercice: int, rows: list[dict]) -> list[str]:
     credited: dict[str, int] = defaultdict(int)
     net: dict[str, int] = defaultdict(int)
     for row in rows:
-        sign = -1 if row["nature"] in CREDITS else 1
-        net[row["code_insee"]] += sign * row["montant_cents"]
+        net[row["code_insee"]] += signed(row["nature"], row["montant_cents"])
         if row["nature"] not in CREDITS and row["nature"] != "complementaire":
             continue
         origin = by_numero.get(row["origine_numero"] or "")

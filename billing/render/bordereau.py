@@ -10,7 +10,7 @@ from typing import Sequence
 
 from openpyxl import Workbook
 
-from billing.core.corrections import NATURE_LABELS
+from billing.core.natures import nature_label
 from billing.core.money import cents_to_str
 from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, save_with_tables
@@ -32,7 +32,7 @@ def _bases(titre) -> str:
 
 
 def rows_of(titres: Sequence, sirets: dict[str, str | None], debtors: dict[str, str]) -> list[list]:
-    return [[t.numero, t.exercice, NATURE_LABELS.get(t.nature, t.nature), t.origine_numero or "",
+    return [[t.numero, t.exercice, nature_label(t.nature), t.origine_numero or "",
              t.date_emission.isoformat(), t.date_echeance.isoformat() if t.date_echeance else "", t.code_insee,
              debtors.get(t.code_insee, f"Commune de {t.commune}"), sirets.get(t.code_insee) or "",
              t.imputation or "", t.objet or "", _bases(t), cents_to_str(t.signed_cents), t.deliberation or ""]

@@ -20,15 +20,12 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
-from billing.inputs.config import describe_tariff, tariff_to_dict
-from billing.core.model import InputHash, Syndicat
-from billing.core.money import cents_to_str, div_half_up
+from billing.core.model import SITUATION_LABELS, STATUT_LABELS, InputHash, Syndicat
+from billing.core.money import cents_to_str, ratio_to_str
 from billing.core.problems import Problem
 from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
 
-STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
-SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative (non facturée)", "hors_periode": "hors période"}
 LINE_COLUMN_ORDER = ("part_fixe", "part_ecole", "part_eleve")
 
 CSV_COLUMNS = ("code_insee", "commune", "statut", "situation", "departement", "epci_siren", "ecoles", "eleves",
@@ -136,10 +133,14 @@ def _cell(sheet, value, *, bold: bool = False):
     return cell
 
 
-def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
+def write_contributions_workbook(path: Path, *, priced, tariff_description: Sequence[tuple[str, str]],
+                                 problems: Sequence[Problem], input_hashes: Sequence[InputHash],
                                  syndicat: Syndicat, version: str, generated_at: datetime,
                                  streamed: bool = True) -> Path:
     """The officer's table: Contributions, Lignes, Anomalies, Paramètres.
+
+    ``tariff_description``: the tariff as (label, value) rows, shown as given in « Paramètres »
+    (the inputs stage's ``describe_tariff``).
 
     ``streamed=False`` writes every cell through openpyxl: the slow reference the tests
     compare the streamed workbook with, cell for cell.
@@ -148,13 +149,14 @@ def write_contributions_workbook(path: Path, *, priced, problems: Sequence[Probl
     workbook = Workbook(write_only=True)
     sheets = [add_table(workbook, table, streamed=streamed)
               for table in (_contributions_table(priced), _lines_table(priced))]
-    _write_small_sheets(workbook, priced=priced, problems=problems, input_hashes=input_hashes, syndicat=syndicat,
-                        version=version, generated_at=generated_at)
+    _write_small_sheets(workbook, tariff_description=tariff_description, problems=problems,
+                        input_hashes=input_hashes, syndicat=syndicat, version=version, generated_at=generated_at)
     return save_with_tables(workbook, sheets, path)
 
 
-def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_hashes: Sequence[InputHash],
-                        syndicat: Syndicat, version: str, generated_at: datetime) -> None:
+def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str]], problems: Sequence[Problem],
+                        input_hashes: Sequence[InputHash], syndicat: Syndicat, version: str,
+                        generated_at: datetime) -> None:
     anomalies = workbook.create_sheet("Anomalies")
     for index, width in enumerate([16, 28, 8, 20, 28, 80, 50], start=1):
         anomalies.column_dimensions[get_column_letter(index)].width = width
@@ -171,7 +173,7 @@ def _write_small_sheets(workbook, *, priced, problems: Sequence[Problem], input_
     params.column_dimensions["B"].width = 70
     params.column_dimensions["C"].width = 12
     params.append([_cell(params, "Tarif appliqué", bold=True)])
-    for label, value in describe_tariff(priced.tariff):
+    for label, value in tariff_description:
         params.append([_cell(params, label), _cell(params, value)])
     params.append([])
     params.append([_cell(params, "Syndicat", bold=True)])
@@ -199,13 +201,6 @@ def _check_totals(priced) -> None:
         raise AssertionError(f"lignes et montants divergent pour {broken['code_insee'].to_list()[:5]}")
 
 
-def facteur_decimal(num: int, den: int) -> str:
-    """num/den with 6 decimals, half-up, as text."""
-    scaled = div_half_up(num * 1_000_000, den)
-    whole, frac = divmod(scaled, 1_000_000)
-    return f"{whole}.{frac:06d}"
-
-
 def contributions_csv_bytes(priced) -> bytes:
     """The machine-readable copy: UTF-8, ',', one row per commune, byte-identical on re-run."""
     buffer = io.StringIO()
@@ -220,7 +215,7 @@ def contributions_csv_bytes(priced) -> bytes:
             row["date_debut"].isoformat() if row["date_debut"] else "",
             row["date_fin"].isoformat() if row["date_fin"] else "",
             row["jours"] if billed else "", row["mois"] if billed else "",
-            f"{row['facteur_num']}/{row['facteur_den']}", facteur_decimal(row["facteur_num"], row["facteur_den"]),
+            f"{row['facteur_num']}/{row['facteur_den']}", ratio_to_str(row["facteur_num"], row["facteur_den"]),
             cents_to_str(row["montant_annuel_cents"]), cents_to_str(row["montant_cents"]),
             "" if indicative is None else cents_to_str(indicative),
         ])
@@ -239,15 +234,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest_payload(*, priced, input_hashes: Sequence[InputHash], version: str, outputs: Mapping[str, Path],
-                     out_dir: Path) -> dict:
+def manifest_payload(*, priced, tariff_record: Mapping, input_hashes: Sequence[InputHash], version: str,
+                     outputs: Mapping[str, Path], out_dir: Path) -> dict:
+    """``tariff_record``: the tariff as JSON-ready values (the inputs stage's ``tariff_to_dict``)."""
     c = priced.contributions
     billed = c.filter(pl.col("situation") == "facturee")
     indicative = c.filter(pl.col("situation") == "indicative")
     return {
         "version": version,
         "annee": priced.annee,
-        "tarif": tariff_to_dict(priced.tariff),
+        "tarif": dict(tariff_record),
         "entrees": [{"nom": h.name, "sha256": h.sha256, "taille": h.size} for h in input_hashes],
         "totaux": {
             "communes": c.height,
@@ -264,10 +260,10 @@ def manifest_payload(*, priced, input_hashes: Sequence[InputHash], version: str,
     }
 
 
-def write_manifest(path: Path, *, priced, input_hashes: Sequence[InputHash], version: str,
+def write_manifest(path: Path, *, priced, tariff_record: Mapping, input_hashes: Sequence[InputHash], version: str,
                    outputs: Mapping[str, Path], out_dir: Path) -> Path:
     """No timestamp inside: the same inputs give the same manifest (the workbooks carry the date)."""
-    payload = manifest_payload(priced=priced, input_hashes=input_hashes, version=version, outputs=outputs,
-                               out_dir=out_dir)
+    payload = manifest_payload(priced=priced, tariff_record=tariff_record, input_hashes=input_hashes,
+                               version=version, outputs=outputs, out_dir=out_dir)
     text = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))

@@ -6,52 +6,37 @@ the number and date of the titre, the debtor, the object, the legal basis, the b
 liquidation with live formulas that recompute to the same cents, the total in words,
 payment instructions, the executory mention and the « voies et délais de recours ».
 
-Two writers produce the same cells: ``write_notice_openpyxl`` (plain, the reference) and
-the fast path of ``write_notices``, which builds one openpyxl workbook per number of lines
-as a template with placeholder cells, then per notice only patches the sheet XML (inline
-strings, numbers, formulas) and re-zips the other parts byte for byte — some 35 000
-notices must be written at ≥ 1 000 per second (§8).
+Every amount shown is the one pricing (or the ledger) computed: a line's cents are written
+as the cached value of its formula, never recomputed here. This module turns a ``Notice``
+into slot values; ``billing.render.notice_page`` places them on the page and writes it, by
+plain openpyxl (``write_notice_openpyxl``, the reference) or by the fast template path of
+``write_notices`` — some 35 000 notices must be written at ≥ 1 000 per second (§8).
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 import re
 import secrets
-import struct
-import zipfile
-import zlib
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
-from xml.sax.saxutils import escape
-
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils.datetime import to_excel
-from openpyxl.worksheet.properties import PageSetupProperties
+from typing import Callable, Sequence
 
 from billing.core.model import Syndicat
-from billing.core.money import amount_in_words, cents_to_decimal, div_half_up, line_cents, rate_units_to_decimal
-from billing.inputs.register import slug
+from billing.core.money import amount_in_words, cents_to_decimal, rate_units_to_decimal
+from billing.core.natures import CREDITS, NATURES
+from billing.core.text import slug
 from billing.render.files import fsync_dir, safe_child, write_bytes_atomic
+from billing.render.notice_page import FIRST_LINE_ROW, Formula, build_workbook, page_bytes, prepare
 
-NATURES = ("titre", "complementaire", "reduction", "annulation")
-CREDITS = frozenset({"reduction", "annulation"})
 FORMULES = ("produit", "prorata", "ajustement", "valeur")
 PROJET_MARK = "PROJET — sans valeur de titre exécutoire"
 EXECUTORY_MENTION = ("Titre de recettes émis et rendu exécutoire en application de l'article L. 252 A du livre "
                      "des procédures fiscales et de l'article L. 1617-5 du CGCT")
-
-EUROS = '#,##0.00 "€"'
-RATE = '#,##0.00## "€"'
-QUANTITY = "#,##0"
-DATE = "DD/MM/YYYY"
 
 PARALLEL_ABOVE = 200  # below this, starting processes costs more than it saves
 CHUNK = 500
@@ -107,19 +92,16 @@ class Notice:
     syndicat: Syndicat
 
     def __post_init__(self) -> None:
-        """Refuse a notice whose formulas would not recompute to its own cents: it must add up."""
+        """Refuse a notice that cannot be written as given: a line without what its formula reads,
+        or a total that is not the sum of the lines shown. The cents themselves are pricing's."""
         where = f"avis {self.numero or 'PROJET'} ({self.debiteur_code_insee})"
         if self.nature not in NATURES:
             raise ValueError(f"{where} : nature « {self.nature} » inconnue (attendu : {', '.join(NATURES)})")
         if self.nature != "titre" and not self.origine_numero:
             raise ValueError(f"{where} : un avis « {self.nature} » doit citer le titre d'origine (origine_numero)")
-        subtotal = 0
         for index, line in enumerate(self.lines, start=1):
-            expected = _expected_cents(line, subtotal, where=f"{where}, ligne {index}")
-            if expected != line.montant_cents:
-                raise ValueError(f"{where}, ligne {index} « {line.libelle} » : montant {line.montant_cents} centimes, "
-                                 f"la formule « {line.formule} » donne {expected} centimes")
-            subtotal += line.montant_cents
+            _check_line(line, where=f"{where}, ligne {index}")
+        subtotal = sum(line.montant_cents for line in self.lines)
         if self.lines and subtotal != self.total_cents:
             raise ValueError(f"{where} : le total {self.total_cents} centimes n'est pas la somme des lignes "
                              f"({subtotal} centimes)")
@@ -127,29 +109,16 @@ class Notice:
             raise ValueError(f"{where} : un avis de {self.total_cents} centimes sans ligne de liquidation")
 
 
-def _expected_cents(line: NoticeLine, subtotal: int, *, where: str) -> int:
+def _check_line(line: NoticeLine, *, where: str) -> None:
     if line.formule not in FORMULES:
         raise ValueError(f"{where} : formule « {line.formule} » inconnue (attendu : {', '.join(FORMULES)})")
-    if line.formule == "produit":
-        if line.quantite is None or line.taux_units is None:
-            raise ValueError(f"{where} : une ligne « produit » demande une quantité et un taux")
-        return line_cents(line.quantite, line.taux_units)
-    if line.formule == "prorata":
-        if not line.facteur_den or line.facteur_num is None:
-            raise ValueError(f"{where} : une ligne « prorata » demande facteur_num et facteur_den (> 0)")
-        return div_half_up(subtotal * line.facteur_num, line.facteur_den) - subtotal
-    return line.montant_cents  # ajustement (target − subtotal, target taken from the line) and valeur
+    if line.formule == "produit" and (line.quantite is None or line.taux_units is None):
+        raise ValueError(f"{where} : une ligne « produit » demande une quantité et un taux")
+    if line.formule == "prorata" and (not line.facteur_den or line.facteur_num is None):
+        raise ValueError(f"{where} : une ligne « prorata » demande facteur_num et facteur_den (> 0)")
 
 
 # ----- what each cell of the page holds -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Formula:
-    """A formula without its « = », with the cents it evaluates to (cached for previewers)."""
-
-    text: str
-    cents: int
 
 
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -196,13 +165,25 @@ def _imputation_text(imputation: str | None) -> str:
     return f"Imputation budgétaire : {account}"
 
 
+INTITULES = {"titre": "AVIS DES SOMMES À PAYER", "complementaire": "AVIS DES SOMMES À PAYER — TITRE COMPLÉMENTAIRE",
+             "reduction": "AVIS DE RÉDUCTION DE TITRE", "annulation": "AVIS D'ANNULATION DE TITRE"}
+ORIGINES = {"complementaire": "Titre complémentaire au titre {}", "reduction": "Réduction du titre {}",
+            "annulation": "Annulation du titre {}"}
+TOTAL_LIBELLES = {"titre": "Montant total à payer", "complementaire": "Montant complémentaire à payer",
+                  "reduction": "Montant de la réduction", "annulation": "Montant annulé"}
+
+
 def _slot_values(notice: Notice) -> dict[str, object]:
-    """Slot name -> value (str, int, Decimal, date, _Formula or None) for this notice's page."""
-    syndicat = notice.syndicat
-    credit = notice.nature in CREDITS
-    draft = notice.numero is None
+    """Slot name -> value (str, int, Decimal, date, Formula or None) for this notice's page."""
     origine = f"n° {notice.origine_numero} du {_fr_date(notice.origine_date)}"
-    values: dict[str, object] = {
+    values = {**_heading_values(notice, origine), **_payment_values(notice, origine), **_line_values(notice)}
+    return {key: (_text(value) if isinstance(value, str) else value) for key, value in values.items()}
+
+
+def _heading_values(notice: Notice, origine: str) -> dict[str, object]:
+    syndicat = notice.syndicat
+    draft = notice.numero is None
+    return {
         "emetteur_nom": syndicat.nom,
         "emetteur_adresse": syndicat.adresse,
         "emetteur_siret": f"SIRET : {syndicat.siret}",
@@ -210,15 +191,9 @@ def _slot_values(notice: Notice) -> dict[str, object]:
         "exercice": str(notice.annee),
         "numero": notice.numero if not draft else "PROJET",
         "date_emission": notice.date_emission,
-        "intitule": {"titre": "AVIS DES SOMMES À PAYER",
-                     "complementaire": "AVIS DES SOMMES À PAYER — TITRE COMPLÉMENTAIRE",
-                     "reduction": "AVIS DE RÉDUCTION DE TITRE",
-                     "annulation": "AVIS D'ANNULATION DE TITRE"}[notice.nature],
+        "intitule": INTITULES[notice.nature],
         "projet": PROJET_MARK if draft else None,
-        "origine": {"titre": None,
-                    "complementaire": f"Titre complémentaire au titre {origine}",
-                    "reduction": f"Réduction du titre {origine}",
-                    "annulation": f"Annulation du titre {origine}"}[notice.nature],
+        "origine": ORIGINES[notice.nature].format(origine) if notice.nature in ORIGINES else None,
         "debiteur_nom": notice.debiteur_nom,
         "debiteur_adresse": notice.debiteur_adresse or "adresse non communiquée",
         "debiteur_siret": notice.debiteur_siret or "non communiqué",
@@ -227,8 +202,7 @@ def _slot_values(notice: Notice) -> dict[str, object]:
         "fondement": notice.fondement,
         "rentree": (f"Effectifs de la rentrée {notice.rentree} (année scolaire {notice.rentree}-{notice.rentree + 1})"
                     if notice.rentree is not None else "sans objet"),
-        "total_libelle": {"titre": "Montant total à payer", "complementaire": "Montant complémentaire à payer",
-                          "reduction": "Montant de la réduction", "annulation": "Montant annulé"}[notice.nature],
+        "total_libelle": TOTAL_LIBELLES[notice.nature],
         "arrete": f"Arrêté la présente somme à {amount_in_words(notice.total_cents)}.",
         "imputation": _imputation_text(notice.imputation),
         "comptable": syndicat.comptable_nom or "le comptable public assignataire du syndicat",
@@ -237,7 +211,13 @@ def _slot_values(notice: Notice) -> dict[str, object]:
         "signature": _signataire(syndicat),
         "recours": _recours(syndicat.tribunal),
     }
-    if credit:
+
+
+def _payment_values(notice: Notice, origine: str) -> dict[str, object]:
+    """What to pay and by when (nothing, for a credit), and the executory mention."""
+    draft = notice.numero is None
+    values: dict[str, object] = {}
+    if notice.nature in CREDITS:
         values["echeance_libelle"] = "Aucun paiement à effectuer"
         values["echeance"] = f"ce montant vient en déduction du titre {origine}"
         values["reference"] = notice.numero if not draft else "numéro attribué lors de l'émission"
@@ -256,6 +236,12 @@ def _slot_values(notice: Notice) -> dict[str, object]:
     if draft:
         values["executoire"] = (f"Projet soumis à vérification, sans valeur de titre exécutoire. Mention portée sur "
                                 f"le titre une fois émis : {EXECUTORY_MENTION}.")
+    return values
+
+
+def _line_values(notice: Notice) -> dict[str, object]:
+    """The bases de liquidation: each line as given, its amount as the cached value of its formula."""
+    values: dict[str, object] = {}
     first = FIRST_LINE_ROW
     subtotal = 0
     for index, line in enumerate(notice.lines):
@@ -268,10 +254,10 @@ def _slot_values(notice: Notice) -> dict[str, object]:
         subtotal += line.montant_cents
     if notice.lines:
         last = first + len(notice.lines) - 1
-        values["total"] = _Formula(f"SUM(E{first}:E{last})", notice.total_cents)
+        values["total"] = Formula(f"SUM(E{first}:E{last})", notice.total_cents)
     else:
         values["total"] = Decimal("0.00")
-    return {key: (_text(value) if isinstance(value, str) else value) for key, value in values.items()}
+    return values
 
 
 def _amount_cell(line: NoticeLine, *, row: int, first: int, subtotal: int) -> object:
@@ -283,13 +269,13 @@ def _amount_cell(line: NoticeLine, *, row: int, first: int, subtotal: int) -> ob
     """
     above = f"SUM(E{first}:E{row - 1})" if row > first else "0"
     if line.formule == "produit":
-        return _Formula(f"ROUND(C{row}*ROUND(D{row}*10000,0)/100,0)/100", line.montant_cents)
+        return Formula(f"ROUND(C{row}*ROUND(D{row}*10000,0)/100,0)/100", line.montant_cents)
     if line.formule == "prorata":
         cents = f"ROUND({above}*100,0)"
-        return _Formula(f"(ROUND({cents}*{line.facteur_num}/{line.facteur_den},0)-{cents})/100", line.montant_cents)
+        return Formula(f"(ROUND({cents}*{line.facteur_num}/{line.facteur_den},0)-{cents})/100", line.montant_cents)
     if line.formule == "ajustement":
         target = subtotal + line.montant_cents
-        return _Formula(f"({target}-ROUND({above}*100,0))/100", line.montant_cents)
+        return Formula(f"({target}-ROUND({above}*100,0))/100", line.montant_cents)
     return cents_to_decimal(line.montant_cents)
 
 
@@ -302,359 +288,20 @@ def _recours(tribunal: str) -> str:
             "notification devant le juge de l'exécution.")
 
 
-# ----- the page layout, shared by both writers ------------------------------------------
-
-FIRST_LINE_ROW = 22
-LAST_COLUMN = "E"
-WIDTHS = {"A": 31, "B": 42, "C": 10, "D": 12, "E": 16}
-
-_THIN = Side(style="thin", color="808080")
-_BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_NAVY = "1F3864"
-
-
-def _styles() -> dict[str, dict]:
-    wrap_top = Alignment(wrap_text=True, vertical="top")
-    return {
-        "issuer": dict(font=Font(bold=True, size=11, color=_NAVY)),
-        "text": dict(font=Font(size=10), alignment=Alignment(vertical="top")),
-        "small": dict(font=Font(size=9), alignment=Alignment(vertical="top")),
-        "label": dict(font=Font(bold=True, size=10), alignment=Alignment(vertical="top")),
-        "label_r": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top")),
-        "value_r": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top")),
-        "date_r": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top"),
-                       number_format=DATE),
-        "wrap": dict(font=Font(size=10), alignment=wrap_top),
-        "wrap_bold": dict(font=Font(bold=True, size=10), alignment=wrap_top),
-        "date_l": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="left", vertical="top",
-                                                                           wrap_text=True), number_format=DATE),
-        "title": dict(font=Font(bold=True, size=16, color=_NAVY), alignment=Alignment(horizontal="center")),
-        "projet": dict(font=Font(bold=True, size=13, color="C00000"), alignment=Alignment(horizontal="center")),
-        "origine": dict(font=Font(bold=True, size=11), alignment=Alignment(horizontal="center")),
-        "section": dict(font=Font(bold=True, size=10, color="FFFFFF"), fill=PatternFill("solid", fgColor=_NAVY)),
-        "th": dict(font=Font(bold=True, size=10), fill=PatternFill("solid", fgColor="DDE5F0"), border=_BOX,
-                   alignment=Alignment(horizontal="center", vertical="center", wrap_text=True)),
-        "td": dict(font=Font(size=10), border=_BOX, alignment=wrap_top),
-        "td_qty": dict(font=Font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=QUANTITY),
-        "td_rate": dict(font=Font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=RATE),
-        "td_eur": dict(font=Font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=EUROS),
-        "total_label": dict(font=Font(bold=True, size=11), border=_BOX, alignment=Alignment(horizontal="right"),
-                            fill=PatternFill("solid", fgColor="DDE5F0")),
-        "total": dict(font=Font(bold=True, size=11), border=Border(left=_THIN, right=_THIN, top=_THIN,
-                                                                    bottom=Side(style="double")),
-                      number_format=EUROS, fill=PatternFill("solid", fgColor="DDE5F0")),
-        "arrete": dict(font=Font(italic=True, size=10), alignment=Alignment(wrap_text=True, vertical="top")),
-        "signature": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="center")),
-        "signature_l": dict(font=Font(size=10), alignment=Alignment(horizontal="center")),
-        "legal": dict(font=Font(size=8.5), alignment=Alignment(wrap_text=True, vertical="top")),
-        "legal_title": dict(font=Font(bold=True, size=9)),
-    }
-
-
-@dataclass(frozen=True)
-class _Cell:
-    ref: str
-    content: str  # static text, or the slot name when ``slot``
-    style: str
-    slot: bool = False
-
-
-@dataclass(frozen=True)
-class _Page:
-    cells: tuple[_Cell, ...]
-    merges: tuple[str, ...]
-    heights: tuple[tuple[int, float], ...]
-    last_row: int
-
-
-@functools.cache
-def _page(n_lines: int) -> _Page:
-    """Where everything goes on a notice of ``n_lines`` lines: rows below the table shift with it."""
-    cells: list[_Cell] = []
-    merges: list[str] = []
-    heights: dict[int, float] = {}
-
-    def static(ref: str, text: str, style: str, merge_to: str | None = None) -> None:
-        cells.append(_Cell(ref, text, style))
-        if merge_to:
-            merges.append(f"{ref}:{merge_to}")
-
-    def slot(ref: str, name: str, style: str, merge_to: str | None = None) -> None:
-        cells.append(_Cell(ref, name, style, slot=True))
-        if merge_to:
-            merges.append(f"{ref}:{merge_to}")
-
-    def section(row: int, text: str) -> None:
-        static(f"A{row}", text, "section", f"E{row}")
-        heights[row] = 16
-
-    slot("A1", "emetteur_nom", "issuer", "B1")
-    static("D1", "Exercice", "label_r")
-    slot("E1", "exercice", "value_r")
-    slot("A2", "emetteur_adresse", "text", "B2")
-    static("D2", "Titre n°", "label_r")
-    slot("E2", "numero", "value_r")
-    slot("A3", "emetteur_siret", "text", "B3")
-    static("D3", "Date d'émission", "label_r")
-    slot("E3", "date_emission", "date_r")
-    slot("A4", "ordonnateur", "text", "B4")
-    slot("A6", "intitule", "title", "E6")
-    heights[6] = 24
-    slot("A7", "projet", "projet", "E7")
-    heights[7] = 19
-    slot("A8", "origine", "origine", "E8")
-
-    section(10, "DÉBITEUR")
-    static("A11", "Nom", "label")
-    slot("B11", "debiteur_nom", "wrap_bold", "E11")
-    static("A12", "Adresse", "label")
-    slot("B12", "debiteur_adresse", "wrap", "E12")
-    heights[12] = 27
-    static("A13", "SIRET", "label")
-    slot("B13", "debiteur_siret", "text")
-    static("C13", "Code INSEE", "label_r", "D13")
-    slot("E13", "debiteur_code_insee", "value_r")
-
-    section(15, "OBJET DE LA CRÉANCE")
-    static("A16", "Objet", "label")
-    slot("B16", "objet", "wrap", "E16")
-    heights[16] = 27
-    static("A17", "Fondement", "label")
-    slot("B17", "fondement", "wrap", "E17")
-    heights[17] = 27
-    static("A18", "Effectifs retenus", "label")
-    slot("B18", "rentree", "wrap", "E18")
-
-    section(20, "BASES DE LIQUIDATION")
-    for column, text in zip("ABCDE", ("Libellé", "Détail du calcul", "Quantité", "Taux", "Montant")):
-        static(f"{column}21", text, "th")
-    heights[21] = 18
-    for index in range(n_lines):
-        row = FIRST_LINE_ROW + index
-        slot(f"A{row}", f"l{index}_libelle", "td")
-        slot(f"B{row}", f"l{index}_detail", "td")
-        slot(f"C{row}", f"l{index}_quantite", "td_qty")
-        slot(f"D{row}", f"l{index}_taux", "td_rate")
-        slot(f"E{row}", f"l{index}_montant", "td_eur")
-        heights[row] = 27
-    t = FIRST_LINE_ROW + n_lines
-    slot(f"A{t}", "total_libelle", "total_label", f"D{t}")
-    for column in "BCD":  # the merged cells keep their border
-        cells.append(_Cell(f"{column}{t}", "", "total_label"))
-    slot(f"E{t}", "total", "total")
-    heights[t] = 20
-    slot(f"A{t + 1}", "arrete", "arrete", f"E{t + 1}")
-    heights[t + 1] = 27
-    slot(f"A{t + 2}", "imputation", "text", f"E{t + 2}")
-
-    section(t + 4, "MODALITÉS DE PAIEMENT")
-    slot(f"A{t + 5}", "echeance_libelle", "label")
-    slot(f"B{t + 5}", "echeance", "date_l", f"E{t + 5}")
-    static(f"A{t + 6}", "Comptable public", "label")
-    slot(f"B{t + 6}", "comptable", "wrap", f"E{t + 6}")
-    static(f"A{t + 7}", "IBAN", "label")
-    slot(f"B{t + 7}", "iban", "text")
-    static(f"C{t + 7}", "BIC", "label_r")
-    slot(f"D{t + 7}", "bic", "text", f"E{t + 7}")
-    static(f"A{t + 8}", "Référence à rappeler", "label")
-    slot(f"B{t + 8}", "reference", "wrap_bold", f"E{t + 8}")
-    slot(f"A{t + 9}", "paiement_note", "small", f"E{t + 9}")
-
-    static(f"D{t + 11}", "L'ordonnateur,", "signature_l", f"E{t + 11}")
-    slot(f"D{t + 12}", "signature", "signature", f"E{t + 12}")
-    heights[t + 13] = 30  # room to sign
-
-    section(t + 15, "MENTIONS LÉGALES")
-    slot(f"A{t + 16}", "executoire", "legal", f"E{t + 16}")
-    heights[t + 16] = 26
-    static(f"A{t + 17}", "Voies et délais de recours", "legal_title", f"E{t + 17}")
-    slot(f"A{t + 18}", "recours", "legal", f"E{t + 18}")
-    heights[t + 18] = 50
-    return _Page(tuple(cells), tuple(merges), tuple(sorted(heights.items())), t + 18)
-
-
-def _build_workbook(n_lines: int, values: dict[str, object] | None) -> Workbook:
-    """The workbook of a notice; ``values`` None writes placeholders (the fast writer's template)."""
-    page = _page(n_lines)
-    styles = _styles()
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Avis"
-    for column, width in WIDTHS.items():
-        sheet.column_dimensions[column].width = width
-    for row, height in page.heights:
-        sheet.row_dimensions[row].height = height
-    for spec in page.cells:
-        cell = sheet[spec.ref]
-        for attribute, value in styles[spec.style].items():
-            setattr(cell, attribute, value)
-        if not spec.slot:
-            if spec.content:
-                cell.value = spec.content
-                cell.data_type = "s"
-        elif values is None:
-            cell.value = _placeholder(spec.content)
-        else:
-            _put(cell, values.get(spec.content))
-    for merge in page.merges:
-        sheet.merge_cells(merge)
-    sheet.print_area = f"A1:{LAST_COLUMN}{page.last_row}"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.orientation = "portrait"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 1
-    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    sheet.page_margins.left = sheet.page_margins.right = 0.5
-    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
-    sheet.page_margins.header = sheet.page_margins.footer = 0.3
-    sheet.print_options.horizontalCentered = True
-    sheet.sheet_view.showGridLines = False
-    sheet.oddFooter.center.text = "Avis des sommes à payer — page &P / &N"
-    sheet.oddFooter.center.size = 8
-    return workbook
-
-
-def _put(cell, value) -> None:
-    """Write one slot value the way the fast writer does: text always as text."""
-    if value is None:
-        return
-    if isinstance(value, _Formula):
-        cell.value = "=" + value.text
-    elif isinstance(value, str):
-        cell.value = value
-        cell.data_type = "s"  # « =HYPERLINK(…) » in a name stays a name
-    elif isinstance(value, date):
-        cell.value = value
-    else:
-        cell.value = value
-
-
 # ----- the plain writer (reference) -----------------------------------------------------
 
 
 def write_notice_openpyxl(notice: Notice, path: Path) -> Path:
     """The notice through plain openpyxl: slow (~5 ms), the reference the fast writer is tested against."""
-    workbook = _build_workbook(len(notice.lines), _slot_values(notice))
+    workbook = build_workbook(len(notice.lines), _slot_values(notice))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return write_bytes_atomic(Path(path), buffer.getvalue())
 
 
-# ----- the fast writer: a template per line count, patched sheet XML ---------------------
-
-_MARK = "\u27e6"  # ⟦name⟧ marks a slot cell in the template (and only there)
-_SHEET = "xl/worksheets/sheet1.xml"
-_SST = "xl/sharedStrings.xml"  # openpyxl 3.1.5 writes inline strings: the template must have none
-
-
-def _placeholder(name: str) -> str:
-    return f"{_MARK}{name}\u27e7"
-
-
-@dataclass(frozen=True)
-class _Template:
-    """A zip as (name, raw entry) pieces plus the sheet XML cut at its slots."""
-
-    before: tuple[tuple[str, bytes, int, int, int, int], ...]  # static entries: name, data, method, crc, size, csize
-    after: tuple[tuple[str, bytes, int, int, int, int], ...]
-    sheet_pieces: tuple[str, ...]  # len = len(slots) + 1
-    slots: tuple[tuple[str, str, str], ...]  # (slot name, cell ref, style attribute « s="n" » or "")
-
-
-_SLOT_CELL = re.compile('<c r="([A-Z]+[0-9]+)"((?: s="[0-9]+")?) t="inlineStr"><is><t>'
-                        f'{_MARK}([a-z0-9_]+)\u27e7</t></is></c>')
-
-
-@functools.cache
-def _template(n_lines: int) -> _Template:
-    """Build once per process and per line count: openpyxl writes the page, we cut it at the slots."""
-    buffer = io.BytesIO()
-    _build_workbook(n_lines, None).save(buffer)
-    with zipfile.ZipFile(buffer) as archive:
-        parts = {info.filename: archive.read(info) for info in archive.infolist()}
-        order = [info.filename for info in archive.infolist()]
-    # openpyxl through lxml writes non-ASCII text as character references: bring the slot marks back
-    sheet_xml = parts[_SHEET].decode("utf-8").replace("&#10214;", _MARK).replace("&#10215;", "\u27e7")
-    pieces: list[str] = []
-    slots: list[tuple[str, str, str]] = []
-    position = 0
-    for match in _SLOT_CELL.finditer(sheet_xml):
-        pieces.append(sheet_xml[position:match.start()])
-        slots.append((match.group(3), match.group(1), match.group(2)))
-        position = match.end()
-    pieces.append(sheet_xml[position:])
-    expected = sum(1 for cell in _page(n_lines).cells if cell.slot)
-    if len(slots) != expected or _MARK in "".join(pieces) or _SST in parts:
-        raise RuntimeError(f"gabarit d'avis inattendu : {len(slots)} emplacements trouvés sur {expected} "
-                           "(l'écriture des cellules par openpyxl a-t-elle changé ?)")
-    entries = [(name, *_deflate(parts[name])) for name in order if name != _SHEET]
-    sheet_at = order.index(_SHEET)
-    return _Template(tuple(entries[:sheet_at]), tuple(entries[sheet_at:]), tuple(pieces), tuple(slots))
-
-
-def _deflate(data: bytes) -> tuple[bytes, int, int, int, int]:
-    """(stored data, method, crc, size, compressed size): small parts are stored, the rest deflated."""
-    crc = zlib.crc32(data)
-    if len(data) < 512:
-        return data, zipfile.ZIP_STORED, crc, len(data), len(data)
-    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
-    packed = compressor.compress(data) + compressor.flush()
-    return packed, zipfile.ZIP_DEFLATED, crc, len(data), len(packed)
-
-
-def _cell_xml(ref: str, style: str, value) -> str:
-    if value is None:
-        return f'<c r="{ref}"{style}/>'
-    if isinstance(value, str):
-        space = ' xml:space="preserve"' if value != value.strip() or "\n" in value else ""
-        return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>'
-    if isinstance(value, _Formula):
-        return f'<c r="{ref}"{style}><f>{escape(value.text)}</f><v>{cents_to_decimal(value.cents)}</v></c>'
-    if isinstance(value, bool):
-        raise TypeError(f"valeur booléenne inattendue en {ref}")
-    if isinstance(value, (datetime, date)):
-        return f'<c r="{ref}"{style}><v>{to_excel(value)}</v></c>'
-    if isinstance(value, (int, Decimal)):
-        return f'<c r="{ref}"{style}><v>{value}</v></c>'
-    raise TypeError(f"valeur inattendue en {ref} : {value!r}")
-
-
-_DOS_TIME = (0, (1 << 5) | 1)  # 1980-01-01 00:00: the same notice always gives the same bytes
-_LOCAL = struct.Struct("<IHHHHHIIIHH")
-_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
-_END = struct.Struct("<IHHHHIIH")
-
-
 def notice_bytes(notice: Notice) -> bytes:
     """The .xlsx file of one notice, from its line count's template (≈ 0.5 ms)."""
-    template = _template(len(notice.lines))
-    values = _slot_values(notice)
-    pieces = template.sheet_pieces
-    out = [pieces[0]]
-    for (name, ref, style), piece in zip(template.slots, pieces[1:]):
-        out.append(_cell_xml(ref, style, values.get(name)))
-        out.append(piece)
-    sheet = (_SHEET, *_deflate("".join(out).encode("utf-8")))
-    return _zip((*template.before, sheet, *template.after))
-
-
-def _zip(entries: Iterable[tuple[str, bytes, int, int, int, int]]) -> bytes:
-    """A plain zip (no data descriptors, no zip64): the parts are small and their number fixed."""
-    body: list[bytes] = []
-    central: list[bytes] = []
-    offset = 0
-    count = 0
-    for name, data, method, crc, size, packed in entries:
-        encoded = name.encode("ascii")
-        header = _LOCAL.pack(0x04034B50, 20, 0, method, *_DOS_TIME, crc, packed, size, len(encoded), 0) + encoded
-        central.append(_CENTRAL.pack(0x02014B50, 20, 20, 0, method, *_DOS_TIME, crc, packed, size, len(encoded),
-                                     0, 0, 0, 0, 0, offset) + encoded)
-        body.append(header)
-        body.append(data)
-        offset += len(header) + len(data)
-        count += 1
-    directory = b"".join(central)
-    return b"".join(body) + directory + _END.pack(0x06054B50, 0, 0, count, count, len(directory), offset, 0)
+    return page_bytes(len(notice.lines), _slot_values(notice))
 
 
 # ----- file names and batch writing -----------------------------------------------------
@@ -731,7 +378,7 @@ def write_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | No
     workers = workers if workers is not None else (os.cpu_count() or 1)
     done = 0
     for count in sorted({len(notice.lines) for notice in notices}):
-        _template(count)  # built once here; forked workers inherit it
+        prepare(count)  # built once here; forked workers inherit it
     if workers <= 1 or len(notices) <= PARALLEL_ABOVE:
         for start in range(0, len(notices), 100):
             done += _write_chunk(notices[start:start + 100], paths[start:start + 100])

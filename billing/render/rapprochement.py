@@ -20,7 +20,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from billing.core.model import Syndicat
 from billing.core.money import format_euros
-from billing.core.reconcile import Reconciliation, check_balance
+from billing.core.natures import nature_label
+from billing.core.reconcile import Reconciliation, Totals, check_balance
 from billing.render.files import (
     BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
 )
@@ -33,7 +34,6 @@ OVERPAID = "Trop-perçus"
 REMINDERS = "Relances"
 PAYMENTS = "Paiements"
 
-NATURES = {"titre": "Titre", "complementaire": "Titre complémentaire"}
 
 
 def write_rapprochement(path: Path, *, reconciliation: Reconciliation, syndicat: Syndicat, annee: int,
@@ -81,10 +81,29 @@ def _titres_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading, *, u
                "Paiements"]
     header_row(sheet, row, headers)
     first = row + 1
-    for offset, rec_row in enumerate(rec.titres.iter_rows(named=True)):
+    _titre_rows(sheet, rec.titres, first)
+    last = first + rec.titres.height - 1
+    total = last + 1
+    sheet.cell(total, 1, f"Total ({rec.titres.height} titres)").font = BOLD
+    for column in range(8, 13):
+        _sum_cell(sheet, total, column, first, last)
+    _total_style(sheet, total, 1, 15)
+
+    _balance_checks(sheet, rec.totals, total, unmatched_total=unmatched_total, other_total=other_total,
+                    payments_total=payments_total)
+
+    _widths(sheet, [16, 20, 9, 11, 28, 11, 11, 14, 14, 14, 16, 14, 10, 28, 40])
+    sheet.freeze_panes = sheet.cell(first, 2)
+    if rec.titres.height:
+        sheet.auto_filter.ref = f"A{first - 1}:O{last}"
+    _landscape(sheet)
+
+
+def _titre_rows(sheet: Worksheet, titres: pl.DataFrame, first: int) -> None:
+    for offset, rec_row in enumerate(titres.iter_rows(named=True)):
         r = first + offset
         put_text(sheet.cell(r, 1), rec_row["numero"])
-        put_text(sheet.cell(r, 2), NATURES.get(rec_row["nature"], rec_row["nature"]))
+        put_text(sheet.cell(r, 2), nature_label(rec_row["nature"], capitalized=True))
         sheet.cell(r, 3, rec_row["exercice"])
         put_text(sheet.cell(r, 4), rec_row["code_insee"])
         put_text(sheet.cell(r, 5), rec_row["commune"])
@@ -97,14 +116,11 @@ def _titres_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading, *, u
             sheet.cell(r, 13, rec_row["jours"]).number_format = DAYS
         put_text(sheet.cell(r, 14), rec_row["corrections"])
         put_text(sheet.cell(r, 15), rec_row["paiements"])
-    last = first + rec.titres.height - 1
-    total = last + 1
-    sheet.cell(total, 1, f"Total ({rec.titres.height} titres)").font = BOLD
-    for column in range(8, 13):
-        _sum_cell(sheet, total, column, first, last)
-    _total_style(sheet, total, 1, 15)
 
-    t = rec.totals
+
+def _balance_checks(sheet: Worksheet, t: Totals, total: int, *, unmatched_total: str, other_total: str,
+                    payments_total: str) -> None:
+    """Below the titres: the two balances as live formulas, and the figures ent-bill checked."""
     letter = {name: get_column_letter(c) for name, c in
               (("emis", 8), ("reduit", 9), ("paye", 10), ("reste", 11), ("trop", 12))}
     ref = {name: f"{col}{total}" for name, col in letter.items()}
@@ -139,12 +155,6 @@ def _titres_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading, *, u
     sheet.cell(r + 6, 1, f"Vérifié par ent-bill : reçu {format_euros(t.recu)} = rapproché {format_euros(t.paye)} "
                          f"+ non rapproché {format_euros(t.non_rapproche)} + autres exercices "
                          f"{format_euros(t.autres_exercices)}.").font = Font(italic=True)
-
-    _widths(sheet, [16, 20, 9, 11, 28, 11, 11, 14, 14, 14, 16, 14, 10, 28, 40])
-    sheet.freeze_panes = sheet.cell(first, 2)
-    if rec.titres.height:
-        sheet.auto_filter.ref = f"A{first - 1}:O{last}"
-    _landscape(sheet)
 
 
 def _unmatched_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -> tuple[str, str]:

@@ -10,12 +10,16 @@ import polars as pl
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from billing.inputs.config import describe_tariff
 from billing.render.files import BOLD, EUROS, TITLE, header_row, put_euros, put_text, save_workbook
 
 
 def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, comparison: pl.DataFrame,
-                     solution=None, generated_at: datetime) -> Path:
+                     tariff_descriptions: Sequence[Sequence[tuple[str, str]]], solution=None,
+                     generated_at: datetime) -> Path:
+    """The comparison sheet and the « Tarifs » sheet; ``tariff_descriptions``: the (label, value)
+    rows of the current tariff then of each scenario's, in that order (``describe_tariff``)."""
+    if len(tariff_descriptions) != 1 + len(scenarios):
+        raise ValueError("une description de tarif par colonne : le tarif actuel puis chaque scénario")
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Comparaison"
@@ -50,7 +54,13 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     sheet.freeze_panes = "C5"
     sheet.auto_filter.ref = f"A4:{get_column_letter(len(headers))}{last}"
 
-    params = workbook.create_sheet("Tarifs")
+    _tariffs_sheet(workbook.create_sheet("Tarifs"), scenarios, tariff_descriptions, solution)
+    return save_workbook(workbook, path)
+
+
+def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Sequence[tuple[str, str]]],
+                   solution) -> None:
+    """One column per tariff (current, then each scenario), one row per label; the solved rate below."""
     params.column_dimensions["A"].width = 36
     column = 2
     put_text(params.cell(1, 2), "Tarif actuel")
@@ -58,8 +68,8 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
         column += 1
         put_text(params.cell(1, column), scenario.name)
     rows: dict[str, int] = {}
-    for tariff_index, tariff in enumerate([current.tariff] + [s.tariff for s in scenarios]):
-        for label, value in describe_tariff(tariff):
+    for tariff_index, description in enumerate(tariff_descriptions):
+        for label, value in description:
             if label not in rows:
                 rows[label] = len(rows) + 2
                 put_text(params.cell(rows[label], 1), label)
@@ -75,4 +85,3 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
         put_euros(params.cell(r + 2, 2), solution.total_cents)
         put_text(params.cell(r + 3, 1), "Total au pas suivant")
         put_euros(params.cell(r + 3, 2), solution.next_total_cents)
-    return save_workbook(workbook, path)

@@ -30,8 +30,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing import __version__
-from billing.inputs.config import describe_tariff
-from billing.core.model import Syndicat, Tariff
+from billing.core.model import SITUATION_LABELS, STATUT_LABELS, Syndicat, Tariff
 from billing.core.money import format_euros
 from billing.render.files import (
     header_row,
@@ -59,8 +58,6 @@ CATEGORIES = (
     ("conditionnelle", "Conditionnelles (montant indicatif, non facturé)"),
     ("hors_periode", "Adhérentes sans jour d'adhésion dans l'année (non facturées)"),
 )
-STATUT_LABELS = {"adherente": "adhérente", "conditionnelle": "conditionnelle", "retiree": "retirée"}
-SITUATION_LABELS = {"facturee": "facturée", "indicative": "indicative", "hors_periode": "hors période"}
 NEW = "nouvelle"
 DEPARTED = "sortie"
 
@@ -80,14 +77,16 @@ class _Year:
     indicative_cents: int
 
 
-def write_synthese(path: Path, *, priced, previous: pl.DataFrame | None, previous_source: str | None,
+def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str, str]],
+                   previous: pl.DataFrame | None, previous_source: str | None,
                    budget: pl.DataFrame | None, syndicat: Syndicat, input_hashes: Iterable,
                    generated_at: datetime) -> Path:
     """Write the budget summary to ``path`` (temporary name, fsync, rename); return ``path``.
 
     ``previous``: code_insee, commune, montant_cents of the previous year (from the ledger
     when it was issued, else from that year's inputs), ``previous_source`` says which;
-    ``budget``: annee, compte, libelle, montant_prevu_cents.
+    ``budget``: annee, compte, libelle, montant_prevu_cents; ``tariff_description``: the
+    tariff as (label, value) rows (``describe_tariff``), shown on the cover.
     """
     year = _prepare(priced.contributions, previous, annee=priced.annee)
     tariff: Tariff = priced.tariff
@@ -104,7 +103,7 @@ def write_synthese(path: Path, *, priced, previous: pl.DataFrame | None, previou
     _communes_sheet(workbook.create_sheet(COMMUNES), year, previous_source=previous_source)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
     charts = _charts_sheet(workbook.create_sheet(CHARTS), year)
-    _cover_sheet(cover, year, syndicat=syndicat, tariff=tariff, imputation=imputation,
+    _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
                  generated_at=generated_at, status_total=status_total, charts=charts)
     for sheet in workbook.worksheets:
@@ -328,26 +327,7 @@ def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | Non
         frame = year.comparison
     first = row + 1
     for offset, rec in enumerate(frame.iter_rows(named=True)):
-        r = first + offset
-        put_text(sheet.cell(r, 1), rec["code_insee"])
-        put_text(sheet.cell(r, 2), rec["commune"])
-        put_text(sheet.cell(r, 3), STATUT_LABELS.get(rec["statut"], rec["statut"]) if rec["statut"] else "—")
-        put_text(sheet.cell(r, 4), SITUATION_LABELS.get(rec["situation"], rec["situation"]) if rec["situation"]
-                 else "non membre en " + str(year.annee))
-        put_text(sheet.cell(r, 5), rec["departement"])
-        put_text(sheet.cell(r, 6), rec["epci_nom"])
-        if rec["ecoles"] is not None:
-            _count(sheet.cell(r, 7), rec["ecoles"])
-            _count(sheet.cell(r, 8), rec["eleves"])
-        if year.comparison is None:
-            put_euros(sheet.cell(r, 9), rec["facture_cents"])
-            put_euros(sheet.cell(r, 10), rec["indicatif_cents"])
-        else:
-            put_euros(sheet.cell(r, 9), rec["precedent_cents"])
-            put_euros(sheet.cell(r, 10), rec["facture_cents"])
-            sheet.cell(r, 11, f"=J{r}-I{r}").number_format = EUROS
-            sheet.cell(r, 12, f'=IF(I{r}=0,"",K{r}/I{r})').number_format = PERCENT
-            put_text(sheet.cell(r, 13), rec["mouvement"])
+        _commune_row(sheet, first + offset, rec, annee=year.annee, compared=year.comparison is not None)
     last = first + frame.height - 1
     total = last + 1
     sheet.cell(total, 1, "Total").font = BOLD
@@ -375,6 +355,28 @@ def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | Non
     sheet.freeze_panes = sheet.cell(first, 3)
     if frame.height:
         sheet.auto_filter.ref = f"A{row}:{letters}{last}"
+
+
+def _commune_row(sheet: Worksheet, r: int, rec: dict, *, annee: int, compared: bool) -> None:
+    put_text(sheet.cell(r, 1), rec["code_insee"])
+    put_text(sheet.cell(r, 2), rec["commune"])
+    put_text(sheet.cell(r, 3), STATUT_LABELS.get(rec["statut"], rec["statut"]) if rec["statut"] else "—")
+    put_text(sheet.cell(r, 4), SITUATION_LABELS.get(rec["situation"], rec["situation"]) if rec["situation"]
+             else "non membre en " + str(annee))
+    put_text(sheet.cell(r, 5), rec["departement"])
+    put_text(sheet.cell(r, 6), rec["epci_nom"])
+    if rec["ecoles"] is not None:
+        _count(sheet.cell(r, 7), rec["ecoles"])
+        _count(sheet.cell(r, 8), rec["eleves"])
+    if not compared:
+        put_euros(sheet.cell(r, 9), rec["facture_cents"])
+        put_euros(sheet.cell(r, 10), rec["indicatif_cents"])
+    else:
+        put_euros(sheet.cell(r, 9), rec["precedent_cents"])
+        put_euros(sheet.cell(r, 10), rec["facture_cents"])
+        sheet.cell(r, 11, f"=J{r}-I{r}").number_format = EUROS
+        sheet.cell(r, 12, f'=IF(I{r}=0,"",K{r}/I{r})').number_format = PERCENT
+        put_text(sheet.cell(r, 13), rec["mouvement"])
 
 
 def _budget_sheet(sheet: Worksheet, year: _Year, budget: pl.DataFrame | None, *, imputation: str,
@@ -540,7 +542,7 @@ def _chart_block(sheet: Worksheet, row: int, title: str, headers: tuple[str, str
 # --------------------------------------------------------------------------- cover
 
 
-def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: Tariff, imputation: str,
+def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_lines: list[tuple[str, str]],
                  previous_source: str | None, budget: pl.DataFrame | None, input_hashes: Iterable,
                  generated_at: datetime, status_total: dict[str, str], charts: list[str]) -> None:
     sheet["A1"] = f"Synthèse budgétaire des contributions ENT — exercice {year.annee}"
@@ -565,10 +567,10 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
 
     r += 6
     sheet.cell(r, 1, "Tarif appliqué").font = BOLD
-    for i, (label, value) in enumerate(_tariff_lines(tariff, imputation), start=1):
+    for i, (label, value) in enumerate(tariff_lines, start=1):
         sheet.cell(r + i, 1, label)
         put_text(sheet.cell(r + i, 2), value)
-    r += len(_tariff_lines(tariff, imputation)) + 2
+    r += len(tariff_lines) + 2
 
     sheet.cell(r, 1, "Comparaisons").font = BOLD
     sheet.cell(r + 1, 1, f"Année {year.annee - 1}")
@@ -588,6 +590,12 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
         put_text(sheet.cell(i, 3), digest)
     r += len(hashes) + 3
 
+    _contents(sheet, r, year, charts)
+    _widths(sheet, (52, 46, 70))
+
+
+def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
+    """The list of sheets, each a link to it, with what it holds."""
     sheet.cell(r, 1, "Contenu du classeur").font = BOLD
     contents = [
         (STATUS, "totaux par statut (facturé, retirées, conditionnelles) et coût moyen par élève"),
@@ -603,12 +611,11 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff: T
         cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{name}'!A1", display=name)  # inside the file
         cell.font = Font(color="0563C1", underline="single")
         sheet.cell(r + i, 2, what)
-    _widths(sheet, (52, 46, 70))
 
 
-def _tariff_lines(tariff: Tariff, imputation: str) -> list[tuple[str, str]]:
+def _tariff_lines(description: Iterable[tuple[str, str]], imputation: str) -> list[tuple[str, str]]:
     """The tariff as the contributions table's « Paramètres » sheet describes it, with the imputation in force."""
-    lines = [(label, value) for label, value in describe_tariff(tariff) if label not in ("Exercice", "Imputation")]
+    lines = [(label, value) for label, value in description if label not in ("Exercice", "Imputation")]
     lines.append(("Imputation budgétaire", f"compte {imputation}"))
     return lines
 
