@@ -45,7 +45,7 @@ class PesAddress:
     city: str
 
 
-_ADDRESS = re.compile(r"^(?P<street>.*?)[,\s]+(?P<cp>\d{5})\s+(?P<city>\S.*)$", re.S)
+_ADDRESS = re.compile(r"^(?:(?P<street>.*?)[,\s]+)?(?P<cp>\d{5})\s+(?P<city>\S.*)$", re.S)
 
 
 def split_address(text: str) -> PesAddress | None:
@@ -57,7 +57,7 @@ def split_address(text: str) -> PesAddress | None:
     match = _ADDRESS.match(flat.strip())
     if not match:
         return None
-    street = [part.strip() for part in re.split(r"[,;]", match["street"]) if part.strip()]
+    street = [part.strip() for part in re.split(r"[,;]", match["street"] or "") if part.strip()]
     return PesAddress(tuple(" ".join(part.split()) for part in street), match["cp"], " ".join(match["city"].split()))
 
 
