@@ -65,6 +65,7 @@ ISSUER = PesIssuer(
     nom="Syndicat mixte Nord - Pas-de-Calais Numérique", siret=SYNDICAT_SIRET,
     adresse=PesAddress(("151 avenue du Président Hoover",), "59555", "Lille Cedex"),
     signataire_nom="COULON", signataire_prenom="Christophe",
+    comptable_iban="FR76 3000 1007 9412 3456 7890 185", comptable_bic="BDFEFRPPCCT",
 )
 LONG_NAME = "Commune de Saint-Martin-Boulogne-sur-la-Grande-Rivière-du-Nord"
 LONG_STREET = "Hôtel de ville, 1 place du Général de Gaulle et des Anciens Combattants d'Afrique du Nord"
@@ -255,6 +256,12 @@ def test_asap_attachment_points_back_at_its_titre():
         facture = asap.find("PES_Facture")
         assert value(facture, "TypeFact") == "09"
         assert sorted(value(t, "InfoTiers/TypTiers") for t in facture.findall("Tiers")) == ["25", "26"]
+        centre_25, centre_26 = facture.findall("Tiers")
+        assert [value(centre_25, "InfoTiers/" + t) for t in ("Nom", "ComplNom")] == \
+               ["CENTRE D'ENCAISSEMENT", "DES FINANCES PUBLIQUES"]
+        assert centre_25.find("Adresse/Adr1") is None and centre_25.find("Adresse/Adr2") is None
+        assert value(centre_26, "CpteBancaire/IBAN") == "FR7630001007941234567890185"
+        assert value(centre_26, "CpteBancaire/BIC") == "BDFEFRPPCCT"
         indiv = facture.find("FactureIndiv")
         piece = refs[value(pj, "IdUnique")]
         assert value(indiv, "RefTitre/NumTitre") == value(piece, "BlocPiece/IdPce")
@@ -315,7 +322,7 @@ def test_same_values_same_bytes():
     for build in (titres_bordereau, mixed_bordereau, reductions_bordereau):
         first = write_pes(build(), CONFIG, ISSUER)
         assert first == write_pes(build(), CONFIG, ISSUER)
-        assert first.startswith(b"<?xml version='1.0' encoding='UTF-8'")
+        assert first.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<n:PES_Aller xmlns:n="')
 
 
 def test_impossible_values_are_all_reported():

@@ -96,6 +96,8 @@ class PesIssuer:
     signataire_prenom: str
     qualite: str = "Président"
     tribunal: str = "Tribunal administratif de Lille"
+    comptable_iban: str | None = None  # the comptable's account, printed for the finance centre (Tiers 26)
+    comptable_bic: str | None = None
 
 
 @dataclass(frozen=True)

@@ -210,8 +210,11 @@ def _document(nom_fic: str, config: PesConfig, issuer: PesIssuer, day: str) -> e
     return root
 
 
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
 def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=False) + b"\n"
+    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8") + b"\n"
 
 
 def _name_fields(name: str) -> list[tuple[str, str | None]]:
@@ -344,7 +347,8 @@ def asap_document(bordereau: PesBordereau, piece: PesPiece, config: PesConfig, i
     _leaves(facture, [("IdVer", 2), ("Annee", bordereau.exercice), ("TypeFact", "09"), ("Date", day)])
     _write_issuer(facture, issuer, config)
     _write_centre(facture, "25", config.centre_encaissement.adresse, CENTRE_ENCAISSEMENT)
-    _write_centre(facture, "26", config.centre_finances.adresse, (config.centre_finances.nom, None))
+    _write_centre(facture, "26", config.centre_finances.adresse, (config.centre_finances.nom, None),
+                  account=(issuer.comptable_bic, issuer.comptable_iban))
     indiv = etree.SubElement(facture, "FactureIndiv")
     _leaves(indiv, [("DateEmission", day), ("NumeroFacture", piece.numero)])
     debiteur = etree.SubElement(indiv, "Debiteur")
@@ -391,8 +395,10 @@ def _write_issuer(facture: etree._Element, issuer: PesIssuer, config: PesConfig)
     _leaves(signataire, [("Role", cut_text(issuer.qualite, 50))])
 
 
-def _write_centre(facture: etree._Element, kind: str, address: PesAddress, names: tuple[str, str | None]) -> None:
-    """Tiers 25 (collection centre: fixed name, only Adr3 such as a TSA) or 26 (public finance centre)."""
+def _write_centre(facture: etree._Element, kind: str, address: PesAddress, names: tuple[str, str | None], *,
+                  account: tuple[str | None, str | None] = (None, None)) -> None:
+    """Tiers 25 (collection centre: fixed name, only Adr3 such as a TSA) or 26 (public finance centre,
+    with the comptable's BIC and IBAN, which the PES_Facture rules require for it)."""
     tiers = etree.SubElement(facture, "Tiers")
     pieces = wrap_words(names[0], MAX_NAME)
     _leaves(etree.SubElement(tiers, "InfoTiers"), [
@@ -405,3 +411,8 @@ def _write_centre(facture: etree._Element, kind: str, address: PesAddress, names
     else:
         fields = _address_fields(address)
     _leaves(etree.SubElement(tiers, "Adresse"), fields)
+    bic, iban = account
+    if bic and iban:
+        _leaves(etree.SubElement(tiers, "CpteBancaire"), [
+            ("BIC", re.sub(r"\s", "", bic).upper()), ("IBAN", re.sub(r"\s", "", iban).upper()),
+            ("TitCpte", cut_text(names[0], 32))])
