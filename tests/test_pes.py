@@ -31,6 +31,7 @@ from billing.core.pes_model import (
     PesOrigin,
     PesPiece,
     split_address,
+    split_person,
     written_lines,
 )
 from billing.render.pes import PesDataError, cut_text, pes_filename, wrap_words, write_pes
@@ -349,6 +350,22 @@ def test_file_names_keep_the_two_series_apart():
     assert pes_filename(2025, "01", 1234) == "PES_2025_T1234.xml"
     with pytest.raises(ValueError):
         pes_filename(2024, "03", 1)
+
+
+def test_issuer_needs_street_and_signatory_for_an_asap():
+    bad = replace(ISSUER, adresse=PesAddress((), "59555", "Lille"), signataire_prenom="")
+    with pytest.raises(PesDataError) as caught:
+        write_pes(mixed_bordereau(), CONFIG, bad)
+    assert any("Adr2" in m for m in caught.value.messages)
+    assert any("nom et prénom" in m for m in caught.value.messages)
+    assert write_pes(reductions_bordereau(), CONFIG, bad)  # no ASAP in a réductions bordereau
+
+
+def test_split_person():
+    assert split_person("Christophe COULON") == ("Christophe", "COULON")
+    assert split_person("Jean-Marc DE LA TOUR") == ("Jean-Marc", "DE LA TOUR")
+    assert split_person("Marie Dupont") == ("Marie", "Dupont")
+    assert split_person("COULON") == ("", "COULON")
 
 
 def test_split_address():

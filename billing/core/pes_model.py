@@ -61,6 +61,23 @@ def split_address(text: str) -> PesAddress | None:
     return PesAddress(tuple(" ".join(part.split()) for part in street), match["cp"], " ".join(match["city"].split()))
 
 
+def split_person(text: str) -> tuple[str, str]:
+    """« Christophe COULON » -> ("Christophe", "COULON"): the ASAP's signatory needs first name and name apart.
+
+    The name is the trailing words written in capitals (« Jean-Marc DE LA TOUR »); without
+    any, the last word. A single word is a name with no first name ("").
+    """
+    words = " ".join(str(text).split()).split(" ")
+    if len(words) < 2:
+        return "", words[0] if words else ""
+    start = len(words)
+    while start > 1 and words[start - 1].isupper():
+        start -= 1
+    if start == len(words):
+        start = len(words) - 1
+    return " ".join(words[:start]), " ".join(words[start:])
+
+
 @dataclass(frozen=True)
 class PesCentre:
     """A centre the ASAP names: the collection centre (TypTiers 25) or the public finance centre (26)."""

@@ -127,9 +127,15 @@ def asap_id(bordereau: PesBordereau, piece: PesPiece, config: PesConfig) -> str:
 # --------------------------------------------------------------------------- checks
 
 
-def check_bordereau(bordereau: PesBordereau, config: PesConfig) -> list[str]:
-    """Every reason the values cannot be written (French); empty when the bordereau is writable."""
+def check_bordereau(bordereau: PesBordereau, config: PesConfig, issuer: PesIssuer | None = None) -> list[str]:
+    """Every reason the values cannot be written (French); empty when the bordereau is writable.
+
+    ``issuer`` is checked when given and the bordereau carries ASAPs (titres): its street
+    (Adr2), postal code and the signatory's name and first name are mandatory there.
+    """
     problems: list[str] = []
+    if issuer is not None and bordereau.kind == TITRES:
+        problems.extend(_issuer_problems(issuer))
     if bordereau.kind not in KIND_LETTERS:
         problems.append(f"type de bordereau {bordereau.kind!r} inconnu (01 titres, 02 réductions)")
     if not 0 < bordereau.number < 10_000_000:
@@ -145,6 +151,17 @@ def check_bordereau(bordereau: PesBordereau, config: PesConfig) -> list[str]:
             problems.append(f"titre {piece.numero} : numéro de pièce {piece.id_pce} en double dans le bordereau")
         seen.add(piece.id_pce)
     return problems
+
+
+def _issuer_problems(issuer: PesIssuer) -> Iterable[str]:
+    if not any(clean_text(line) for line in issuer.adresse.lines):
+        yield "adresse du syndicat sans voie : l'avis des sommes à payer exige la rue (Adr2) de l'émetteur"
+    if not re.fullmatch(r"\d{5}", issuer.adresse.postal_code):
+        yield f"code postal du syndicat {issuer.adresse.postal_code!r} : 5 chiffres attendus"
+    if not clean_text(issuer.signataire_nom) or not clean_text(issuer.signataire_prenom):
+        yield "signataire de l'avis : nom et prénom sont tous deux obligatoires (ex. « Christophe COULON »)"
+    if not siret_ok(issuer.siret):
+        yield f"SIRET du syndicat {issuer.siret!r} invalide"
 
 
 def _piece_problems(bordereau: PesBordereau, piece: PesPiece) -> Iterable[str]:
@@ -244,7 +261,7 @@ def _address_fields(address: PesAddress) -> list[tuple[str, str | None]]:
 
 def write_pes(bordereau: PesBordereau, config: PesConfig, issuer: PesIssuer) -> bytes:
     """The whole PES_Aller file of one bordereau, UTF-8 bytes; raises PesDataError listing every problem."""
-    problems = check_bordereau(bordereau, config)
+    problems = check_bordereau(bordereau, config, issuer)
     if problems:
         raise PesDataError(problems)
     day = bordereau.date.isoformat()
