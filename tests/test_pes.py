@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from billing import __version__
 from billing.core.pes_model import (
     PesAddress,
     PesBordereau,
@@ -389,3 +390,27 @@ def test_validates_against_the_dgfip_xsd(build):
     for fichier in root.iterfind("PES_PJ/PJ/Contenu/Fichier"):
         asap = parse(gzip.decompress(base64.b64decode(fichier.text)))
         assert schema.validate(asap), "\n".join(str(e) for e in schema.error_log)
+
+
+GOLDEN = Path(__file__).parent / "fixtures" / "pes"
+
+
+def golden_text(data: bytes) -> str:
+    """The file as text, each gzip+base64 ASAP replaced by its XML (zlib output may differ between builds)."""
+    root = parse(data)
+    for fichier in root.iterfind("PES_PJ/PJ/Contenu/Fichier"):
+        fichier.text = gzip.decompress(base64.b64decode(fichier.text)).decode("utf-8")
+    text = etree.tostring(root, encoding="unicode", pretty_print=True)
+    return text.replace(f"ent-bill {__version__}", "ent-bill VERSION")  # a release must not break the snapshot
+
+
+@pytest.mark.parametrize("build, name", [(mixed_bordereau, "PES_2024_T008.txt"),
+                                         (reductions_bordereau, "PES_2024_R001.txt")])
+def test_golden_files(build, name):
+    """Regenerate on purpose only: PES_GOLDEN_UPDATE=1 pytest tests/test_pes.py -k golden."""
+    text = golden_text(write_pes(build(), CONFIG, ISSUER))
+    path = GOLDEN / name
+    if os.environ.get("PES_GOLDEN_UPDATE"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
