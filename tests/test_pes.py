@@ -231,6 +231,17 @@ def test_text_limits_and_word_cuts():
     assert value(street, "Adr3") == "Anciens Combattants d'Afrique du Nord"
 
 
+def test_one_long_street_line_continues_on_adr3():
+    piece = titre(1, 1000)
+    piece = replace(piece, debtor=replace(piece.debtor, address=PesAddress(
+        ("1 place du Général de Gaulle et des Anciens Combattants",), "59000", "Lille")))
+    root = parse(write_pes(PesBordereau(EXERCICE, "01", 1, DAY, (piece,)), CONFIG, ISSUER))
+    adresse = root.find(".//Tiers/Adresse")
+    assert children(adresse) == ["TypAdr", "Adr2", "Adr3", "CP", "Ville", "CodRes"]
+    assert (value(adresse, "Adr2"), value(adresse, "Adr3")) == \
+           ("1 place du Général de Gaulle et des", "Anciens Combattants")
+
+
 def test_wrap_words_cuts_where_a_person_would():
     assert wrap_words("1 place du Général de Gaulle et des Anciens Combattants", 38) == \
            ["1 place du Général de Gaulle et des", "Anciens Combattants"]

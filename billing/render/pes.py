@@ -241,18 +241,18 @@ def _name_fields(name: str) -> list[tuple[str, str | None]]:
 
 
 def _address_fields(address: PesAddress) -> list[tuple[str, str | None]]:
-    """Adr1 (complement), Adr2 (street, mandatory), Adr3 (locality); CP; Ville — each ≤ 38, cut at words.
+    """Adr1 (complement), Adr2 (number and street, mandatory), Adr3 (rest); CP; Ville — each ≤ 38, cut at words.
 
-    One street line goes to Adr2; with two, the first is the complement (Adr1); a third
-    goes to Adr3. Lines longer than 38 characters continue on the next free field.
+    One line is the street: Adr2, and what does not fit goes on to Adr3. With two lines or
+    more, the first is the complement (« Hôtel de ville ») in Adr1, the second the street
+    (Adr2, continued on Adr3), further lines join Adr3.
     """
-    pieces = [piece for line in address.lines for piece in wrap_words(line, MAX_NAME)]
-    if len(pieces) <= 1:
-        slots = [None, pieces[0] if pieces else None, None]
-    else:
-        slots = (pieces[:2] + [" ".join(pieces[2:])] if len(pieces) > 2 else pieces + [None])
-        slots = [slots[0], slots[1], cut_text(slots[2], MAX_NAME) if slots[2] else None]
-    return [("TypAdr", 1), ("Adr1", slots[0]), ("Adr2", slots[1]), ("Adr3", slots[2]),
+    lines = [clean_text(line) for line in address.lines if clean_text(line)]
+    complement = cut_text(lines[0], MAX_NAME) if len(lines) > 1 else None
+    street = wrap_words(lines[-1] if len(lines) == 1 else lines[1], MAX_NAME) if lines else []
+    rest = " ".join(street[1:] + lines[2:])
+    return [("TypAdr", 1), ("Adr1", complement), ("Adr2", street[0] if street else None),
+            ("Adr3", cut_text(rest, MAX_NAME) if rest else None),
             ("CP", address.postal_code), ("Ville", cut_text(address.city, MAX_NAME)), ("CodRes", 0)]
 
 
