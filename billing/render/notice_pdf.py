@@ -1,0 +1,621 @@
+"""The « avis des sommes à payer » as a PDF/A-1b file: the same notice, the same words (DESIGN §6b).
+
+Rendered with the ReportLab canvas from the values of ``render.notice.Notice``: nothing is
+recomputed, every amount printed is a cents value the notice carries (a prorata line also
+shows the subtotal it applies to, the sum of the printed lines above it). One A4 page; when
+the bases de liquidation need more room the table continues on further pages, each with
+« page n / N ». A draft (``numero`` None) carries a large « PROJET » watermark.
+
+PDF/A-1b, as the open-source ReportLab does not write it by itself:
+- fonts: Bitstream Vera (shipped inside the reportlab package, free licence), embedded as
+  TrueType subsets with ToUnicode maps, so the text extracts; it has every French glyph
+  the notices use but the narrow no-break space U+202F, drawn as U+00A0;
+- XMP metadata (pdfaid part 1, conformance B, title, author = the syndicate, subject =
+  the titre number) mirroring the Info dictionary, uncompressed as PDF/A-1 requires;
+- an sRGB output intent whose ICC profile is the sRGB v2 profile shipped by pikepdf;
+- no transparency (the watermark is an opaque light colour drawn under the text), no
+  encryption, PDF 1.4.
+
+Speed: each process registers the fonts once, assigns the same codes to a fixed French
+character set at the start of every document, and caches the compressed font subsets
+and ICC stream, so a notice costs only its page content (≈ 1 ms).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Sequence
+from xml.sax.saxutils import escape
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from billing.core.money import amount_in_words, format_euros, format_rate
+from billing.render.files import fsync_dir, safe_child, write_bytes_atomic
+from billing.render.notice import CREDITS, EXECUTORY_MENTION, PROJET_MARK, Notice, notice_filename
+
+PARALLEL_ABOVE = 200  # below this, starting processes costs more than it saves
+CHUNK = 250
+
+REGULAR, BOLD, ITALIC = "EntVera", "EntVera-Bold", "EntVera-Italic"
+_FONT_FILES = {REGULAR: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf"}
+# Assigned first in every document so that every notice embeds the same subsets (cached).
+_FRENCH = ("".join(chr(c) for c in range(0x20, 0x7F)) + "".join(chr(c) for c in range(0xA0, 0x100))
+           + "œŒ€’‘“”—–…−×·")
+
+PAGE_W, PAGE_H = A4
+LEFT, RIGHT = 42.0, PAGE_W - 42.0
+TOP, BOTTOM = PAGE_H - 40.0, 48.0
+WIDTH = RIGHT - LEFT
+# Column widths of the bases de liquidation, proportional to the workbook's (31, 42, 10, 12, 16)
+_COLUMNS = (138.0, 178.0, 48.0, 66.0, WIDTH - 138.0 - 178.0 - 48.0 - 66.0)
+
+NAVY = (0x1F / 255, 0x38 / 255, 0x64 / 255)
+LIGHT = (0xDD / 255, 0xE5 / 255, 0xF0 / 255)
+RED = (0xC0 / 255, 0, 0)
+WATERMARK = (0.97, 0.84, 0.84)  # opaque: PDF/A-1 forbids transparency
+GREY = (0.5, 0.5, 0.5)
+
+INTITULES = {"titre": "AVIS DES SOMMES À PAYER",
+             "complementaire": "AVIS DES SOMMES À PAYER — TITRE COMPLÉMENTAIRE",
+             "reduction": "AVIS DE RÉDUCTION DE TITRE",
+             "annulation": "AVIS D'ANNULATION DE TITRE"}
+TOTAL_LIBELLES = {"titre": "Montant total à payer", "complementaire": "Montant complémentaire à payer",
+                  "reduction": "Montant de la réduction", "annulation": "Montant annulé"}
+
+
+def _clean(text) -> str:
+    """Text as drawn: the font has no U+202F, control characters are dropped."""
+    if text is None:
+        return ""
+    text = str(text).replace("\u202f", "\u00a0")
+    return "".join(ch for ch in text if ch >= " " or ch == "\n")
+
+
+def _fr_date(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value is not None else "?"
+
+
+def _quantity(value: int) -> str:
+    return f"{value:,}".replace(",", "\u00a0").replace("-", "−")  # « 1 234 »
+
+
+# ----- the words of the notice (the same as the workbook's, render/notice.py) -------------
+
+
+def _signataire(syndicat) -> str:
+    qualite = (syndicat.qualite or "Président").strip()
+    lowered = qualite.lower()
+    if lowered.startswith(("le ", "la ", "l'", "l’")):
+        article = ""
+    elif lowered.endswith("ente") or lowered.endswith("rice"):
+        article = "La "
+    else:
+        article = "Le "
+    return f"{article}{qualite}, {syndicat.president}"
+
+
+def _iban_display(iban: str) -> str:
+    compact = "".join((iban or "").split())
+    return " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))
+
+
+def _imputation_text(imputation: str | None) -> str:
+    account = (imputation or "").strip()
+    if not account:
+        return "Imputation budgétaire : non précisée"
+    account = "compte " + account[7:] if account.lower().startswith("compte ") else f"compte {account}"
+    return f"Imputation budgétaire : {account}"
+
+
+def _recours(tribunal: str) -> str:
+    return ("Dans le délai de deux mois suivant la réception du présent avis, vous pouvez contester la somme "
+            f"mentionnée en saisissant directement le {tribunal or 'tribunal administratif compétent'} "
+            "(article L. 1617-5, 2° du code général des collectivités territoriales), y compris par l'application "
+            "Télérecours (www.telerecours.fr). Cette contestation suspend la force exécutoire du titre (article "
+            "L. 1617-5, 1° du même code). La régularité d'un acte de poursuite se conteste dans les deux mois de sa "
+            "notification devant le juge de l'exécution.")
+
+
+def _words(notice: Notice) -> dict[str, str]:
+    """Every text of the page but the lines, worded exactly as the workbook notice words them."""
+    syndicat = notice.syndicat
+    draft = notice.numero is None
+    origine = f"n° {notice.origine_numero} du {_fr_date(notice.origine_date)}"
+    words = {
+        "origine": {"titre": "", "complementaire": f"Titre complémentaire au titre {origine}",
+                    "reduction": f"Réduction du titre {origine}",
+                    "annulation": f"Annulation du titre {origine}"}[notice.nature],
+        "rentree": (f"Effectifs de la rentrée {notice.rentree} (année scolaire {notice.rentree}-{notice.rentree + 1})"
+                    if notice.rentree is not None else "sans objet"),
+        "arrete": f"Arrêté la présente somme à {amount_in_words(notice.total_cents)}.",
+        "comptable": syndicat.comptable_nom or "le comptable public assignataire du syndicat",
+    }
+    if notice.nature in CREDITS:
+        words["echeance_libelle"] = "Aucun paiement à effectuer"
+        words["echeance"] = f"ce montant vient en déduction du titre {origine}"
+        words["reference"] = notice.numero if not draft else "numéro attribué lors de l'émission"
+        words["paiement_note"] = (f"Si le titre {origine} a déjà été réglé, le comptable public rembourse "
+                                  f"la somme trop perçue ; sinon, elle est déduite du montant restant à payer.")
+        words["executoire"] = (f"Le présent avis réduit le titre {origine}, émis et rendu exécutoire en application "
+                               f"de l'article L. 252 A du livre des procédures fiscales et de l'article L. 1617-5 "
+                               f"du CGCT.")
+    else:
+        words["echeance_libelle"] = "Date limite de paiement"
+        words["echeance"] = _fr_date(notice.date_echeance)
+        words["reference"] = notice.numero if not draft else "numéro du titre, attribué lors de l'émission"
+        words["paiement_note"] = ("Paiement par virement au comptable public, en rappelant la référence ci-dessus "
+                                  "(les communes règlent par mandat administratif).")
+        words["executoire"] = f"{EXECUTORY_MENTION}."
+    if draft:
+        words["executoire"] = (f"Projet soumis à vérification, sans valeur de titre exécutoire. Mention portée sur "
+                               f"le titre une fois émis : {EXECUTORY_MENTION}.")
+    return {key: _clean(value) for key, value in words.items()}
+
+
+def _calcul(notice: Notice, index: int, subtotal: int) -> str:
+    """The « quantité × taux = montant » line under a line's detail, from the carried values."""
+    line = notice.lines[index]
+    montant = format_euros(line.montant_cents)
+    if line.formule == "produit" and line.quantite is not None and line.taux_units is not None:
+        return f"{_quantity(line.quantite)} × {format_rate(line.taux_units)} = {montant}"
+    if line.formule == "prorata" and line.facteur_den:
+        base = format_euros(subtotal)
+        return f"{base} × {line.facteur_num} / {line.facteur_den} − {base} = {montant}"
+    return ""
+
+
+# ----- fonts, ICC profile and the PDF/A objects --------------------------------------------
+
+_READY = False
+_ICC: bytes | None = None
+
+
+def _setup() -> None:
+    """Register the fonts once per process, with their subsets cached (same codes in every notice)."""
+    global _READY
+    if _READY:
+        return
+    folder = Path(resources.files("reportlab") / "fonts")
+    for name, filename in _FONT_FILES.items():
+        font = TTFont(name, str(folder / filename), shapable=False)
+        _cache_subsets(font.face)
+        pdfmetrics.registerFont(font)
+    _READY = True
+
+
+def _cache_subsets(face) -> None:
+    """Replace ``face.addSubsetObjects`` by one that compresses each distinct subset only once.
+
+    ReportLab rebuilds and deflates the font subset of every document; with the same codes
+    assigned in every notice the subset is the same, so the compressed bytes are reused.
+    """
+    import zlib
+
+    cache: dict[tuple, tuple[bytes, int]] = {}
+    original = face.addSubsetObjects
+
+    def add_subset_objects(doc, fontname, subset):
+        key = tuple(subset)
+        packed = cache.get(key)
+        if packed is None:
+            raw = face.makeSubset(subset)
+            packed = cache[key] = (zlib.compress(raw, 6), len(raw))
+        stream = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Length1": packed[1], "Filter": pdfdoc.PDFName("FlateDecode")}),
+                                  packed[0], filters=[])
+        reference = doc.Reference(stream, f"fontFile:{face.filename}({fontname})")
+        flags = (face.flags & ~32) | 4  # symbolic, as ReportLab declares its subsets
+        return doc.Reference(pdfdoc.PDFDictionary({
+            "Type": "/FontDescriptor", "Ascent": face.ascent, "CapHeight": face.capHeight, "Descent": face.descent,
+            "Flags": flags, "FontBBox": pdfdoc.PDFArray(face.bbox), "FontName": pdfdoc.PDFName(fontname),
+            "ItalicAngle": face.italicAngle, "StemV": face.stemV, "FontFile2": reference,
+            "MissingWidth": face.defaultWidth}), "fontDescriptor:" + fontname)
+
+    face.addSubsetObjects = add_subset_objects
+    face._uncached_add_subset_objects = original
+
+
+def _icc() -> bytes:
+    """The sRGB IEC 61966-2.1 profile (ICC v2, as PDF 1.4 requires) shipped by pikepdf, deflated once."""
+    global _ICC
+    if _ICC is None:
+        import zlib
+
+        _ICC = zlib.compress((resources.files("pikepdf") / "pdfa" / "data" / "sRGB.icc").read_bytes(), 9)
+    return _ICC
+
+
+class _UnfilteredStream(pdfdoc.PDFStream):
+    """A stream written as is, without even an empty /Filter (PDF/A-1 wants the XMP stream unfiltered)."""
+
+    def format(self, document):
+        dictionary = pdfdoc.PDFDictionary(self.dictionary.dict.copy())
+        dictionary["Length"] = len(self.content)
+        return pdfdoc.format(dictionary, document) + b"\nstream\n" + self.content + b"endstream\n"
+
+
+def _xmp(title: str, author: str, subject: str, keywords: str, producer: str, creator: str, when: str) -> bytes:
+    def alt(text: str) -> str:
+        return f'<rdf:Alt><rdf:li xml:lang="x-default">{escape(text)}</rdf:li></rdf:Alt>'
+
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+            '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">'
+            '<pdfaid:part>1</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance></rdf:Description>\n'
+            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            '<dc:format>application/pdf</dc:format>'
+            f'<dc:title>{alt(title)}</dc:title>'
+            f'<dc:creator><rdf:Seq><rdf:li>{escape(author)}</rdf:li></rdf:Seq></dc:creator>'
+            f'<dc:description>{alt(subject)}</dc:description></rdf:Description>\n'
+            '<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">'
+            f'<pdf:Producer>{escape(producer)}</pdf:Producer><pdf:Keywords>{escape(keywords)}</pdf:Keywords>'
+            '</rdf:Description>\n'
+            '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
+            f'<xmp:CreatorTool>{escape(creator)}</xmp:CreatorTool><xmp:CreateDate>{when}</xmp:CreateDate>'
+            f'<xmp:ModifyDate>{when}</xmp:ModifyDate><xmp:MetadataDate>{when}</xmp:MetadataDate>'
+            '</rdf:Description>\n'
+            '</rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="r"?>').encode("utf-8")
+
+
+def _pdfa(canvas: Canvas, notice: Notice) -> None:
+    """Info dictionary, XMP metadata and sRGB output intent of one notice."""
+    numero = notice.numero or "PROJET"
+    title = _clean(f"{INTITULES[notice.nature].capitalize()} {numero} — {notice.debiteur_nom}")
+    author = _clean(notice.syndicat.nom)
+    keywords = _clean(f"titre de recettes; exercice {notice.annee}; {notice.debiteur_code_insee}")
+    creator = "ent-bill"
+    producer = pdfdoc.PDFInfo.producer
+    day = notice.date_emission
+    canvas.setTitle(title)
+    canvas.setAuthor(author)
+    canvas.setSubject(numero)
+    canvas.setKeywords(keywords)
+    canvas.setCreator(creator)
+    doc = canvas._doc
+    doc.info._dateFormatter = lambda *_: f"D:{day:%Y%m%d}000000+00'00'"
+    metadata = _UnfilteredStream(pdfdoc.PDFDictionary({"Type": pdfdoc.PDFName("Metadata"),
+                                                       "Subtype": pdfdoc.PDFName("XML")}),
+                                 _xmp(title, author, numero, keywords, producer, creator, f"{day:%Y-%m-%d}T00:00:00Z"))
+    catalog = doc.Catalog
+    catalog.Metadata = doc.Reference(metadata, "XMPMetadata")
+    profile = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"N": 3, "Filter": pdfdoc.PDFName("FlateDecode")}), _icc(),
+                               filters=[])
+    intent = pdfdoc.PDFDictionary({
+        "Type": pdfdoc.PDFName("OutputIntent"), "S": pdfdoc.PDFName("GTS_PDFA1"),
+        "OutputConditionIdentifier": pdfdoc.PDFString("sRGB IEC61966-2.1"), "RegistryName":
+        pdfdoc.PDFString("http://www.color.org"), "Info": pdfdoc.PDFString("sRGB IEC61966-2.1"),
+        "DestOutputProfile": doc.Reference(profile, "sRGBProfile")})
+    catalog.OutputIntents = pdfdoc.PDFArray([intent])
+    catalog.__NoDefault__ = [*pdfdoc.PDFCatalog.__NoDefault__, "OutputIntents"]  # written, and kept direct
+
+
+# ----- layout: blocks placed on pages, then drawn knowing the page count ------------------
+
+
+class _Page:
+    def __init__(self) -> None:
+        self.items: list[tuple[float, Callable]] = []
+
+
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    return simpleSplit(text, font, size, width) or [""]
+
+
+def _paragraph(text: str, font: str, size: float, width: float, *, x: float = LEFT, leading: float | None = None,
+               color=(0, 0, 0), after: float = 2.0):
+    lines = _wrap(text, font, size, width)
+    leading = leading or size * 1.22
+
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(*color)
+        c.setFont(font, size)
+        for i, line in enumerate(lines):
+            c.drawString(x, y - size - i * leading, line)
+
+    return len(lines) * leading + after, draw
+
+
+def _centered(text: str, font: str, size: float, color, *, after: float = 4.0):
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(*color)
+        c.setFont(font, size)
+        c.drawCentredString(PAGE_W / 2, y - size, text)
+
+    return size * 1.25 + after, draw
+
+
+def _section(title: str):
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(*NAVY)
+        c.rect(LEFT, y - 15, WIDTH, 15, stroke=0, fill=1)
+        c.setFillColorRGB(1, 1, 1)
+        c.setFont(BOLD, 9.5)
+        c.drawString(LEFT + 4, y - 11, title)
+
+    return 21.0, draw
+
+
+def _field(label: str, value: str, *, bold: bool = False, right: tuple[str, str] | None = None):
+    """« Label    value » on a 140 pt label column; ``right`` puts a second label/value pair at the right."""
+    value_x = LEFT + 140
+    value_w = (RIGHT - 160 if right else RIGHT) - value_x
+    lines = _wrap(value, BOLD if bold else REGULAR, 9.5, value_w)
+
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(BOLD, 9.5)
+        c.drawString(LEFT, y - 9.5, label)
+        if right:
+            c.drawString(RIGHT - 150, y - 9.5, right[0])
+            c.drawRightString(RIGHT, y - 9.5, right[1])
+        c.setFont(BOLD if bold else REGULAR, 9.5)
+        for i, line in enumerate(lines):
+            c.drawString(value_x, y - 9.5 - i * 11.6, line)
+
+    return len(lines) * 11.6 + 3, draw
+
+
+def _table_header():
+    titles = ("Libellé", "Détail du calcul", "Quantité", "Taux", "Montant")
+
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(*LIGHT)
+        c.setStrokeColorRGB(*GREY)
+        c.setLineWidth(0.5)
+        c.rect(LEFT, y - 16, WIDTH, 16, stroke=1, fill=1)
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(BOLD, 9)
+        x = LEFT
+        for title, width in zip(titles, _COLUMNS):
+            c.drawCentredString(x + width / 2, y - 11.5, title)
+            x += width
+            if x < RIGHT:
+                c.line(x, y, x, y - 16)
+
+    return 16.0, draw
+
+
+def _table_row(libelle: str, detail: str, calcul: str, quantite: str, taux: str, montant: str):
+    size, leading = 8.5, 10.4
+    left = _wrap(libelle, REGULAR, size, _COLUMNS[0] - 6)
+    middle = ([*_wrap(detail, REGULAR, size, _COLUMNS[1] - 6)] if detail else []) + (
+        _wrap(calcul, ITALIC, size, _COLUMNS[1] - 6) if calcul else [])
+    n_detail = len(_wrap(detail, REGULAR, size, _COLUMNS[1] - 6)) if detail else 0
+    height = max(len(left), len(middle), 1) * leading + 6
+
+    def draw(c: Canvas, y: float) -> None:
+        c.setStrokeColorRGB(*GREY)
+        c.setLineWidth(0.5)
+        c.rect(LEFT, y - height, WIDTH, height, stroke=1, fill=0)
+        x = LEFT
+        for width in _COLUMNS[:-1]:
+            x += width
+            c.line(x, y, x, y - height)
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(REGULAR, size)
+        for i, text in enumerate(left):
+            c.drawString(LEFT + 3, y - 3 - size - i * leading, text)
+        for i, text in enumerate(middle):
+            c.setFont(ITALIC if i >= n_detail else REGULAR, size)
+            c.drawString(LEFT + _COLUMNS[0] + 3, y - 3 - size - i * leading, text)
+        c.setFont(REGULAR, size)
+        edge = LEFT
+        for column, text in ((2, quantite), (3, taux), (4, montant)):
+            edge = LEFT + sum(_COLUMNS[:column + 1])
+            if text:
+                c.drawRightString(edge - 3, y - 3 - size, text)
+
+    return height, draw
+
+
+def _total_row(label: str, amount: str):
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(*LIGHT)
+        c.setStrokeColorRGB(*GREY)
+        c.setLineWidth(0.5)
+        c.rect(LEFT, y - 18, WIDTH, 18, stroke=1, fill=1)
+        c.line(RIGHT - _COLUMNS[4], y, RIGHT - _COLUMNS[4], y - 18)
+        c.setStrokeColorRGB(0, 0, 0)
+        c.line(RIGHT - _COLUMNS[4] + 2, y - 16, RIGHT - 2, y - 16)
+        c.line(RIGHT - _COLUMNS[4] + 2, y - 14.5, RIGHT - 2, y - 14.5)
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(BOLD, 10.5)
+        c.drawRightString(RIGHT - _COLUMNS[4] - 4, y - 12.5, label)
+        c.drawRightString(RIGHT - 3, y - 12.5, amount)
+
+    return 22.0, draw
+
+
+def _signature(signataire: str):
+    def draw(c: Canvas, y: float) -> None:
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(REGULAR, 9.5)
+        c.drawCentredString(RIGHT - 110, y - 10, "L'ordonnateur,")
+        c.setFont(BOLD, 9.5)
+        c.drawCentredString(RIGHT - 110, y - 23, signataire)
+
+    return 52.0, draw
+
+
+def _header(notice: Notice):
+    """The issuer at the left, exercice / titre n° / date d'émission at the right."""
+    syndicat = notice.syndicat
+    left = [(BOLD, 11, NAVY, _clean(syndicat.nom)), (REGULAR, 9.5, (0, 0, 0), _clean(syndicat.adresse)),
+            (REGULAR, 9.5, (0, 0, 0), _clean(f"SIRET : {syndicat.siret}")),
+            (REGULAR, 9.5, (0, 0, 0), _clean(f"Ordonnateur : {_signataire(syndicat)}"))]
+    right = (("Exercice", str(notice.annee)), ("Titre n°", _clean(notice.numero) or "PROJET"),
+             ("Date d'émission", _fr_date(notice.date_emission)))
+
+    def draw(c: Canvas, y: float) -> None:
+        for i, (font, size, color, text) in enumerate(left):
+            c.setFillColorRGB(*color)
+            c.setFont(font, size)
+            c.drawString(LEFT, y - 11 - i * 13, text)
+        c.setFillColorRGB(0, 0, 0)
+        c.setFont(BOLD, 9.5)
+        for i, (label, value) in enumerate(right):
+            c.drawRightString(RIGHT - 95, y - 11 - i * 13, label)
+            c.drawRightString(RIGHT, y - 11 - i * 13, value)
+
+    return 4 * 13 + 14, draw
+
+
+def _blocks(notice: Notice) -> list[tuple[float, Callable, bool]]:
+    """The page from top to bottom: (height, draw, is a table row) — rows may move to a next page."""
+    words = _words(notice)
+    draft = notice.numero is None
+    blocks = [_header(notice), _centered(INTITULES[notice.nature], BOLD, 15, NAVY, after=3)]
+    if draft:
+        blocks.append(_centered(PROJET_MARK, BOLD, 12, RED, after=2))
+    if words["origine"]:
+        blocks.append(_centered(words["origine"], BOLD, 10.5, (0, 0, 0), after=2))
+    blocks += [(6.0, lambda c, y: None), _section("DÉBITEUR"),
+               _field("Nom", _clean(notice.debiteur_nom), bold=True),
+               _field("Adresse", _clean(notice.debiteur_adresse) or "adresse non communiquée"),
+               _field("SIRET", _clean(notice.debiteur_siret) or "non communiqué",
+                      right=("Code INSEE", _clean(notice.debiteur_code_insee))),
+               (6.0, lambda c, y: None), _section("OBJET DE LA CRÉANCE"),
+               _field("Objet", _clean(notice.objet)), _field("Fondement", _clean(notice.fondement)),
+               _field("Effectifs retenus", words["rentree"]),
+               (6.0, lambda c, y: None), _section("BASES DE LIQUIDATION"), _table_header()]
+    table = len(blocks) - 1
+    subtotal = 0
+    for index, line in enumerate(notice.lines):
+        blocks.append(_table_row(_clean(line.libelle), _clean(line.detail), _clean(_calcul(notice, index, subtotal)),
+                                 _quantity(line.quantite) if line.quantite is not None else "",
+                                 _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
+                                 _clean(format_euros(line.montant_cents))))
+        subtotal += line.montant_cents
+    blocks += [_total_row(TOTAL_LIBELLES[notice.nature], _clean(format_euros(notice.total_cents))),
+               _paragraph(words["arrete"], ITALIC, 9.5, WIDTH, after=1),
+               _paragraph(_imputation_text(notice.imputation), REGULAR, 9.5, WIDTH),
+               (6.0, lambda c, y: None), _section("MODALITÉS DE PAIEMENT"),
+               _field(words["echeance_libelle"], words["echeance"], bold=True),
+               _field("Comptable public", _clean(words["comptable"])),
+               _field("IBAN", _clean(_iban_display(notice.syndicat.iban)) or "—",
+                      right=("BIC", _clean(notice.syndicat.bic) or "—")),
+               _field("Référence à rappeler", _clean(words["reference"]), bold=True),
+               _paragraph(words["paiement_note"], REGULAR, 8.5, WIDTH, after=4),
+               _signature(_clean(_signataire(notice.syndicat))),
+               _section("MENTIONS LÉGALES"),
+               _paragraph(words["executoire"], REGULAR, 8, WIDTH, after=4),
+               _paragraph("Voies et délais de recours", BOLD, 8.5, WIDTH, after=1),
+               _paragraph(_clean(_recours(notice.syndicat.tribunal)), REGULAR, 8, WIDTH)]
+    first_row, last_row = table + 1, table + len(notice.lines)
+    return [(height, draw, first_row <= i <= last_row) for i, (height, draw) in enumerate(blocks)]
+
+
+def _paginate(blocks) -> list[_Page]:
+    """Place blocks top-down; a block that does not fit starts a page (table rows repeat the header)."""
+    pages = [_Page()]
+    y = TOP
+    header_height, header_draw = _table_header()
+    for height, draw, row in blocks:
+        if y - height < BOTTOM and pages[-1].items:
+            pages.append(_Page())
+            y = TOP
+            if row:
+                pages[-1].items.append((y, header_draw))
+                y -= header_height
+        pages[-1].items.append((y, draw))
+        y -= height
+    return pages
+
+
+def _draw_watermark(c: Canvas) -> None:
+    c.saveState()
+    c.setFillColorRGB(*WATERMARK)
+    c.setFont(BOLD, 130)
+    c.translate(PAGE_W / 2, PAGE_H / 2)
+    c.rotate(52)
+    c.drawCentredString(0, -45, "PROJET")
+    c.restoreState()
+
+
+def _draw_footer(c: Canvas, notice: Notice, number: int, count: int) -> None:
+    c.setFillColorRGB(*GREY)
+    c.setFont(REGULAR, 8)
+    titre = _clean(notice.numero) or "PROJET"
+    c.drawCentredString(PAGE_W / 2, 28, f"{INTITULES[notice.nature].capitalize()} {titre} — page {number} / {count}")
+
+
+def notice_pdf_bytes(notice: Notice) -> bytes:
+    """The PDF/A-1b file of one notice."""
+    _setup()
+    buffer = io.BytesIO()
+    c = Canvas(buffer, pagesize=A4, pdfVersion=(1, 4), invariant=1, pageCompression=1, lang="fr-FR",
+               initialFontName=REGULAR, initialFontSize=9.5)
+    for name in (REGULAR, BOLD, ITALIC):
+        pdfmetrics.getFont(name).splitString(_FRENCH, c._doc)  # the same codes in every notice
+    _pdfa(c, notice)
+    pages = _paginate(_blocks(notice))
+    for number, page in enumerate(pages, start=1):
+        if notice.numero is None:
+            _draw_watermark(c)
+        for y, draw in page.items:
+            draw(c, y)
+        _draw_footer(c, notice, number, len(pages))
+        c.showPage()
+        c._doc.Pages.pages[-1].Trans = None  # ReportLab writes an empty /Trans the PDF/A check cannot vouch for
+    c.save()
+    return buffer.getvalue()
+
+
+# ----- file names and batch writing -----------------------------------------------------
+
+
+def pdf_filename(notice: Notice) -> str:
+    """The workbook's name with .pdf: « ENT-2024-0001_59367_lys-lez-lannoy.pdf »."""
+    return notice_filename(notice).removesuffix(".xlsx") + ".pdf"
+
+
+def _write_chunk(notices: Sequence[Notice], paths: Sequence[Path]) -> int:
+    for notice, path in zip(notices, paths):
+        write_bytes_atomic(path, notice_pdf_bytes(notice))
+    return len(notices)
+
+
+def write_pdf_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | None = None,
+                      progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Write every notice as ``out_dir/<workbook name>.pdf`` (temporary name, fsync, rename); paths in order.
+
+    Above a few hundred notices the work is spread over processes in chunks; ``progress``
+    receives the number of notices written so far.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notices = list(notices)
+    paths = [safe_child(out_dir, pdf_filename(notice)) for notice in notices]
+    seen: dict[Path, Notice] = {}
+    for notice, path in zip(notices, paths):
+        if path in seen:
+            raise ValueError(f"deux avis auraient le même fichier « {path.name} » "
+                             f"({seen[path].debiteur_nom} et {notice.debiteur_nom})")
+        seen[path] = notice
+    report = progress or (lambda done: None)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    _setup()  # fonts parsed once here; forked workers inherit them
+    done = 0
+    if workers <= 1 or len(notices) <= PARALLEL_ABOVE:
+        for start in range(0, len(notices), 50):
+            done += _write_chunk(notices[start:start + 50], paths[start:start + 50])
+            report(done)
+    else:
+        chunk = max(25, min(CHUNK, -(-len(notices) // (workers * 4))))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_write_chunk, notices[start:start + chunk], paths[start:start + chunk])
+                       for start in range(0, len(notices), chunk)]
+            for future in as_completed(futures):
+                done += future.result()
+                report(done)
+    fsync_dir(out_dir)
+    return paths
