@@ -23,8 +23,10 @@ and ICC stream, so a notice costs only its page content (≈ 1 ms).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import date
 from importlib import resources
@@ -32,10 +34,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 from xml.sax.saxutils import escape
 
+from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.lib.rl_accel import fp_str
+from reportlab.pdfbase.ttfonts import SUBSETN, TTFont, makeToUnicodeCMap
 from reportlab.pdfgen.canvas import Canvas
 
 from billing.core.money import amount_in_words, format_euros, format_rate
@@ -72,12 +76,12 @@ TOTAL_LIBELLES = {"titre": "Montant total à payer", "complementaire": "Montant 
                   "reduction": "Montant de la réduction", "annulation": "Montant annulé"}
 
 
+_DRAWN = {0x202F: 0x00A0, **{c: None for c in range(0x20) if c != 0x0A}, 0x7F: None}
+
+
 def _clean(text) -> str:
-    """Text as drawn: the font has no U+202F, control characters are dropped."""
-    if text is None:
-        return ""
-    text = str(text).replace("\u202f", "\u00a0")
-    return "".join(ch for ch in text if ch >= " " or ch == "\n")
+    """Text as drawn: the font has no U+202F (drawn as U+00A0), control characters are dropped."""
+    return "" if text is None else str(text).translate(_DRAWN)
 
 
 def _fr_date(value: date | None) -> str:
@@ -177,6 +181,7 @@ def _calcul(notice: Notice, index: int, subtotal: int) -> str:
 
 _READY = False
 _ICC: bytes | None = None
+_PRESET: dict[str, tuple] = {}  # font name -> (assignments, subsets, next code) after the French set
 
 
 def _setup() -> None:
@@ -184,51 +189,75 @@ def _setup() -> None:
     global _READY
     if _READY:
         return
+    rl_config.useA85 = 0  # deflated page streams stay binary: ASCII85 costs time and 25 % of size for nothing
     folder = Path(resources.files("reportlab") / "fonts")
     for name, filename in _FONT_FILES.items():
         font = TTFont(name, str(folder / filename), shapable=False)
-        _cache_subsets(font.face)
+        _cache_subsets(font)
         pdfmetrics.registerFont(font)
     _READY = True
 
 
-def _cache_subsets(face) -> None:
-    """Replace ``face.addSubsetObjects`` by one that compresses each distinct subset only once.
+class _Raw(pdfdoc.PDFObject):
+    """Bytes already in PDF syntax (a cached /Widths array)."""
 
-    ReportLab rebuilds and deflates the font subset of every document; with the same codes
-    assigned in every notice the subset is the same, so the compressed bytes are reused.
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def format(self, document) -> bytes:
+        return self.data
+
+
+def _cache_subsets(font: TTFont) -> None:
+    """Replace ``font.addObjects`` by one that builds each distinct subset's objects only once.
+
+    ReportLab rebuilds, deflates and formats the font program, /Widths and ToUnicode map of
+    every subset of every document; with the same codes assigned in every notice they are
+    the same, so their bytes are reused. Same objects as ReportLab's own ``addObjects``.
     """
-    import zlib
+    face = font.face
+    cache: dict[tuple, tuple] = {}
 
-    cache: dict[tuple, tuple[bytes, int]] = {}
-    original = face.addSubsetObjects
+    def add_objects(doc) -> None:
+        state = font.state.pop(doc)
+        for n, subset in enumerate(state.subsets):
+            internal = f"{state.internalName}+{n}"
+            base = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
+            key = (base, tuple(subset))
+            if key not in cache:
+                program = face.makeSubset(subset)
+                cache[key] = (zlib.compress(program, 6), len(program),
+                              zlib.compress(makeToUnicodeCMap(base, subset).encode("latin-1"), 6),
+                              ("[" + " ".join(str(round(w)) if w == round(w) else fp_str(w)
+                                              for w in map(face.getCharWidth, subset)) + "]").encode("ascii"))
+            program, length, cmap, widths = cache[key]
+            flate = pdfdoc.PDFName("FlateDecode")
+            file_ref = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Length1": length, "Filter": flate}),
+                                                      program, filters=[]), f"fontFile:{face.filename}({base})")
+            descriptor = doc.Reference(pdfdoc.PDFDictionary({
+                "Type": "/FontDescriptor", "Ascent": face.ascent, "CapHeight": face.capHeight,
+                "Descent": face.descent, "Flags": (face.flags & ~32) | 4, "FontBBox": pdfdoc.PDFArray(face.bbox),
+                "FontName": pdfdoc.PDFName(base), "ItalicAngle": face.italicAngle, "StemV": face.stemV,
+                "FontFile2": file_ref, "MissingWidth": face.defaultWidth}), "fontDescriptor:" + base)
+            pdf_font = pdfdoc.PDFTrueTypeFont()
+            pdf_font.Name = internal
+            pdf_font.BaseFont = base
+            pdf_font.FirstChar = 0
+            pdf_font.LastChar = len(subset) - 1
+            pdf_font.Widths = _Raw(widths)
+            pdf_font.ToUnicode = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": flate}), cmap,
+                                                                filters=[]), "toUnicodeCMap:" + base)
+            pdf_font.FontDescriptor = descriptor
+            doc.Reference(pdf_font, internal)
+            doc.idToObject["BasicFonts"].dict[internal] = pdf_font
 
-    def add_subset_objects(doc, fontname, subset):
-        key = tuple(subset)
-        packed = cache.get(key)
-        if packed is None:
-            raw = face.makeSubset(subset)
-            packed = cache[key] = (zlib.compress(raw, 6), len(raw))
-        stream = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Length1": packed[1], "Filter": pdfdoc.PDFName("FlateDecode")}),
-                                  packed[0], filters=[])
-        reference = doc.Reference(stream, f"fontFile:{face.filename}({fontname})")
-        flags = (face.flags & ~32) | 4  # symbolic, as ReportLab declares its subsets
-        return doc.Reference(pdfdoc.PDFDictionary({
-            "Type": "/FontDescriptor", "Ascent": face.ascent, "CapHeight": face.capHeight, "Descent": face.descent,
-            "Flags": flags, "FontBBox": pdfdoc.PDFArray(face.bbox), "FontName": pdfdoc.PDFName(fontname),
-            "ItalicAngle": face.italicAngle, "StemV": face.stemV, "FontFile2": reference,
-            "MissingWidth": face.defaultWidth}), "fontDescriptor:" + fontname)
-
-    face.addSubsetObjects = add_subset_objects
-    face._uncached_add_subset_objects = original
+    font.addObjects = add_objects
 
 
 def _icc() -> bytes:
     """The sRGB IEC 61966-2.1 profile (ICC v2, as PDF 1.4 requires) shipped by pikepdf, deflated once."""
     global _ICC
     if _ICC is None:
-        import zlib
-
         _ICC = zlib.compress((resources.files("pikepdf") / "pdfa" / "data" / "sRGB.icc").read_bytes(), 9)
     return _ICC
 
@@ -303,11 +332,13 @@ def _pdfa(canvas: Canvas, notice: Notice) -> None:
 
 class _Page:
     def __init__(self) -> None:
-        self.items: list[tuple[float, Callable]] = []
+        self.items: list[tuple[float, Callable, tuple | None]] = []
 
 
-def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
-    return simpleSplit(text, font, size, width) or [""]
+@functools.lru_cache(maxsize=8192)
+def _wrap(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """The lines of ``text`` in ``width`` (cached: most texts recur on every notice)."""
+    return tuple(simpleSplit(text, font, size, width)) or ("",)
 
 
 def _paragraph(text: str, font: str, size: float, width: float, *, x: float = LEFT, leading: float | None = None,
@@ -387,8 +418,8 @@ def _table_header():
 def _table_row(libelle: str, detail: str, calcul: str, quantite: str, taux: str, montant: str):
     size, leading = 8.5, 10.4
     left = _wrap(libelle, REGULAR, size, _COLUMNS[0] - 6)
-    middle = ([*_wrap(detail, REGULAR, size, _COLUMNS[1] - 6)] if detail else []) + (
-        _wrap(calcul, ITALIC, size, _COLUMNS[1] - 6) if calcul else [])
+    middle = (_wrap(detail, REGULAR, size, _COLUMNS[1] - 6) if detail else ()) + (
+        _wrap(calcul, ITALIC, size, _COLUMNS[1] - 6) if calcul else ())
     n_detail = len(_wrap(detail, REGULAR, size, _COLUMNS[1] - 6)) if detail else 0
     height = max(len(left), len(middle), 1) * leading + 6
 
@@ -446,14 +477,11 @@ def _signature(signataire: str):
     return 52.0, draw
 
 
-def _header(notice: Notice):
+def _header(nom: str, adresse: str, siret: str, ordonnateur: str, annee: str, numero: str, emission: str):
     """The issuer at the left, exercice / titre n° / date d'émission at the right."""
-    syndicat = notice.syndicat
-    left = [(BOLD, 11, NAVY, _clean(syndicat.nom)), (REGULAR, 9.5, (0, 0, 0), _clean(syndicat.adresse)),
-            (REGULAR, 9.5, (0, 0, 0), _clean(f"SIRET : {syndicat.siret}")),
-            (REGULAR, 9.5, (0, 0, 0), _clean(f"Ordonnateur : {_signataire(syndicat)}"))]
-    right = (("Exercice", str(notice.annee)), ("Titre n°", _clean(notice.numero) or "PROJET"),
-             ("Date d'émission", _fr_date(notice.date_emission)))
+    left = [(BOLD, 11, NAVY, nom), (REGULAR, 9.5, (0, 0, 0), adresse), (REGULAR, 9.5, (0, 0, 0), siret),
+            (REGULAR, 9.5, (0, 0, 0), ordonnateur)]
+    right = (("Exercice", annee), ("Titre n°", numero), ("Date d'émission", emission))
 
     def draw(c: Canvas, y: float) -> None:
         for i, (font, size, color, text) in enumerate(left):
@@ -469,64 +497,82 @@ def _header(notice: Notice):
     return 4 * 13 + 14, draw
 
 
-def _blocks(notice: Notice) -> list[tuple[float, Callable, bool]]:
-    """The page from top to bottom: (height, draw, is a table row) — rows may move to a next page."""
+def _space(height: float = 6.0):
+    return height, lambda c, y: None
+
+
+def _block(make, *args, **options) -> tuple[float, Callable, tuple | None]:
+    """(height, draw, cache key): the key names the block by its inputs when its text can be cached."""
+    height, draw = make(*args, **options)
+    texts = [value for value in (*args, *options.values()) if isinstance(value, str)]
+    texts += [v for value in options.values() if isinstance(value, tuple) for v in value if isinstance(v, str)]
+    cacheable = all(_FRENCH_SET.issuperset(text) for text in texts)
+    return height, draw, ((make.__name__, args, tuple(sorted(options.items()))) if cacheable else None)
+
+
+def _blocks(notice: Notice) -> tuple[list, int, int]:
+    """The page from top to bottom as blocks, and the index range of the table rows (they may move on)."""
     words = _words(notice)
-    draft = notice.numero is None
-    blocks = [_header(notice), _centered(INTITULES[notice.nature], BOLD, 15, NAVY, after=3)]
-    if draft:
-        blocks.append(_centered(PROJET_MARK, BOLD, 12, RED, after=2))
+    syndicat = notice.syndicat
+    b = _block
+    blocks = [b(_header, _clean(syndicat.nom), _clean(syndicat.adresse), _clean(f"SIRET : {syndicat.siret}"),
+                _clean(f"Ordonnateur : {_signataire(syndicat)}"), str(notice.annee),
+                _clean(notice.numero) or "PROJET", _fr_date(notice.date_emission)),
+              b(_centered, INTITULES[notice.nature], BOLD, 15, NAVY, after=3)]
+    if notice.numero is None:
+        blocks.append(b(_centered, PROJET_MARK, BOLD, 12, RED, after=2))
     if words["origine"]:
-        blocks.append(_centered(words["origine"], BOLD, 10.5, (0, 0, 0), after=2))
-    blocks += [(6.0, lambda c, y: None), _section("DÉBITEUR"),
-               _field("Nom", _clean(notice.debiteur_nom), bold=True),
-               _field("Adresse", _clean(notice.debiteur_adresse) or "adresse non communiquée"),
-               _field("SIRET", _clean(notice.debiteur_siret) or "non communiqué",
-                      right=("Code INSEE", _clean(notice.debiteur_code_insee))),
-               (6.0, lambda c, y: None), _section("OBJET DE LA CRÉANCE"),
-               _field("Objet", _clean(notice.objet)), _field("Fondement", _clean(notice.fondement)),
-               _field("Effectifs retenus", words["rentree"]),
-               (6.0, lambda c, y: None), _section("BASES DE LIQUIDATION"), _table_header()]
-    table = len(blocks) - 1
+        blocks.append(b(_centered, words["origine"], BOLD, 10.5, (0, 0, 0), after=2))
+    blocks += [b(_space), b(_section, "DÉBITEUR"),
+               b(_field, "Nom", _clean(notice.debiteur_nom), bold=True),
+               b(_field, "Adresse", _clean(notice.debiteur_adresse) or "adresse non communiquée"),
+               b(_field, "SIRET", _clean(notice.debiteur_siret) or "non communiqué",
+                 right=("Code INSEE", _clean(notice.debiteur_code_insee))),
+               b(_space), b(_section, "OBJET DE LA CRÉANCE"),
+               b(_field, "Objet", _clean(notice.objet)), b(_field, "Fondement", _clean(notice.fondement)),
+               b(_field, "Effectifs retenus", words["rentree"]),
+               b(_space), b(_section, "BASES DE LIQUIDATION"), b(_table_header)]
+    first_row = len(blocks)
     subtotal = 0
     for index, line in enumerate(notice.lines):
-        blocks.append(_table_row(_clean(line.libelle), _clean(line.detail), _clean(_calcul(notice, index, subtotal)),
-                                 _quantity(line.quantite) if line.quantite is not None else "",
-                                 _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
-                                 _clean(format_euros(line.montant_cents))))
+        blocks.append(b(_table_row, _clean(line.libelle), _clean(line.detail), _clean(_calcul(notice, index, subtotal)),
+                        _quantity(line.quantite) if line.quantite is not None else "",
+                        _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
+                        _clean(format_euros(line.montant_cents))))
         subtotal += line.montant_cents
-    blocks += [_total_row(TOTAL_LIBELLES[notice.nature], _clean(format_euros(notice.total_cents))),
-               _paragraph(words["arrete"], ITALIC, 9.5, WIDTH, after=1),
-               _paragraph(_imputation_text(notice.imputation), REGULAR, 9.5, WIDTH),
-               (6.0, lambda c, y: None), _section("MODALITÉS DE PAIEMENT"),
-               _field(words["echeance_libelle"], words["echeance"], bold=True),
-               _field("Comptable public", _clean(words["comptable"])),
-               _field("IBAN", _clean(_iban_display(notice.syndicat.iban)) or "—",
-                      right=("BIC", _clean(notice.syndicat.bic) or "—")),
-               _field("Référence à rappeler", _clean(words["reference"]), bold=True),
-               _paragraph(words["paiement_note"], REGULAR, 8.5, WIDTH, after=4),
-               _signature(_clean(_signataire(notice.syndicat))),
-               _section("MENTIONS LÉGALES"),
-               _paragraph(words["executoire"], REGULAR, 8, WIDTH, after=4),
-               _paragraph("Voies et délais de recours", BOLD, 8.5, WIDTH, after=1),
-               _paragraph(_clean(_recours(notice.syndicat.tribunal)), REGULAR, 8, WIDTH)]
-    first_row, last_row = table + 1, table + len(notice.lines)
-    return [(height, draw, first_row <= i <= last_row) for i, (height, draw) in enumerate(blocks)]
+    end_rows = len(blocks)
+    blocks += [b(_total_row, TOTAL_LIBELLES[notice.nature], _clean(format_euros(notice.total_cents))),
+               b(_paragraph, words["arrete"], ITALIC, 9.5, WIDTH, after=1),
+               b(_paragraph, _imputation_text(_clean(notice.imputation)), REGULAR, 9.5, WIDTH),
+               b(_space), b(_section, "MODALITÉS DE PAIEMENT"),
+               b(_field, words["echeance_libelle"], words["echeance"], bold=True),
+               b(_field, "Comptable public", words["comptable"]),
+               b(_field, "IBAN", _clean(_iban_display(syndicat.iban)) or "—",
+                 right=("BIC", _clean(syndicat.bic) or "—")),
+               b(_field, "Référence à rappeler", _clean(words["reference"]), bold=True),
+               b(_paragraph, words["paiement_note"], REGULAR, 8.5, WIDTH, after=4),
+               b(_signature, _clean(_signataire(syndicat))),
+               b(_section, "MENTIONS LÉGALES"),
+               b(_paragraph, words["executoire"], REGULAR, 8, WIDTH, after=4),
+               b(_paragraph, "Voies et délais de recours", BOLD, 8.5, WIDTH, after=1),
+               b(_paragraph, _clean(_recours(syndicat.tribunal)), REGULAR, 8, WIDTH)]
+    return blocks, first_row, end_rows
 
 
-def _paginate(blocks) -> list[_Page]:
+def _paginate(notice: Notice) -> list[_Page]:
     """Place blocks top-down; a block that does not fit starts a page (table rows repeat the header)."""
+    blocks, first_row, end_rows = _blocks(notice)
     pages = [_Page()]
     y = TOP
-    header_height, header_draw = _table_header()
-    for height, draw, row in blocks:
+    header_height, header_draw, header_key = _block(_table_header)
+    for index, (height, draw, key) in enumerate(blocks):
         if y - height < BOTTOM and pages[-1].items:
             pages.append(_Page())
             y = TOP
-            if row:
-                pages[-1].items.append((y, header_draw))
+            if first_row <= index < end_rows:
+                pages[-1].items.append((y, header_draw, header_key))
                 y -= header_height
-        pages[-1].items.append((y, draw))
+        pages[-1].items.append((y, draw, key))
         y -= height
     return pages
 
@@ -548,21 +594,72 @@ def _draw_footer(c: Canvas, notice: Notice, number: int, count: int) -> None:
     c.drawCentredString(PAGE_W / 2, 28, f"{INTITULES[notice.nature].capitalize()} {titre} — page {number} / {count}")
 
 
+def _preset_fonts(doc) -> None:
+    """Give the French character set the same codes, and the fonts the same names, in every notice.
+
+    Then every notice embeds the same font subsets (built once, ``_cache_subsets``) and the
+    same text draws to the same bytes (``_Fragments``).
+    """
+    for name in (REGULAR, BOLD, ITALIC):
+        font = pdfmetrics.getFont(name)
+        preset = _PRESET.get(name)
+        if preset is None:
+            font.splitString(_FRENCH, doc)
+            state = font.state[doc]
+            _PRESET[name] = (dict(state.assignments), [list(subset) for subset in state.subsets], state.nextCode)
+        else:
+            state = font.state[doc] = TTFont.State(font._asciiReadable, font)
+            state.assignments = dict(preset[0])
+            state.subsets = [list(subset) for subset in preset[1]]
+            state.nextCode = preset[2]
+        font.getSubsetInternalName(0, doc)
+
+
+_CANVAS_STATE = ("_fontname", "_fontsize", "_leading", "_fillColorObj", "_strokeColorObj", "_lineWidth")
+_FRENCH_SET = frozenset(_FRENCH)
+_FRAGMENTS_MAX = 20_000
+
+
+class _Fragments:
+    """The page code a block drew at a height, reused when the same block is drawn at the same height.
+
+    Only for blocks whose text is all in the preset French set (same font codes in every
+    notice); the canvas state the block left is restored with its code.
+    """
+
+    cache: dict[tuple, tuple[list[str], tuple]] = {}
+
+    @classmethod
+    def draw(cls, c: Canvas, y: float, draw, key) -> None:
+        if key is None:
+            draw(c, y)
+            return
+        hit = cls.cache.get((key, y))
+        if hit is not None:
+            c._code.extend(hit[0])
+            for attribute, value in zip(_CANVAS_STATE, hit[1]):
+                setattr(c, attribute, value)
+            return
+        start = len(c._code)
+        draw(c, y)
+        if len(cls.cache) < _FRAGMENTS_MAX:
+            cls.cache[key, y] = (c._code[start:], tuple(getattr(c, a) for a in _CANVAS_STATE))
+
+
 def notice_pdf_bytes(notice: Notice) -> bytes:
     """The PDF/A-1b file of one notice."""
     _setup()
     buffer = io.BytesIO()
     c = Canvas(buffer, pagesize=A4, pdfVersion=(1, 4), invariant=1, pageCompression=1, lang="fr-FR",
                initialFontName=REGULAR, initialFontSize=9.5)
-    for name in (REGULAR, BOLD, ITALIC):
-        pdfmetrics.getFont(name).splitString(_FRENCH, c._doc)  # the same codes in every notice
+    _preset_fonts(c._doc)
     _pdfa(c, notice)
-    pages = _paginate(_blocks(notice))
+    pages = _paginate(notice)
     for number, page in enumerate(pages, start=1):
         if notice.numero is None:
-            _draw_watermark(c)
-        for y, draw in page.items:
-            draw(c, y)
+            _Fragments.draw(c, 0.0, lambda c, y: _draw_watermark(c), ("watermark",))
+        for y, draw, key in page.items:
+            _Fragments.draw(c, y, draw, key)
         _draw_footer(c, notice, number, len(pages))
         c.showPage()
         c._doc.Pages.pages[-1].Trans = None  # ReportLab writes an empty /Trans the PDF/A check cannot vouch for
