@@ -52,8 +52,9 @@ CHUNK = 250
 REGULAR, BOLD, ITALIC = "EntVera", "EntVera-Bold", "EntVera-Italic"
 _FONT_FILES = {REGULAR: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf"}
 # Assigned first in every document so that every notice embeds the same subsets (cached).
-_FRENCH = ("".join(chr(c) for c in range(0x20, 0x7F)) + "".join(chr(c) for c in range(0xA0, 0x100))
-           + "œŒ€’‘“”—–…−×·")
+_FRENCH = ("".join(chr(c) for c in range(0x20, 0x7F))
+           + "\u00a0àâäçéèêëîïôöùûüÿæœÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸÆŒ«»€’‘“”—–…−×°·²")
+_SUBSETS_MAX = 64  # distinct font subsets kept per font (a name with a rare letter makes its own)
 
 PAGE_W, PAGE_H = A4
 LEFT, RIGHT = 42.0, PAGE_W - 42.0
@@ -224,13 +225,16 @@ def _cache_subsets(font: TTFont) -> None:
             internal = f"{state.internalName}+{n}"
             base = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
             key = (base, tuple(subset))
-            if key not in cache:
+            entry = cache.get(key)
+            if entry is None:
                 program = face.makeSubset(subset)
-                cache[key] = (zlib.compress(program, 6), len(program),
+                entry = (zlib.compress(program, 6), len(program),
                               zlib.compress(makeToUnicodeCMap(base, subset).encode("latin-1"), 6),
                               ("[" + " ".join(str(round(w)) if w == round(w) else fp_str(w)
                                               for w in map(face.getCharWidth, subset)) + "]").encode("ascii"))
-            program, length, cmap, widths = cache[key]
+                if len(cache) < _SUBSETS_MAX:
+                    cache[key] = entry
+            program, length, cmap, widths = entry
             flate = pdfdoc.PDFName("FlateDecode")
             file_ref = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Length1": length, "Filter": flate}),
                                                       program, filters=[]), f"fontFile:{face.filename}({base})")
@@ -449,18 +453,20 @@ def _table_row(libelle: str, detail: str, calcul: str, quantite: str, taux: str,
 
 
 def _total_row(label: str, amount: str):
+    box = max(_COLUMNS[4], pdfmetrics.stringWidth(amount, BOLD, 10.5) + 8)  # a large amount widens its box
+
     def draw(c: Canvas, y: float) -> None:
         c.setFillColorRGB(*LIGHT)
         c.setStrokeColorRGB(*GREY)
         c.setLineWidth(0.5)
         c.rect(LEFT, y - 18, WIDTH, 18, stroke=1, fill=1)
-        c.line(RIGHT - _COLUMNS[4], y, RIGHT - _COLUMNS[4], y - 18)
+        c.line(RIGHT - box, y, RIGHT - box, y - 18)
         c.setStrokeColorRGB(0, 0, 0)
-        c.line(RIGHT - _COLUMNS[4] + 2, y - 16, RIGHT - 2, y - 16)
-        c.line(RIGHT - _COLUMNS[4] + 2, y - 14.5, RIGHT - 2, y - 14.5)
+        c.line(RIGHT - box + 2, y - 16, RIGHT - 2, y - 16)
+        c.line(RIGHT - box + 2, y - 14.5, RIGHT - 2, y - 14.5)
         c.setFillColorRGB(0, 0, 0)
         c.setFont(BOLD, 10.5)
-        c.drawRightString(RIGHT - _COLUMNS[4] - 4, y - 12.5, label)
+        c.drawRightString(RIGHT - box - 4, y - 12.5, label)
         c.drawRightString(RIGHT - 3, y - 12.5, amount)
 
     return 22.0, draw
@@ -510,6 +516,21 @@ def _block(make, *args, **options) -> tuple[float, Callable, tuple | None]:
     return height, draw, ((make.__name__, args, tuple(sorted(options.items()))) if cacheable else None)
 
 
+def _keep(*blocks) -> tuple[float, Callable, tuple | None]:
+    """Blocks that go to the same page (a section title with its first field, the legal mentions)."""
+    offsets, y = [], 0.0
+    for height, _, _ in blocks:
+        offsets.append(y)
+        y += height
+
+    def draw(c: Canvas, top: float) -> None:
+        for offset, (_, part, _) in zip(offsets, blocks):
+            part(c, top - offset)
+
+    keys = tuple(key for _, _, key in blocks)
+    return y, draw, (("keep", keys) if None not in keys else None)
+
+
 def _blocks(notice: Notice) -> tuple[list, int, int]:
     """The page from top to bottom as blocks, and the index range of the table rows (they may move on)."""
     words = _words(notice)
@@ -523,14 +544,12 @@ def _blocks(notice: Notice) -> tuple[list, int, int]:
         blocks.append(b(_centered, PROJET_MARK, BOLD, 12, RED, after=2))
     if words["origine"]:
         blocks.append(b(_centered, words["origine"], BOLD, 10.5, (0, 0, 0), after=2))
-    blocks += [b(_space), b(_section, "DÉBITEUR"),
-               b(_field, "Nom", _clean(notice.debiteur_nom), bold=True),
+    blocks += [b(_space), _keep(b(_section, "DÉBITEUR"), b(_field, "Nom", _clean(notice.debiteur_nom), bold=True)),
                b(_field, "Adresse", _clean(notice.debiteur_adresse) or "adresse non communiquée"),
                b(_field, "SIRET", _clean(notice.debiteur_siret) or "non communiqué",
                  right=("Code INSEE", _clean(notice.debiteur_code_insee))),
-               b(_space), b(_section, "OBJET DE LA CRÉANCE"),
-               b(_field, "Objet", _clean(notice.objet)), b(_field, "Fondement", _clean(notice.fondement)),
-               b(_field, "Effectifs retenus", words["rentree"]),
+               b(_space), _keep(b(_section, "OBJET DE LA CRÉANCE"), b(_field, "Objet", _clean(notice.objet))),
+               b(_field, "Fondement", _clean(notice.fondement)), b(_field, "Effectifs retenus", words["rentree"]),
                b(_space), b(_section, "BASES DE LIQUIDATION"), b(_table_header)]
     first_row = len(blocks)
     subtotal = 0
@@ -540,22 +559,23 @@ def _blocks(notice: Notice) -> tuple[list, int, int]:
                         _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
                         _clean(format_euros(line.montant_cents))))
         subtotal += line.montant_cents
-    end_rows = len(blocks)
-    blocks += [b(_total_row, TOTAL_LIBELLES[notice.nature], _clean(format_euros(notice.total_cents))),
-               b(_paragraph, words["arrete"], ITALIC, 9.5, WIDTH, after=1),
+    end_rows = len(blocks)  # the last row, kept with the total, stays at index end_rows - 1
+    last = [blocks.pop()] if notice.lines else []
+    blocks += [_keep(*last, b(_total_row, TOTAL_LIBELLES[notice.nature], _clean(format_euros(notice.total_cents))),
+                     b(_paragraph, words["arrete"], ITALIC, 9.5, WIDTH, after=1)),
                b(_paragraph, _imputation_text(_clean(notice.imputation)), REGULAR, 9.5, WIDTH),
-               b(_space), b(_section, "MODALITÉS DE PAIEMENT"),
-               b(_field, words["echeance_libelle"], words["echeance"], bold=True),
+               b(_space),
+               _keep(b(_section, "MODALITÉS DE PAIEMENT"),
+                     b(_field, words["echeance_libelle"], words["echeance"], bold=True)),
                b(_field, "Comptable public", words["comptable"]),
                b(_field, "IBAN", _clean(_iban_display(syndicat.iban)) or "—",
                  right=("BIC", _clean(syndicat.bic) or "—")),
                b(_field, "Référence à rappeler", _clean(words["reference"]), bold=True),
                b(_paragraph, words["paiement_note"], REGULAR, 8.5, WIDTH, after=4),
                b(_signature, _clean(_signataire(syndicat))),
-               b(_section, "MENTIONS LÉGALES"),
-               b(_paragraph, words["executoire"], REGULAR, 8, WIDTH, after=4),
-               b(_paragraph, "Voies et délais de recours", BOLD, 8.5, WIDTH, after=1),
-               b(_paragraph, _clean(_recours(syndicat.tribunal)), REGULAR, 8, WIDTH)]
+               _keep(b(_section, "MENTIONS LÉGALES"), b(_paragraph, words["executoire"], REGULAR, 8, WIDTH, after=4),
+                     b(_paragraph, "Voies et délais de recours", BOLD, 8.5, WIDTH, after=1),
+                     b(_paragraph, _clean(_recours(syndicat.tribunal)), REGULAR, 8, WIDTH))]
     return blocks, first_row, end_rows
 
 
