@@ -201,14 +201,21 @@ def _setup() -> None:
     _READY = True
 
 
-class _Raw(pdfdoc.PDFObject):
-    """Bytes already in PDF syntax (a cached /Widths array)."""
+class _Dict(pdfdoc.PDFObject):
+    """A dictionary whose constant entries are formatted once; only its references are formatted per file."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, constant: bytes, references: dict[str, object]) -> None:
+        self.constant = constant
+        self.references = references
 
     def format(self, document) -> bytes:
-        return self.data
+        refs = b"".join(b"/%s %s " % (key.encode("ascii"), pdfdoc.format(value, document))
+                        for key, value in self.references.items())
+        return b"<< " + self.constant + b" " + refs + b">>"
+
+
+def _constant(entries: dict[str, str]) -> bytes:
+    return " ".join(f"/{key} {value}" for key, value in entries.items()).encode("ascii")
 
 
 def _cache_subsets(font: TTFont) -> None:
@@ -226,36 +233,33 @@ def _cache_subsets(font: TTFont) -> None:
         for n, subset in enumerate(state.subsets):
             internal = f"{state.internalName}+{n}"
             base = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
-            key = (base, tuple(subset))
+            key = (base, internal, tuple(subset))
             entry = cache.get(key)
             if entry is None:
                 program = face.makeSubset(subset)
+                widths = " ".join(fp_str(w) for w in map(face.getCharWidth, subset))
                 entry = (zlib.compress(program, 6), len(program),
-                              zlib.compress(makeToUnicodeCMap(base, subset).encode("latin-1"), 6),
-                              ("[" + " ".join(str(round(w)) if w == round(w) else fp_str(w)
-                                              for w in map(face.getCharWidth, subset)) + "]").encode("ascii"))
+                         zlib.compress(makeToUnicodeCMap(base, subset).encode("latin-1"), 6),
+                         _constant({"Type": "/FontDescriptor", "Ascent": fp_str(face.ascent),
+                                    "CapHeight": fp_str(face.capHeight), "Descent": fp_str(face.descent),
+                                    "Flags": str((face.flags & ~32) | 4),  # symbolic, as ReportLab declares
+                                    "FontBBox": "[" + " ".join(fp_str(v) for v in face.bbox) + "]",
+                                    "FontName": "/" + base, "ItalicAngle": fp_str(face.italicAngle),
+                                    "StemV": fp_str(face.stemV), "MissingWidth": fp_str(face.defaultWidth)}),
+                         _constant({"Type": "/Font", "Subtype": "/TrueType", "Name": "/" + internal,
+                                    "BaseFont": "/" + base, "FirstChar": "0", "LastChar": str(len(subset) - 1),
+                                    "Widths": f"[{widths}]"}))
                 if len(cache) < _SUBSETS_MAX:
                     cache[key] = entry
-            program, length, cmap, widths = entry
+            program, length, cmap, descriptor_bytes, font_bytes = entry
             flate = pdfdoc.PDFName("FlateDecode")
             file_ref = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Length1": length, "Filter": flate}),
                                                       program, filters=[]), f"fontFile:{face.filename}({base})")
-            descriptor = doc.Reference(pdfdoc.PDFDictionary({
-                "Type": "/FontDescriptor", "Ascent": face.ascent, "CapHeight": face.capHeight,
-                "Descent": face.descent, "Flags": (face.flags & ~32) | 4, "FontBBox": pdfdoc.PDFArray(face.bbox),
-                "FontName": pdfdoc.PDFName(base), "ItalicAngle": face.italicAngle, "StemV": face.stemV,
-                "FontFile2": file_ref, "MissingWidth": face.defaultWidth}), "fontDescriptor:" + base)
-            pdf_font = pdfdoc.PDFTrueTypeFont()
-            pdf_font.Name = internal
-            pdf_font.BaseFont = base
-            pdf_font.FirstChar = 0
-            pdf_font.LastChar = len(subset) - 1
-            pdf_font.Widths = _Raw(widths)
-            pdf_font.ToUnicode = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": flate}), cmap,
-                                                                filters=[]), "toUnicodeCMap:" + base)
-            pdf_font.FontDescriptor = descriptor
-            doc.Reference(pdf_font, internal)
-            doc.idToObject["BasicFonts"].dict[internal] = pdf_font
+            descriptor = doc.Reference(_Dict(descriptor_bytes, {"FontFile2": file_ref}), "fontDescriptor:" + base)
+            to_unicode = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": flate}), cmap, filters=[]),
+                                       "toUnicodeCMap:" + base)
+            pdf_font = _Dict(font_bytes, {"ToUnicode": to_unicode, "FontDescriptor": descriptor})
+            doc.idToObject["BasicFonts"].dict[internal] = doc.Reference(pdf_font, internal)
 
     font.addObjects = add_objects
 
@@ -684,7 +688,11 @@ def notice_pdf_bytes(notice: Notice) -> bytes:
             _Fragments.draw(c, y, draw, key)
         _draw_footer(c, notice, number, len(pages))
         c.showPage()
-        c._doc.Pages.pages[-1].Trans = None  # ReportLab writes an empty /Trans the PDF/A check cannot vouch for
+        page = c._doc.Pages.pages[-1]
+        page.Trans = None  # ReportLab writes an empty /Trans the PDF/A check cannot vouch for
+        # deflated at level 1 (0.1 ms, 10 % larger) rather than ReportLab's level 6 (0.45 ms)
+        page.Contents = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": pdfdoc.PDFName("FlateDecode")}),
+                                         zlib.compress(page.stream.encode("utf-8"), 1), filters=[])
     c.save()
     return buffer.getvalue()
 
