@@ -390,11 +390,13 @@ def _field(label: str, value: str, *, bold: bool = False, right: tuple[str, str]
     value_x = LEFT + 140
     value_w = (RIGHT - 160 if right else RIGHT) - value_x
     lines = _wrap(value, BOLD if bold else REGULAR, 9.5, value_w)
+    labels = _wrap(label, BOLD, 9.5, 134)  # « Aucun paiement à effectuer » takes two lines
 
     def draw(c: Canvas, y: float) -> None:
         c.setFillColorRGB(0, 0, 0)
         c.setFont(BOLD, 9.5)
-        c.drawString(LEFT, y - 9.5, label)
+        for i, text in enumerate(labels):
+            c.drawString(LEFT, y - 9.5 - i * 11.6, text)
         if right:
             c.drawString(RIGHT - 150, y - 9.5, right[0])
             c.drawRightString(RIGHT, y - 9.5, right[1])
@@ -402,7 +404,7 @@ def _field(label: str, value: str, *, bold: bool = False, right: tuple[str, str]
         for i, line in enumerate(lines):
             c.drawString(value_x, y - 9.5 - i * 11.6, line)
 
-    return len(lines) * 11.6 + 3, draw
+    return max(len(lines), len(labels)) * 11.6 + 3, draw
 
 
 def _table_header():
