@@ -50,7 +50,8 @@ def produit_cents(quantite: int, taux_units: int) -> int:
 
 
 def plain(text: str) -> str:
-    return re.sub(r"[ \u00a0\u202f]+", " ", text)
+    """Every run of spaces (no-break ones included) and line ends as one space: wrapped text reads on."""
+    return re.sub(r"[\s\u00a0\u202f]+", " ", text)
 
 
 def pdf_text(path: Path) -> str:
