@@ -239,3 +239,14 @@ def test_rare_letters_and_control_characters(tmp_path, sample_notices):
     path = write_pdf_notices([notice], tmp_path)[0]
     check_pdfa(path, title_has="ENT-2024-0777", author=notice.syndicat.nom, subject="ENT-2024-0777")
     assert "Commune de Ñandú-Øster ß" in pdf_text(path)
+
+
+def test_cached_page_code_gives_the_same_file(sample_notices):
+    from billing.render.pdfa import Fragments
+
+    notice = _issued(_with_plancher(sample_notices), "ENT-2024-0042")
+    Fragments.cache.clear()
+    cold = notice_pdf_bytes(notice)
+    assert Fragments.cache  # the blocks were kept
+    assert notice_pdf_bytes(notice) == cold
+    assert notice_pdf_bytes(sample_notices[1]) != cold

@@ -6,19 +6,8 @@ shows the subtotal it applies to, the sum of the printed lines above it). One A4
 the bases de liquidation need more room the table continues on further pages, each with
 « page n / N ». A draft (``numero`` None) carries a large « PROJET » watermark.
 
-PDF/A-1b, as the open-source ReportLab does not write it by itself:
-- fonts: Bitstream Vera (shipped inside the reportlab package, free licence), embedded as
-  TrueType subsets with ToUnicode maps, so the text extracts; it has every French glyph
-  the notices use but the narrow no-break space U+202F, drawn as U+00A0;
-- XMP metadata (pdfaid part 1, conformance B, title, author = the syndicate, subject =
-  the titre number) mirroring the Info dictionary, uncompressed as PDF/A-1 requires;
-- an sRGB output intent whose ICC profile is the sRGB v2 profile shipped by pikepdf;
-- no transparency (the watermark is an opaque light colour drawn under the text), no
-  encryption, PDF 1.4.
-
-Speed: each process registers the fonts once, assigns the same codes to a fixed French
-character set at the start of every document, and caches the compressed font subsets
-and ICC stream, so a notice costs only its page content (≈ 1 ms).
+The PDF/A-1b plumbing (embedded fonts, XMP, sRGB output intent, caches) is in
+``render.pdfa``; this module holds the words and the layout.
 """
 
 from __future__ import annotations
@@ -27,36 +16,25 @@ import functools
 import io
 import os
 import secrets
-import zlib
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
-from xml.sax.saxutils import escape
 
-from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.lib.rl_accel import fp_str
-from reportlab.pdfbase.ttfonts import SUBSETN, TTFont, makeToUnicodeCMap
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from billing.core.money import amount_in_words, format_euros, format_rate
 from billing.render.files import fsync_dir, safe_child
 from billing.render.notice import CREDITS, EXECUTORY_MENTION, PROJET_MARK, Notice, notice_filename
+from billing.render.pdfa import BOLD, FRENCH_SET, ITALIC, REGULAR, Fragments, declare_pdfa, end_page, new_canvas, setup
 
 PARALLEL_ABOVE = 200  # below this, starting processes costs more than it saves
 CHUNK = 250
 FSYNC_THREADS = 8
 
-REGULAR, BOLD, ITALIC = "EntVera", "EntVera-Bold", "EntVera-Italic"
-_FONT_FILES = {REGULAR: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf"}
-# Assigned first in every document so that every notice embeds the same subsets (cached).
-_FRENCH = ("".join(chr(c) for c in range(0x20, 0x7F))
-           + "\u00a0àâäçéèêëîïôöùûüÿæœÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸÆŒ«»€’‘“”—–…−×°·²")
-_SUBSETS_MAX = 64  # distinct font subsets kept per font (a name with a rare letter makes its own)
 
 PAGE_W, PAGE_H = A4
 LEFT, RIGHT = 42.0, PAGE_W - 42.0
@@ -180,161 +158,15 @@ def _calcul(notice: Notice, index: int, subtotal: int) -> str:
     return ""
 
 
-# ----- fonts, ICC profile and the PDF/A objects --------------------------------------------
-
-_READY = False
-_ICC: bytes | None = None
-_PRESET: dict[str, tuple] = {}  # font name -> (assignments, subsets, next code) after the French set
-
-
-def _setup() -> None:
-    """Register the fonts once per process, with their subsets cached (same codes in every notice)."""
-    global _READY
-    if _READY:
-        return
-    rl_config.useA85 = 0  # deflated page streams stay binary: ASCII85 costs time and 25 % of size for nothing
-    folder = Path(resources.files("reportlab") / "fonts")
-    for name, filename in _FONT_FILES.items():
-        font = TTFont(name, str(folder / filename), shapable=False)
-        _cache_subsets(font)
-        pdfmetrics.registerFont(font)
-    _READY = True
-
-
-class _Dict(pdfdoc.PDFObject):
-    """A dictionary whose constant entries are formatted once; only its references are formatted per file."""
-
-    def __init__(self, constant: bytes, references: dict[str, object]) -> None:
-        self.constant = constant
-        self.references = references
-
-    def format(self, document) -> bytes:
-        refs = b"".join(b"/%s %s " % (key.encode("ascii"), pdfdoc.format(value, document))
-                        for key, value in self.references.items())
-        return b"<< " + self.constant + b" " + refs + b">>"
-
-
-def _constant(entries: dict[str, str]) -> bytes:
-    return " ".join(f"/{key} {value}" for key, value in entries.items()).encode("ascii")
-
-
-def _cache_subsets(font: TTFont) -> None:
-    """Replace ``font.addObjects`` by one that builds each distinct subset's objects only once.
-
-    ReportLab rebuilds, deflates and formats the font program, /Widths and ToUnicode map of
-    every subset of every document; with the same codes assigned in every notice they are
-    the same, so their bytes are reused. Same objects as ReportLab's own ``addObjects``.
-    """
-    face = font.face
-    cache: dict[tuple, tuple] = {}
-
-    def add_objects(doc) -> None:
-        state = font.state.pop(doc)
-        for n, subset in enumerate(state.subsets):
-            internal = f"{state.internalName}+{n}"
-            base = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
-            key = (base, internal, tuple(subset))
-            entry = cache.get(key)
-            if entry is None:
-                program = face.makeSubset(subset)
-                widths = " ".join(fp_str(w) for w in map(face.getCharWidth, subset))
-                entry = (zlib.compress(program, 6), len(program),
-                         zlib.compress(makeToUnicodeCMap(base, subset).encode("latin-1"), 6),
-                         _constant({"Type": "/FontDescriptor", "Ascent": fp_str(face.ascent),
-                                    "CapHeight": fp_str(face.capHeight), "Descent": fp_str(face.descent),
-                                    "Flags": str((face.flags & ~32) | 4),  # symbolic, as ReportLab declares
-                                    "FontBBox": "[" + " ".join(fp_str(v) for v in face.bbox) + "]",
-                                    "FontName": "/" + base, "ItalicAngle": fp_str(face.italicAngle),
-                                    "StemV": fp_str(face.stemV), "MissingWidth": fp_str(face.defaultWidth)}),
-                         _constant({"Type": "/Font", "Subtype": "/TrueType", "Name": "/" + internal,
-                                    "BaseFont": "/" + base, "FirstChar": "0", "LastChar": str(len(subset) - 1),
-                                    "Widths": f"[{widths}]"}))
-                if len(cache) < _SUBSETS_MAX:
-                    cache[key] = entry
-            program, length, cmap, descriptor_bytes, font_bytes = entry
-            flate = pdfdoc.PDFName("FlateDecode")
-            file_ref = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Length1": length, "Filter": flate}),
-                                                      program, filters=[]), f"fontFile:{face.filename}({base})")
-            descriptor = doc.Reference(_Dict(descriptor_bytes, {"FontFile2": file_ref}), "fontDescriptor:" + base)
-            to_unicode = doc.Reference(pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": flate}), cmap, filters=[]),
-                                       "toUnicodeCMap:" + base)
-            pdf_font = _Dict(font_bytes, {"ToUnicode": to_unicode, "FontDescriptor": descriptor})
-            doc.idToObject["BasicFonts"].dict[internal] = doc.Reference(pdf_font, internal)
-
-    font.addObjects = add_objects
-
-
-def _icc() -> bytes:
-    """The sRGB IEC 61966-2.1 profile (ICC v2, as PDF 1.4 requires) shipped by pikepdf, deflated once."""
-    global _ICC
-    if _ICC is None:
-        _ICC = zlib.compress((resources.files("pikepdf") / "pdfa" / "data" / "sRGB.icc").read_bytes(), 9)
-    return _ICC
-
-
-class _UnfilteredStream(pdfdoc.PDFStream):
-    """A stream written as is, without even an empty /Filter (PDF/A-1 wants the XMP stream unfiltered)."""
-
-    def format(self, document):
-        dictionary = pdfdoc.PDFDictionary(self.dictionary.dict.copy())
-        dictionary["Length"] = len(self.content)
-        return pdfdoc.format(dictionary, document) + b"\nstream\n" + self.content + b"endstream\n"
-
-
-def _xmp(title: str, author: str, subject: str, keywords: str, producer: str, creator: str, when: str) -> bytes:
-    def alt(text: str) -> str:
-        return f'<rdf:Alt><rdf:li xml:lang="x-default">{escape(text)}</rdf:li></rdf:Alt>'
-
-    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-            '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
-            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
-            '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">'
-            '<pdfaid:part>1</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance></rdf:Description>\n'
-            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-            '<dc:format>application/pdf</dc:format>'
-            f'<dc:title>{alt(title)}</dc:title>'
-            f'<dc:creator><rdf:Seq><rdf:li>{escape(author)}</rdf:li></rdf:Seq></dc:creator>'
-            f'<dc:description>{alt(subject)}</dc:description></rdf:Description>\n'
-            '<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">'
-            f'<pdf:Producer>{escape(producer)}</pdf:Producer><pdf:Keywords>{escape(keywords)}</pdf:Keywords>'
-            '</rdf:Description>\n'
-            '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
-            f'<xmp:CreatorTool>{escape(creator)}</xmp:CreatorTool><xmp:CreateDate>{when}</xmp:CreateDate>'
-            f'<xmp:ModifyDate>{when}</xmp:ModifyDate><xmp:MetadataDate>{when}</xmp:MetadataDate>'
-            '</rdf:Description>\n'
-            '</rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="r"?>').encode("utf-8")
+# ----- PDF/A declaration of a notice ----------------------------------------------------
 
 
 def _pdfa(canvas: Canvas, notice: Notice) -> None:
-    """Info dictionary, XMP metadata and sRGB output intent of one notice."""
     numero = notice.numero or "PROJET"
-    title = _clean(f"{INTITULES[notice.nature].capitalize()} {numero} — {notice.debiteur_nom}")
-    author = _clean(notice.syndicat.nom)
-    keywords = _clean(f"titre de recettes; exercice {notice.annee}; {notice.debiteur_code_insee}")
-    creator = "ent-bill"
-    producer = pdfdoc.PDFInfo.producer
-    day = notice.date_emission
-    canvas.setTitle(title)
-    canvas.setAuthor(author)
-    canvas.setSubject(numero)
-    canvas.setKeywords(keywords)
-    canvas.setCreator(creator)
-    doc = canvas._doc
-    doc.info._dateFormatter = lambda *_: f"D:{day:%Y%m%d}000000+00'00'"
-    metadata = _UnfilteredStream(pdfdoc.PDFDictionary({"Type": pdfdoc.PDFName("Metadata"),
-                                                       "Subtype": pdfdoc.PDFName("XML")}),
-                                 _xmp(title, author, numero, keywords, producer, creator, f"{day:%Y-%m-%d}T00:00:00Z"))
-    catalog = doc.Catalog
-    catalog.Metadata = doc.Reference(metadata, "XMPMetadata")
-    profile = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"N": 3, "Filter": pdfdoc.PDFName("FlateDecode")}), _icc(),
-                               filters=[])
-    intent = pdfdoc.PDFDictionary({
-        "Type": pdfdoc.PDFName("OutputIntent"), "S": pdfdoc.PDFName("GTS_PDFA1"),
-        "OutputConditionIdentifier": pdfdoc.PDFString("sRGB IEC61966-2.1"), "RegistryName":
-        pdfdoc.PDFString("http://www.color.org"), "Info": pdfdoc.PDFString("sRGB IEC61966-2.1"),
-        "DestOutputProfile": doc.Reference(profile, "sRGBProfile")})
-    catalog.OutputIntents = pdfdoc.PDFArray([intent])
-    catalog.__NoDefault__ = [*pdfdoc.PDFCatalog.__NoDefault__, "OutputIntents"]  # written, and kept direct
+    declare_pdfa(canvas, title=_clean(f"{INTITULES[notice.nature].capitalize()} {numero} — {notice.debiteur_nom}"),
+                 author=_clean(notice.syndicat.nom), subject=numero,
+                 keywords=_clean(f"titre de recettes; exercice {notice.annee}; {notice.debiteur_code_insee}"),
+                 day=notice.date_emission)
 
 
 # ----- layout: blocks placed on pages, then drawn knowing the page count ------------------
@@ -520,7 +352,7 @@ def _block(make, *args, **options) -> tuple[float, Callable, tuple | None]:
     height, draw = make(*args, **options)
     texts = [value for value in (*args, *options.values()) if isinstance(value, str)]
     texts += [v for value in options.values() if isinstance(value, tuple) for v in value if isinstance(v, str)]
-    cacheable = all(_FRENCH_SET.issuperset(text) for text in texts)
+    cacheable = all(FRENCH_SET.issuperset(text) for text in texts)
     return height, draw, ((make.__name__, args, tuple(sorted(options.items()))) if cacheable else None)
 
 
@@ -622,79 +454,19 @@ def _draw_footer(c: Canvas, notice: Notice, number: int, count: int) -> None:
     c.drawCentredString(PAGE_W / 2, 28, f"{INTITULES[notice.nature].capitalize()} {titre} — page {number} / {count}")
 
 
-def _preset_fonts(doc) -> None:
-    """Give the French character set the same codes, and the fonts the same names, in every notice.
-
-    Then every notice embeds the same font subsets (built once, ``_cache_subsets``) and the
-    same text draws to the same bytes (``_Fragments``).
-    """
-    for name in (REGULAR, BOLD, ITALIC):
-        font = pdfmetrics.getFont(name)
-        preset = _PRESET.get(name)
-        if preset is None:
-            font.splitString(_FRENCH, doc)
-            state = font.state[doc]
-            _PRESET[name] = (dict(state.assignments), [list(subset) for subset in state.subsets], state.nextCode)
-        else:
-            state = font.state[doc] = TTFont.State(font._asciiReadable, font)
-            state.assignments = dict(preset[0])
-            state.subsets = [list(subset) for subset in preset[1]]
-            state.nextCode = preset[2]
-        font.getSubsetInternalName(0, doc)
-
-
-_CANVAS_STATE = ("_fontname", "_fontsize", "_leading", "_fillColorObj", "_strokeColorObj", "_lineWidth")
-_FRENCH_SET = frozenset(_FRENCH)
-_FRAGMENTS_MAX = 20_000
-
-
-class _Fragments:
-    """The page code a block drew at a height, reused when the same block is drawn at the same height.
-
-    Only for blocks whose text is all in the preset French set (same font codes in every
-    notice); the canvas state the block left is restored with its code.
-    """
-
-    cache: dict[tuple, tuple[list[str], tuple]] = {}
-
-    @classmethod
-    def draw(cls, c: Canvas, y: float, draw, key) -> None:
-        if key is None:
-            draw(c, y)
-            return
-        hit = cls.cache.get((key, y))
-        if hit is not None:
-            c._code.extend(hit[0])
-            for attribute, value in zip(_CANVAS_STATE, hit[1]):
-                setattr(c, attribute, value)
-            return
-        start = len(c._code)
-        draw(c, y)
-        if len(cls.cache) < _FRAGMENTS_MAX:
-            cls.cache[key, y] = (c._code[start:], tuple(getattr(c, a) for a in _CANVAS_STATE))
-
-
 def notice_pdf_bytes(notice: Notice) -> bytes:
     """The PDF/A-1b file of one notice."""
-    _setup()
     buffer = io.BytesIO()
-    c = Canvas(buffer, pagesize=A4, pdfVersion=(1, 4), invariant=1, pageCompression=1, lang="fr-FR",
-               initialFontName=REGULAR, initialFontSize=9.5)
-    _preset_fonts(c._doc)
+    c = new_canvas(buffer)
     _pdfa(c, notice)
     pages = _paginate(notice)
     for number, page in enumerate(pages, start=1):
         if notice.numero is None:
-            _Fragments.draw(c, 0.0, lambda c, y: _draw_watermark(c), ("watermark",))
+            Fragments.draw(c, 0.0, lambda c, y: _draw_watermark(c), ("watermark",))
         for y, draw, key in page.items:
-            _Fragments.draw(c, y, draw, key)
+            Fragments.draw(c, y, draw, key)
         _draw_footer(c, notice, number, len(pages))
-        c.showPage()
-        page = c._doc.Pages.pages[-1]
-        page.Trans = None  # ReportLab writes an empty /Trans the PDF/A check cannot vouch for
-        # deflated at level 1 (0.1 ms, 10 % larger) rather than ReportLab's level 6 (0.45 ms)
-        page.Contents = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": pdfdoc.PDFName("FlateDecode")}),
-                                         zlib.compress(page.stream.encode("utf-8"), 1), filters=[])
+        end_page(c)
     c.save()
     return buffer.getvalue()
 
@@ -757,7 +529,7 @@ def write_pdf_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int 
         seen[path] = notice
     report = progress or (lambda done: None)
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    _setup()  # fonts parsed once here; forked workers inherit them
+    setup()  # fonts parsed once here; forked workers inherit them
     done = 0
     if workers <= 1 or len(notices) <= PARALLEL_ABOVE:
         for start in range(0, len(notices), 50):
