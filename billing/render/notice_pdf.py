@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import secrets
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from datetime import date
@@ -58,11 +59,15 @@ TOTAL_LIBELLES = {"titre": "Montant total à payer", "complementaire": "Montant 
 
 
 _DRAWN = {0x202F: 0x00A0, **{c: None for c in range(0x20) if c != 0x0A}, 0x7F: None}
+_NOT_DRAWN = re.compile("[\x00-\x09\x0b-\x1f\x7f\u202f]")
 
 
 def _clean(text) -> str:
     """Text as drawn: the font has no U+202F (drawn as U+00A0), control characters are dropped."""
-    return "" if text is None else str(text).translate(_DRAWN)
+    if text is None:
+        return ""
+    text = str(text)
+    return text.translate(_DRAWN) if _NOT_DRAWN.search(text) else text
 
 
 def _fr_date(value: date | None) -> str:
