@@ -241,10 +241,15 @@ def validate(ctx: Context, annee: int) -> None:
                     "avertissements": [p.as_dict() for p in data.warnings]})
 
 
+PDF_OPTION = click.option("--pdf", is_flag=True,
+                          help="Écrire aussi chaque avis en PDF/A (ou notices = [\"xlsx\", \"pdf\"] dans syndicat.toml).")
+
+
 @main.command()
 @click.argument("annee", type=YEAR)
+@PDF_OPTION
 @click.pass_obj
-def compute(ctx: Context, annee: int) -> None:
+def compute(ctx: Context, annee: int, pdf: bool) -> None:
     """Calculer les contributions et écrire les projets d'avis et les tableaux.
 
     Écrit dans reports/ANNEE/ (ou --out) : avis/PROJET_*.xlsx, contributions_ANNEE.xlsx,
@@ -260,7 +265,7 @@ def compute(ctx: Context, annee: int) -> None:
 
     with progress_for(ctx.quiet or ctx.as_json) as progress:
         result = run_guarded(ctx, lambda: compute_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
-                                                       ledger_path=ctx.ledger_path(), progress=progress))
+                                                       ledger_path=ctx.ledger_path(), progress=progress, pdf=pdf))
     show_warnings(ctx, result.warnings)
     for line in result.summary_lines():
         say(ctx, line)
@@ -328,8 +333,9 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
 @click.option("--hors-exercice", "hors_exercice", is_flag=True,
               help="Confirmer l'émission de titres datés hors de leur exercice (sans date_emission dans "
                    "tarifs.toml, les titres portent la date du jour).")
+@PDF_OPTION
 @click.pass_obj
-def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool) -> None:
+def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: bool) -> None:
     """Émettre les titres de recettes : numéros définitifs sans trou, avis définitifs.
 
     Relancer avec les mêmes données n'émet rien. Si les données ont changé depuis,
@@ -346,7 +352,7 @@ def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool) -> None:
     with progress_for(ctx.quiet or ctx.as_json) as progress:
         result = run_guarded(ctx, lambda: issue_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
                                                      ledger_path=ctx.ledger_path(), dry_run=dry_run,
-                                                     progress=progress, hors_exercice=hors_exercice))
+                                                     progress=progress, hors_exercice=hors_exercice, pdf=pdf))
     show_warnings(ctx, result.warnings, limit=10)
     for line in result.summary_lines():
         say(ctx, line)

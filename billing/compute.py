@@ -65,7 +65,9 @@ class ComputeResult:
             lines.append(f"  Hors période            : {t['hors_periode']:>6}")
         lines.append(f"  Écoles / élèves facturés: {t['ecoles']} écoles publiques, {t['eleves']} élèves")
         kind = "Projets d'avis (PROJET)" if self.corrections is None else "Projets de corrections"
-        lines.append(f"  {kind:<24}: {len(self.notices)} dans {self.out_dir / 'avis'}/")
+        pdfs = sum(1 for path in self.notices if path.suffix == ".pdf")
+        also = f" (+ {pdfs} PDF)" if pdfs else ""
+        lines.append(f"  {kind:<24}: {len(self.notices) - pdfs}{also} dans {self.out_dir / 'avis'}/")
         for label, path in self.outputs.items():
             lines.append(f"  {label:<24}: {path}")
         if self.ledger_note:
@@ -98,7 +100,8 @@ class ComputeResult:
             "hors_periode": t["hors_periode"],
             "total": cents_to_str(t["montant_cents"]),
             "total_indicatif": cents_to_str(t["montant_indicatif_cents"]),
-            "avis": len(self.notices),
+            "avis": sum(1 for path in self.notices if path.suffix == ".xlsx"),
+            "avis_pdf": sum(1 for path in self.notices if path.suffix == ".pdf"),
             "ecarts_emis": [{"code_insee": c, "commune": n, "emis": cents_to_str(i), "calcule": cents_to_str(v)}
                             for c, n, i, v in self.differences],
             "registre": self.ledger_note,
@@ -108,7 +111,7 @@ class ComputeResult:
 
 
 def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | None = None, progress=None,
-            today: date | None = None) -> ComputeResult:
+            today: date | None = None, pdf: bool = False) -> ComputeResult:
     """Validate, price, then write drafts and tables; nothing is written when an error stands.
 
     Before any titre of the year is issued, each billed commune gets a draft of its titre.
@@ -129,7 +132,8 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     issued, ledger_note = issued_with_ledger(ledger_path, annee)  # before any file is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, corrections = write_drafts(data, issued, out_dir=out_dir / "avis", today=today, report=report)
+    written, corrections = write_drafts(data, issued, out_dir=out_dir / "avis", today=today, report=report,
+                                        pdf=pdf or data.syndicat.wants_pdf)
     generated_at = datetime.now().replace(microsecond=0)
     outputs: dict[str, Path] = {}
     outputs["Tableau des contributions"] = write_contributions_workbook(
@@ -149,8 +153,10 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
                          date_note, corrections)
 
 
-def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report):
-    """PROJET notices of what would be issued now; stale drafts removed. Returns (paths, planned corrections)."""
+def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report, pdf: bool):
+    """PROJET notices of what would be issued now (workbooks, and PDFs when asked); stale drafts removed.
+
+    Returns (paths, planned corrections)."""
     from billing.core.corrections import plan_titres
     from billing.documents import claims_of, correction_drafts, draft_notices
     from billing.render.notice import notice_filename, write_notices
@@ -164,7 +170,12 @@ def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: d
     out_dir.mkdir(exist_ok=True)
     written = write_notices(notices, out_dir, progress=lambda done: report("Projets d'avis", done, len(notices)))
     keep = {notice_filename(n) for n in notices}
-    for stale in out_dir.glob("PROJET*.xlsx"):
+    if pdf:
+        from billing.render.notice_pdf import pdf_filename, write_pdf_notices
+
+        written += write_pdf_notices(notices, out_dir, progress=lambda done: report("Projets PDF", done, len(notices)))
+        keep |= {pdf_filename(n) for n in notices}
+    for stale in [*out_dir.glob("PROJET*.xlsx"), *out_dir.glob("PROJET*.pdf")]:
         if stale.name not in keep:  # a commune no longer billed, or with nothing to correct, keeps no old draft
             stale.unlink()
     return written, corrections

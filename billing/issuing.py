@@ -87,7 +87,7 @@ def chain_anchor(titres) -> str | None:
 
 
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
-          today: date | None = None, hors_exercice: bool = False) -> IssueResult:
+          today: date | None = None, hors_exercice: bool = False, pdf: bool = False) -> IssueResult:
     """Plan against the ledger, number in one transaction, then render from the ledger (re-rendering any missing).
 
     Definitive titres dated outside their exercice are refused unless ``hors_exercice`` confirms it.
@@ -110,7 +110,7 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     issued, all_titres = commit_titres(data, claims, ledger_path=ledger_path, today=today)
     # The ledger is committed: from here on, files can always be rendered again from it.
     rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
-                                    progress=progress)
+                                    progress=progress, pdf=pdf or data.syndicat.wants_pdf)
     return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), files, rendered, False,
                        data.warnings, date_note)
 
@@ -131,8 +131,10 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
         return issued, ledger.titres(data.annee)
 
 
-def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progress=None) -> tuple[int, dict]:
-    """Every missing notice of the exercice, the titres CSV, the bordereau and the summary, from the ledger."""
+def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progress=None,
+                  pdf: bool = False) -> tuple[int, dict]:
+    """Every missing notice of the exercice (workbook, and PDF when asked), the titres CSV, the bordereau and the
+    summary, from the ledger."""
     from datetime import datetime
 
     from billing.render.bordereau import write_bordereau, write_titres_csv
@@ -147,8 +149,13 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     missing = [n for n in notices if not (avis_dir / notice_filename(n)).exists()]
     report = progress or (lambda stage, done, total: None)
     write_notices(missing, avis_dir, progress=lambda done: report("Avis émis", done, len(missing)))
+    if pdf:
+        from billing.render.notice_pdf import pdf_filename, write_pdf_notices
+
+        missing_pdf = [n for n in notices if not (avis_dir / pdf_filename(n)).exists()]
+        write_pdf_notices(missing_pdf, avis_dir, progress=lambda done: report("Avis PDF", done, len(missing_pdf)))
     issued_codes = {t.code_insee for t in all_titres}
-    for draft in avis_dir.glob("PROJET*.xlsx"):
+    for draft in [*avis_dir.glob("PROJET*.xlsx"), *avis_dir.glob("PROJET*.pdf")]:
         if draft.name.split("_")[1] in issued_codes:
             draft.unlink()  # a draft must not sit beside the titre that replaced it
     sirets = {c: f.get("siret") for c, f in facts.items()}

@@ -248,3 +248,31 @@ def test_cached_page_code_gives_the_same_file(sample_notices):
     assert Fragments.cache  # the blocks were kept
     assert notice_pdf_bytes(notice) == cold
     assert notice_pdf_bytes(sample_notices[1]) != cold
+
+
+def test_compute_and_issue_write_pdf_beside_each_workbook(tmp_path):
+    """--pdf on the real commands: 70 drafts, then 70 issued notices, each PDF beside its workbook."""
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from billing.cli import main
+
+    inputs = tmp_path / "inputs"
+    assert CliRunner().invoke(main, ["init", str(inputs)]).exit_code == 0
+    base = ["--inputs", str(inputs), "--out", str(tmp_path / "out"), "--ledger", str(tmp_path / "l.duckdb")]
+    computed = CliRunner().invoke(main, [*base, "compute", "2024", "--pdf"])
+    assert computed.exit_code == 0, computed.output
+    avis = tmp_path / "out" / "avis"
+    drafts = sorted(avis.glob("PROJET_*.pdf"))
+    assert len(drafts) == 70 and len(list(avis.glob("PROJET_*.xlsx"))) == 70
+    assert "70 (+ 70 PDF)" in computed.output
+    issued = CliRunner().invoke(main, [*base, "issue", "2024", "--pdf"])
+    assert issued.exit_code == 0, issued.output
+    assert not list(avis.glob("PROJET*"))  # the drafts gave way to the titres
+    pdfs = sorted(avis.glob("ENT-2024-*.pdf"))
+    assert len(pdfs) == 70
+    lys = next(p for p in pdfs if "_59367_" in p.name)
+    text = subprocess.run(["pdftotext", str(lys), "-"], capture_output=True, text=True, check=True).stdout
+    assert "1 730,66 €" in text.replace("\u202f", " ").replace("\xa0", " ") and lys.name.split("_")[0] in text
+    assert "PROJET" not in text

@@ -55,6 +55,12 @@ class Syndicat:
     comptable_nom: str = ""
     iban: str = ""
     bic: str = ""
+    notices: tuple[str, ...] = ("xlsx",)  # the notice formats to write: "xlsx", and "pdf" (DESIGN §6b)
+    pes: object | None = None             # billing.core.pes_model.PesConfig when syndicat.toml has [pes]
+
+    @property
+    def wants_pdf(self) -> bool:
+        return "pdf" in self.notices
 
 
 @dataclass(frozen=True)
