@@ -279,8 +279,9 @@ def test_newer_schema_is_refused(tmp_path):
     for readonly in (False, True):
         with pytest.raises(LedgerError) as err:
             open_ledger(path, readonly=readonly)
-        assert str(err.value) == (f"ce registre a été écrit par une version plus récente d'ent-bill "
-                                  f"(schéma {SCHEMA_VERSION + 1}) ; mettez ent-bill à jour")
+        assert str(err.value) == (f"le registre des titres {path} a été écrit par une version plus récente "
+                                  f"d'ent-bill (schéma {SCHEMA_VERSION + 1}, celle-ci lit le schéma "
+                                  f"{SCHEMA_VERSION}) ; mettez ent-bill à jour")
         assert isinstance(err.value, UserError)
 
 
@@ -316,8 +317,9 @@ def test_foreign_files_are_refused_with_a_hint(tmp_path):
     assert not missing.exists()
     text = tmp_path / "texte.duckdb"
     text.write_text("pas une base")
-    with pytest.raises(LedgerError, match="ne peut pas être ouvert"):
+    with pytest.raises(LedgerError, match="n'est pas un registre des titres d'ent-bill .ce n'est pas une base DuckDB"):
         open_ledger(text)
+    assert text.read_text() == "pas une base"
 
 
 def test_readonly_ledger_cannot_issue(tmp_path):
