@@ -124,16 +124,18 @@ def chain_anchor(titres) -> str | None:
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
           today: date | None = None) -> IssueResult:
     """Number the titres in one ledger transaction, then render their notices (re-rendering any missing)."""
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from billing import __version__
     from billing.core.corrections import plan_titres
     from billing.core.pricing import price_year
-    from billing.inputs.register import load_register
-    from billing.render.bordereau import write_bordereau, write_titres_csv
-    from billing.render.notice import notice_filename, write_notices
     from billing.ledger.store import RunInfo, open_ledger
 
+    # [issue 13] before anything is computed or numbered: a writable --out, an unaltered exercice in the ledger
+    from billing.render.outdir import ensure_output_dir, rendering_after_commit
+    from billing.ledger.store import check_chain_before_issue
+    ensure_output_dir(out_dir, inputs_dir)
+    check_chain_before_issue(ledger_path, annee)
     data = load_year(inputs_dir, annee)
     priced = price_year(data.billing_base, data.tariff, annee=annee)
     claims = claims_of(priced)
@@ -154,6 +156,20 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
             objet=objet_for(annee), imputation=imputation_for(data.tariff, data.syndicat))
         all_titres = ledger.titres(annee)
     # The ledger is committed: from here on, files can always be rendered again from it.
+    with rendering_after_commit(len(issued)):  # [issue 13] a failure below exits 1 saying the titres exist
+        return _render_issued(data, priced, issued, all_titres, annee=annee, out_dir=out_dir,
+                              ledger_path=ledger_path, progress=progress)
+
+
+def _render_issued(data, priced, issued, all_titres, *, annee: int, out_dir: Path, ledger_path: Path,
+                   progress) -> "IssueResult":
+    """[issue 13] The post-commit half of ``issue``, moved as is so one guard can wrap it."""
+    from datetime import datetime
+
+    from billing.inputs.register import load_register
+    from billing.render.bordereau import write_bordereau, write_titres_csv
+    from billing.render.notice import notice_filename, write_notices
+
     out_dir = Path(out_dir)
     avis_dir = out_dir / "avis"
     avis_dir.mkdir(parents=True, exist_ok=True)
@@ -300,7 +316,7 @@ def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyRe
     wanted = [(text, *parse_anchor(text)) for text in anchors]
     with open_ledger(ledger_path, readonly=True) as ledger:
         findings = ledger.verify()
-        titres = ledger.titres()
+        titres = ledger.titres(lines=False)  # [issue 13] verify lists unreadable lines among its findings
     by_hash = {t.hash: t for t in titres}
     for text, numero, digest in wanted:
         found = by_hash.get(digest)

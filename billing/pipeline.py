@@ -387,6 +387,9 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
     from billing.render.notice import notice_filename, write_notices
 
+    # [issue 13] refuse a bad --out before anything is computed (billing/render/outdir.py)
+    from billing.render.outdir import ensure_output_dir
+    ensure_output_dir(out_dir, inputs_dir)
     report = progress or (lambda stage, done, total: None)
     report("Lecture et contrôle", 0, 1)
     data = load_year(inputs_dir, annee)

@@ -326,6 +326,10 @@ class Ledger:
     def close(self) -> None:
         _close_quietly(self._con)
 
+    def checkpoint(self) -> None:
+        """Fold the .wal into the .duckdb file, which alone is then complete (before a copy)."""
+        guard.run(self.path, lambda: self._con.execute("CHECKPOINT"))
+
     def _query(self, sql: str, params: list | None = None) -> list[tuple]:
         """Every read goes through here: a damaged block surfaces at query time, as a ``LedgerError``."""
         return guard.run(self.path, lambda: self._con.execute(sql, params or []).fetchall())
