@@ -66,12 +66,17 @@ def backup_ledger(ledger_path: Path | str, dest: Path | str | None = None, *, no
     if Path(f"{ledger_path}.wal").exists():  # commits not yet in the file: replay and fold them in
         with open_ledger(ledger_path) as ledger:
             ledger.checkpoint()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LedgerError(f"le dossier de sauvegarde {target.parent} ne peut pas être créé "
-                          f"({exc.strerror or exc})") from None
-    with open_ledger(ledger_path, readonly=True):  # holds the lock: no writer while the bytes are copied
+    with open_ledger(ledger_path, readonly=True) as ledger:  # holds the lock: no writer while the bytes are copied
+        findings = ledger.verify()  # an altered ledger is refused before anything is written
+        if findings:
+            raise LedgerError(f"le registre des titres {ledger_path} est altéré ({findings[0]}"
+                              f"{f' ; et {len(findings) - 1} autre(s)' if len(findings) > 1 else ''}) : "
+                              f"aucune sauvegarde n'a été gardée ; {VERIFY} pour le détail")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"le dossier de sauvegarde {target.parent} ne peut pas être créé "
+                              f"({exc.strerror or exc})") from None
         _copy_durably(ledger_path, target)
     try:
         with open_ledger(target, readonly=True) as copy:
@@ -80,11 +85,10 @@ def backup_ledger(ledger_path: Path | str, dest: Path | str | None = None, *, no
     except LedgerError as exc:
         target.unlink(missing_ok=True)
         raise LedgerError(f"la copie du registre ne se relit pas ({exc}) ; aucune sauvegarde n'a été gardée") from None
-    if findings:
+    if findings:  # the source verified a moment ago: the copy itself is bad
         target.unlink(missing_ok=True)
-        raise LedgerError(f"le registre des titres {ledger_path} est altéré ({findings[0]}"
-                          f"{f' ; et {len(findings) - 1} autre(s)' if len(findings) > 1 else ''}) : "
-                          f"aucune sauvegarde n'a été gardée ; {VERIFY} pour le détail")
+        raise LedgerError(f"la copie {target} ne vérifie pas ({findings[0]}) : aucune sauvegarde n'a été gardée ; "
+                          "recommencez, sur un autre disque si possible")
     return Backup(target, count, target.stat().st_size)
 
 
