@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from billing.core.corrections import Claim, PlannedTitre, net_by_commune, plan_titres
 from billing.core.errors import UserError
-from billing.ledger.store import (GENESIS, SCHEMA_VERSION, LedgerBusy, LedgerError, RunInfo, open_ledger, titre_hash)
+from billing.ledger.backup import backup_ledger
+from billing.ledger.store import (GENESIS, SCHEMA_VERSION, LedgerBusy, LedgerError, RunInfo, check_chain_before_issue,
+                                  open_ledger, titre_hash)
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "helpers" / "titres_driver.py"
@@ -267,6 +269,79 @@ def test_verify_checks_credits_against_their_titre(tmp_path):
         f"les réductions du titre ENT-2024-0001 (1{NNBSP}000,01{NBSP}€) dépassent son montant (100,00{NBSP}€)",
         f"la commune 59001 a plus de réductions que de titres en 2024 (−900,01{NBSP}€ net)",
     ]
+
+
+def test_verify_lists_empty_fields_and_unreadable_lines_beside_the_other_defects(tmp_path):
+    path = tmp_path / "l.duckdb"
+    _five(path)
+    _tamper(path, "ALTER TABLE titres ALTER COLUMN montant_cents DROP NOT NULL")
+    _tamper(path, "UPDATE titres SET montant_cents = NULL WHERE numero = 'ENT-2024-0002'")
+    _tamper(path, "UPDATE titres SET lignes_json = '{\"pas\": \"une liste\"}' WHERE numero = 'ENT-2024-0004'")
+    findings = _verify(path)
+    assert "le titre ENT-2024-0002 a des champs vides (montant_cents) : il a été modifié après son émission" in findings
+    assert ("les lignes de liquidation du titre ENT-2024-0004 sont illisibles (JSON invalide) : "
+            "son avis ne peut plus être produit") in findings
+    assert "le titre ENT-2024-0004 a été modifié après son émission (empreinte différente)" in findings
+    with open_ledger(path, readonly=True) as ledger:
+        with pytest.raises(LedgerError, match="les lignes de liquidation du titre ENT-2024-0004 sont illisibles"):
+            ledger.titres()
+        assert len(ledger.titres(lines=False)) == 5
+
+
+def test_issue_is_refused_on_an_altered_exercice_only(tmp_path):
+    path = tmp_path / "l.duckdb"
+    _five(path)
+    with open_ledger(path) as ledger:
+        issue(ledger, [claim("59001", 5_00)], annee=2025, date_emission=date(2025, 3, 1))
+    check_chain_before_issue(path, 2024)
+    _tamper(path, "UPDATE titres SET montant_cents = 999 WHERE numero = 'ENT-2025-0001'")
+    check_chain_before_issue(path, 2024)  # 2025's damage does not block 2024
+    with pytest.raises(LedgerError) as err:
+        check_chain_before_issue(path, 2025)
+    assert str(err.value) == (f"le registre des titres {path} a été altéré pour l'exercice 2025 : le titre "
+                              "ENT-2025-0001 a été modifié après son émission (empreinte différente). Aucun titre "
+                              "n'a été émis : lancez ent-bill verify pour le détail, puis restaurez la dernière "
+                              "sauvegarde (ent-bill sauvegarde)")
+    check_chain_before_issue(tmp_path / "absent.duckdb", 2024)  # the first issue creates the ledger
+
+
+def test_each_issue_is_checkpointed_so_the_file_alone_holds_it(tmp_path):
+    path = tmp_path / "l.duckdb"
+    with open_ledger(path) as ledger:
+        issue(ledger, [claim("59001", 1_00), claim("59002", 2_00)])
+        copy = tmp_path / "copie.duckdb"
+        copy.write_bytes(path.read_bytes())  # the .duckdb file alone, taken while the ledger is still open
+    with open_ledger(copy, readonly=True) as ledger:
+        assert [t.numero for t in ledger.titres()] == ["ENT-2024-0001", "ENT-2024-0002"]
+        assert ledger.verify() == []
+
+
+def test_a_block_lost_after_opening_is_a_ledger_error_at_query_time(tmp_path):
+    path = tmp_path / "l.duckdb"
+    with open_ledger(path) as ledger:
+        issue(ledger, [claim(f"59{i:03d}", 1_00 + i) for i in range(400)])
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with open_ledger(path, readonly=True) as ledger:  # the catalog is still readable
+        with pytest.raises(LedgerError) as err:
+            ledger.verify()
+    assert str(err.value) == (f"le registre des titres {path} est endommagé : le fichier est tronqué (une partie "
+                              "manque) ; restaurez la dernière sauvegarde (ent-bill sauvegarde), puis lancez "
+                              "ent-bill verify")
+
+
+def test_sauvegarde_is_a_verified_byte_copy_and_never_overwrites(tmp_path):
+    path = tmp_path / "l.duckdb"
+    _five(path)
+    done = backup_ledger(path, now=datetime(2024, 3, 1, 9, 30, 5))
+    assert done.path == tmp_path / "sauvegardes" / "ent-bill-20240301-093005.duckdb"
+    assert done.path.read_bytes() == path.read_bytes() and done.titres == 5
+    again = backup_ledger(path, tmp_path / "sauvegardes", now=datetime(2024, 3, 1, 9, 30, 5))
+    assert again.path.name == "ent-bill-20240301-093005-2.duckdb"
+    with pytest.raises(LedgerError, match="existe déjà"):
+        backup_ledger(path, done.path)
+    with pytest.raises(LedgerError, match="existe déjà"):
+        backup_ledger(path, path)  # the ledger itself is never a backup's target
 
 
 # ----- schema ------------------------------------------------------------------------

@@ -51,8 +51,6 @@ def _target(ledger_path: Path, dest: Path | None, now: datetime | None) -> Path:
     if target.exists():
         raise LedgerError(f"la sauvegarde {target} existe déjà : une sauvegarde n'en écrase jamais une autre ; "
                           "indiquez un autre nom")
-    if target.resolve() == Path(ledger_path).resolve():
-        raise LedgerError(f"la sauvegarde {target} serait le registre lui-même : indiquez un autre nom")
     return target
 
 
