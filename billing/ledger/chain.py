@@ -87,7 +87,8 @@ def _row_findings(row: dict) -> list[str]:
     empty = [name for name in _NOT_NULL if row.get(name) is None]
     if empty:
         findings.append(f"{_label(row)} a des champs vides ({', '.join(empty)}) : il a été modifié après son émission")
-    if row.get("lignes_json") is not None and decode_lines(row["lignes_json"]) is None:
+    # A row whose hash holds was written by ``canonical_json``: only an altered one needs decoding (35 000 rows).
+    if not row["_intact"] and row.get("lignes_json") is not None and decode_lines(row["lignes_json"]) is None:
         findings.append(f"les lignes de liquidation du {_label(row)[3:]} sont illisibles (JSON invalide) : "
                         "son avis ne peut plus être produit")
     return findings
@@ -101,6 +102,7 @@ def verify_rows(rows: list[dict], runs: list[dict], *, annee: int | None = None)
     findings: list[str] = []
     placed: list[dict] = []
     for row in rows:
+        row = {**row, "_intact": row.get("hash") is not None and titre_hash(row) == row["hash"]}
         findings.extend(_row_findings(row))
         if all(row.get(name) is not None for name in _STRUCTURAL):
             placed.append(row)
@@ -138,7 +140,7 @@ def _verify_exercice(exercice: int, rows: list[dict]) -> list[str]:
         if row["numero"] != format_numero(prefixe, exercice, row["seq"]):
             findings.append(f"le titre {row['numero']} ne porte pas le numéro attendu "
                             f"{format_numero(prefixe, exercice, row['seq'])} (exercice {exercice}, rang {row['seq']})")
-        if titre_hash(row) != row["hash"]:
+        if not row["_intact"]:
             findings.append(f"le titre {row['numero']} a été modifié après son émission (empreinte différente)")
         if row["nature"] not in NATURES:
             findings.append(f"le titre {row['numero']} a une nature inconnue « {row['nature']} »")
