@@ -206,6 +206,8 @@ LEDGER_CASES = [
          sql("DROP TABLE meta")),
     Case("colonne hash supprimée / verify", ("verify",), ("a perdu des colonnes (hash)",),
          sql("ALTER TABLE titres DROP COLUMN hash")),
+    Case("montant retypé en texte / verify", ("verify",), ("montant_cents de type VARCHAR au lieu de BIGINT",),
+         sql("ALTER TABLE titres ALTER COLUMN montant_cents TYPE VARCHAR")),
     Case("lignes JSON illisibles / verify", ("verify",), ("ENT-2024-0007", "JSON invalide"),
          sql("UPDATE titres SET lignes_json = '[{\"libelle\": ' WHERE numero = 'ENT-2024-0007'")),
     Case("lignes JSON illisibles / issue", ("issue", "2024"), ("ENT-2024-0007", "JSON invalide", "ent-bill verify"),

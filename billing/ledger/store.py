@@ -153,18 +153,28 @@ def _read_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         raise damaged(path, f"la version du schéma « {row[0]} » est illisible") from None
 
 
+# Columns whose type the checks compute with: a column retyped by hand would make them fail.
+_TYPES = {("titres", "exercice"): "INTEGER", ("titres", "seq"): "INTEGER", ("titres", "montant_cents"): "BIGINT",
+          ("titres", "date_emission"): "DATE", ("titres", "date_echeance"): "DATE", ("runs", "annee"): "INTEGER",
+          ("runs", "started_at"): "TIMESTAMP", ("runs", "dernier_seq"): "INTEGER"}
+
+
 def _check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """The tables of this schema are all there with all their columns (a hand edit may drop one)."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                                     "WHERE table_schema = 'main'").fetchall():
-        found[table].add(column)
+    """The tables of this schema are all there with all their columns, typed as created (a hand edit may not)."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for table, column, kind in con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                                           "WHERE table_schema = 'main'").fetchall():
+        found[table][column] = kind
     for table, columns in _TABLES.items():
         if table not in found:
             raise damaged(path, f"la table « {table} » a disparu")
         missing = [name for name in columns if name not in found[table]]
         if missing:
             raise damaged(path, f"la table « {table} » a perdu des colonnes ({', '.join(missing)})")
+        retyped = [f"{name} de type {found[table][name]} au lieu de {kind}" for (owner, name), kind in _TYPES.items()
+                   if owner == table and found[table][name] != kind]
+        if retyped:
+            raise damaged(path, f"la table « {table} » a été modifiée ({', '.join(retyped)})")
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, readonly: bool) -> int:
