@@ -129,7 +129,7 @@ YEAR = YearType()
 @click.option("--json", "as_json", is_flag=True, help="Afficher un objet JSON sur la sortie standard.")
 @click.version_option(__version__, prog_name="ent-bill", message="%(prog)s %(version)s")
 @click.pass_context
-def main(click_ctx: click.Context, inputs: Path, out: Path | None, ledger: Path | None, quiet: bool,
+def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path | None, quiet: bool,
          as_json: bool) -> None:
     """Contributions annuelles des communes membres au service ENT.
 
