@@ -28,6 +28,10 @@ class LedgerError(UserError):
     """The ledger cannot be used as asked (newer schema, not a ledger, damaged, stale plan, …)."""
 
 
+class LedgerOutdated(LedgerError):
+    """An older schema, read-only: the next writing open (``issue``) migrates it."""
+
+
 class LedgerBusy(UserError):
     """Another process holds the ledger (DuckDB allows one writer)."""
 

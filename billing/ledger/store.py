@@ -38,7 +38,7 @@ from billing.core.money import format_euros
 from billing.ledger import guard
 from billing.ledger.chain import (GENESIS, TITRE_FIELDS, canonical_json, decode_lines, format_numero, titre_hash,
                                   verify_rows)
-from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, damaged
+from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, LedgerOutdated, damaged
 
 __all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger", "LedgerBusy", "LedgerError",
            "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
@@ -186,8 +186,8 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, readonly: bool) -> i
         _check_tables(con, path)
         return version
     if readonly:
-        raise LedgerError(f"le registre des titres {path} est au schéma {version} ; il sera mis à jour "
-                          f"(schéma {SCHEMA_VERSION}) à la prochaine émission (ent-bill issue)")
+        raise LedgerOutdated(f"le registre des titres {path} est au schéma {version} ; il sera mis à jour "
+                             f"(schéma {SCHEMA_VERSION}) à la prochaine émission (ent-bill issue)")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -262,8 +262,11 @@ def check_chain_before_issue(path: Path | str, annee: int) -> None:
     path = Path(path)
     if not path.exists():
         return
-    with open_ledger(path, readonly=True) as ledger:
-        findings = ledger.verify(annee)
+    try:
+        with open_ledger(path, readonly=True) as ledger:
+            findings = ledger.verify(annee)
+    except LedgerOutdated:
+        return  # schema 0 (the only older one) holds no titres; issue's writing open migrates it
     if findings:
         shown = " ; ".join(findings[:5]) + (f" ; et {len(findings) - 5} autre(s)" if len(findings) > 5 else "")
         raise LedgerError(f"le registre des titres {path} a été altéré pour l'exercice {annee} : {shown}. "
