@@ -433,6 +433,24 @@ def test_second_writer_fails_fast_and_clearly(tmp_path):
         assert [t.numero for t in ledger.titres()] == ["ENT-2024-0001", "ENT-2024-0002", "ENT-2024-0003"]
 
 
+def test_a_file_another_process_is_creating_is_waited_for_not_called_empty(tmp_path):
+    """Two first issues at once: the second sees 0 bytes under the first one's lock, not a truncated ledger."""
+    path = tmp_path / "l.duckdb"
+    path.write_bytes(b"")
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\n"
+                               "f = open(sys.argv[1], 'r+b')\nfcntl.lockf(f, fcntl.LOCK_EX)\n"
+                               "print('tenu', flush=True)\ntime.sleep(30)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "tenu"
+        with pytest.raises(LedgerBusy):
+            open_ledger(path, wait_seconds=0.3)
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(LedgerError, match="est vide"):  # nobody holds it: an emptied ledger
+        open_ledger(path)
+
+
 def test_second_writer_waits_for_the_first_to_finish(tmp_path):
     path = tmp_path / "l.duckdb"
     holder = _start_holder(path, hold=0.5)

@@ -222,7 +222,12 @@ def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float
     wrong with the file (see ``guard``) is a ``LedgerError`` naming it, never a DuckDB error.
     """
     path = Path(path)
-    guard.precheck_file(path, readonly=readonly)
+    try:
+        guard.precheck_file(path, readonly=readonly)
+    except LedgerError:
+        if not _held_by_another(path):
+            raise
+        # else another process is creating it this very moment (0 bytes so far): wait for it below
     deadline = time.monotonic() + max(wait_seconds, 0.0)
     delay = 0.02
     while True:
@@ -243,6 +248,15 @@ def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float
         _close_quietly(con)
         raise
     return Ledger(con, path, readonly=readonly, schema_version=version)
+
+
+def _held_by_another(path: Path) -> bool:
+    """Whether another process holds DuckDB's lock on ``path`` (a read-only probe writes nothing)."""
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.Error as exc:
+        return guard.is_lock_error(exc)
+    return False
 
 
 def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
