@@ -88,6 +88,21 @@ def precheck_file(path: Path, *, readonly: bool) -> None:
         raise damaged(path, f"le fichier est tronqué ({size} octets, il en faut au moins {_HEADERS_SIZE})")
 
 
+def could_be_in_creation(path: Path) -> bool:
+    """Empty, or a DuckDB header not yet complete: what a ledger another process is creating looks like.
+
+    Only such a file is worth asking DuckDB about its lock; DuckDB given a SQLite file
+    would try to fetch an extension to read it.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            head = stream.read(16)
+    except OSError:
+        return False
+    return size == 0 or (size < _HEADERS_SIZE and head[8:12] == _DUCKDB_MAGIC)
+
+
 def translate(exc: BaseException, path: Path) -> UserError:
     """The user error for a ``duckdb.Error`` met while opening or querying ``path``."""
     text = str(exc)

@@ -225,7 +225,7 @@ def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float
     try:
         guard.precheck_file(path, readonly=readonly)
     except LedgerError:
-        if not _held_by_another(path):
+        if not (guard.could_be_in_creation(path) and _held_by_another(path)):
             raise
         # else another process is creating it this very moment (0 bytes so far): wait for it below
     deadline = time.monotonic() + max(wait_seconds, 0.0)
