@@ -176,7 +176,7 @@ YEAR = YearType()
 @click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--inputs", "inputs", type=click.Path(path_type=Path), default=Path("inputs"), show_default=True,
               help="Dossier des données d'entrée.")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out", type=click.Path(), default=None,  # text kept: "" is refused, not "."
               help="Dossier où écrire (par défaut reports/ANNEE/ à côté du dossier des données).")
 @click.option("--ledger", "ledger", type=click.Path(path_type=Path), default=None,
               help="Registre des titres (par défaut ent-bill.duckdb à côté du dossier des données).")
@@ -185,7 +185,7 @@ YEAR = YearType()
 @click.option("--json", "as_json", is_flag=True, help="Afficher un objet JSON sur la sortie standard.")
 @click.version_option(__version__, prog_name="ent-bill", message="%(prog)s %(version)s")
 @click.pass_context
-def main(click_ctx: click.Context, inputs: Path, out: Path | None, ledger: Path | None, quiet: bool,
+def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path | None, quiet: bool,
          verbose: bool, as_json: bool) -> None:
     """Contributions annuelles des communes membres au service ENT.
 
@@ -196,7 +196,11 @@ def main(click_ctx: click.Context, inputs: Path, out: Path | None, ledger: Path 
 
         ent-bill compute 2024
     """
-    click_ctx.obj = Context(inputs, out, ledger, quiet, as_json, verbose)
+    if out is not None and not out.strip():  # --out "$UNSET" must not write into the current folder
+        from billing.render.outdir import ensure_output_dir
+
+        run_guarded(Context(inputs, None, ledger, quiet, as_json), lambda: ensure_output_dir(out, inputs))
+    click_ctx.obj = Context(inputs, Path(out) if out is not None else None, ledger, quiet, as_json, verbose)
 
 
 @main.command()
@@ -455,6 +459,36 @@ def reconcile(ctx: Context, annee: int) -> None:
     for line in result.summary_lines():
         say(ctx, line)
     emit_json(ctx, result.as_json())
+
+
+# ----- [issue 13] sauvegarde: one self-contained block (billing/ledger/backup.py does the work) -----------
+
+
+@main.command()
+@click.argument("dest", type=click.Path(path_type=Path), required=False, default=None)
+@click.pass_obj
+def sauvegarde(ctx: Context, dest: Path | None) -> None:
+    """Sauvegarder le registre des titres dans une copie vérifiée.
+
+    Copie le registre de façon cohérente (aucune émission ne peut s'intercaler), puis
+    relit la copie et vérifie sa chaîne d'empreintes. Sans DEST, la copie est
+    sauvegardes/ent-bill-AAAAMMJJ-HHMMSS.duckdb à côté du registre ; DEST peut être
+    un dossier ou un nom de fichier. Une sauvegarde existante n'est jamais écrasée.
+    Pour restaurer : remplacez le registre par la copie (ent-bill arrêté).
+
+    Example:
+
+        ent-bill sauvegarde /media/cle/ent-bill-2024.duckdb
+    """
+    from billing.ledger.backup import backup_ledger
+
+    done = run_guarded(ctx, lambda: backup_ledger(ctx.ledger_path(), dest))
+    say(ctx, f"Sauvegarde écrite : {done.path} ({done.titres} titre(s), {done.size} octets, "
+             "chaîne d'empreintes vérifiée).")
+    emit_json(ctx, {"ok": True, "fichier": str(done.path), "titres": done.titres, "octets": done.size})
+
+
+# ----- end of [issue 13] sauvegarde ----------------------------------------------------------------------
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -124,6 +124,9 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     from billing.inputs.config import describe_tariff, tariff_to_dict
     from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
 
+    from billing.render.outdir import ensure_output_dir
+
+    ensure_output_dir(out_dir, inputs_dir)  # a bad --out is refused before anything is computed
     report = progress or (lambda stage, done, total: None)
     report("Lecture et contrôle", 0, 1)
     data = prepare_year(inputs_dir, annee)

@@ -93,7 +93,12 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     Definitive titres dated outside their exercice are refused unless ``hors_exercice`` confirms it.
     """
     from billing.core.corrections import plan_titres
+    from billing.ledger.store import check_chain_before_issue
+    from billing.render.outdir import ensure_output_dir, rendering_after_commit
 
+    # Before anything is computed or numbered: a writable --out, an unaltered exercice in the ledger.
+    ensure_output_dir(out_dir, inputs_dir)
+    check_chain_before_issue(ledger_path, annee)
     data = prepare_year(inputs_dir, annee)
     claims = claims_of(data.priced)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)
@@ -109,8 +114,9 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
                        f"ou confirmez cette date avec « ent-bill issue {annee} --hors-exercice ».")
     issued, all_titres = commit_titres(data, claims, ledger_path=ledger_path, today=today)
     # The ledger is committed: from here on, files can always be rendered again from it.
-    rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
-                                    progress=progress, pdf=pdf or data.syndicat.wants_pdf)
+    with rendering_after_commit(len(issued)):  # a failure here exits 1 saying the titres exist and how to render
+        rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
+                                        progress=progress, pdf=pdf or data.syndicat.wants_pdf)
     return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), files, rendered, False,
                        data.warnings, date_note)
 
@@ -202,7 +208,7 @@ def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyRe
     wanted = [(text, *parse_anchor(text)) for text in anchors]
     with open_ledger(ledger_path, readonly=True) as ledger:
         findings = ledger.verify()
-        titres = ledger.titres()
+        titres = ledger.titres(lines=False)  # unreadable lines are among verify's findings, not a crash
     by_hash = {t.hash: t for t in titres}
     by_number = {t.numero: t for t in titres}
     for text, numero, digest in wanted:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from billing.core.corrections import Claim, PlannedTitre, net_by_commune, plan_titres
 from billing.core.errors import UserError
-from billing.ledger.store import (GENESIS, SCHEMA_VERSION, LedgerBusy, LedgerError, RunInfo, open_ledger, titre_hash)
+from billing.ledger.backup import backup_ledger
+from billing.ledger.store import (GENESIS, SCHEMA_VERSION, LedgerBusy, LedgerError, RunInfo, check_chain_before_issue,
+                                  open_ledger, titre_hash)
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "helpers" / "titres_driver.py"
@@ -269,6 +271,79 @@ def test_verify_checks_credits_against_their_titre(tmp_path):
     ]
 
 
+def test_verify_lists_empty_fields_and_unreadable_lines_beside_the_other_defects(tmp_path):
+    path = tmp_path / "l.duckdb"
+    _five(path)
+    _tamper(path, "ALTER TABLE titres ALTER COLUMN montant_cents DROP NOT NULL")
+    _tamper(path, "UPDATE titres SET montant_cents = NULL WHERE numero = 'ENT-2024-0002'")
+    _tamper(path, "UPDATE titres SET lignes_json = '{\"pas\": \"une liste\"}' WHERE numero = 'ENT-2024-0004'")
+    findings = _verify(path)
+    assert "le titre ENT-2024-0002 a des champs vides (montant_cents) : il a été modifié après son émission" in findings
+    assert ("les lignes de liquidation du titre ENT-2024-0004 sont illisibles (JSON invalide) : "
+            "son avis ne peut plus être produit") in findings
+    assert "le titre ENT-2024-0004 a été modifié après son émission (empreinte différente)" in findings
+    with open_ledger(path, readonly=True) as ledger:
+        with pytest.raises(LedgerError, match="les lignes de liquidation du titre ENT-2024-0004 sont illisibles"):
+            ledger.titres()
+        assert len(ledger.titres(lines=False)) == 5
+
+
+def test_issue_is_refused_on_an_altered_exercice_only(tmp_path):
+    path = tmp_path / "l.duckdb"
+    _five(path)
+    with open_ledger(path) as ledger:
+        issue(ledger, [claim("59001", 5_00)], annee=2025, date_emission=date(2025, 3, 1))
+    check_chain_before_issue(path, 2024)
+    _tamper(path, "UPDATE titres SET montant_cents = 999 WHERE numero = 'ENT-2025-0001'")
+    check_chain_before_issue(path, 2024)  # 2025's damage does not block 2024
+    with pytest.raises(LedgerError) as err:
+        check_chain_before_issue(path, 2025)
+    assert str(err.value) == (f"le registre des titres {path} a été altéré pour l'exercice 2025 : le titre "
+                              "ENT-2025-0001 a été modifié après son émission (empreinte différente). Aucun titre "
+                              "n'a été émis : lancez ent-bill verify pour le détail, puis restaurez la dernière "
+                              "sauvegarde (ent-bill sauvegarde)")
+    check_chain_before_issue(tmp_path / "absent.duckdb", 2024)  # the first issue creates the ledger
+
+
+def test_each_issue_is_checkpointed_so_the_file_alone_holds_it(tmp_path):
+    path = tmp_path / "l.duckdb"
+    with open_ledger(path) as ledger:
+        issue(ledger, [claim("59001", 1_00), claim("59002", 2_00)])
+        copy = tmp_path / "copie.duckdb"
+        copy.write_bytes(path.read_bytes())  # the .duckdb file alone, taken while the ledger is still open
+    with open_ledger(copy, readonly=True) as ledger:
+        assert [t.numero for t in ledger.titres()] == ["ENT-2024-0001", "ENT-2024-0002"]
+        assert ledger.verify() == []
+
+
+def test_a_block_lost_after_opening_is_a_ledger_error_at_query_time(tmp_path):
+    path = tmp_path / "l.duckdb"
+    with open_ledger(path) as ledger:
+        issue(ledger, [claim(f"59{i:03d}", 1_00 + i) for i in range(400)])
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with open_ledger(path, readonly=True) as ledger:  # the catalog is still readable
+        with pytest.raises(LedgerError) as err:
+            ledger.verify()
+    assert str(err.value) == (f"le registre des titres {path} est endommagé : le fichier est tronqué (une partie "
+                              "manque) ; restaurez la dernière sauvegarde (ent-bill sauvegarde), puis lancez "
+                              "ent-bill verify")
+
+
+def test_sauvegarde_is_a_verified_byte_copy_and_never_overwrites(tmp_path):
+    path = tmp_path / "l.duckdb"
+    _five(path)
+    done = backup_ledger(path, now=datetime(2024, 3, 1, 9, 30, 5))
+    assert done.path == tmp_path / "sauvegardes" / "ent-bill-20240301-093005.duckdb"
+    assert done.path.read_bytes() == path.read_bytes() and done.titres == 5
+    again = backup_ledger(path, tmp_path / "sauvegardes", now=datetime(2024, 3, 1, 9, 30, 5))
+    assert again.path.name == "ent-bill-20240301-093005-2.duckdb"
+    with pytest.raises(LedgerError, match="existe déjà"):
+        backup_ledger(path, done.path)
+    with pytest.raises(LedgerError, match="existe déjà"):
+        backup_ledger(path, path)  # the ledger itself is never a backup's target
+
+
 # ----- schema ------------------------------------------------------------------------
 
 
@@ -279,8 +354,9 @@ def test_newer_schema_is_refused(tmp_path):
     for readonly in (False, True):
         with pytest.raises(LedgerError) as err:
             open_ledger(path, readonly=readonly)
-        assert str(err.value) == (f"ce registre a été écrit par une version plus récente d'ent-bill "
-                                  f"(schéma {SCHEMA_VERSION + 1}) ; mettez ent-bill à jour")
+        assert str(err.value) == (f"le registre des titres {path} a été écrit par une version plus récente "
+                                  f"d'ent-bill (schéma {SCHEMA_VERSION + 1}, celle-ci lit le schéma "
+                                  f"{SCHEMA_VERSION}) ; mettez ent-bill à jour")
         assert isinstance(err.value, UserError)
 
 
@@ -292,6 +368,7 @@ def test_v0_file_is_migrated_on_open(tmp_path):
     con.close()
     with pytest.raises(LedgerError, match="est au schéma 0 ; il sera mis à jour"):
         open_ledger(path, readonly=True)
+    check_chain_before_issue(path, 2024)  # issue's check lets the writing open migrate it
     with open_ledger(path) as ledger:
         assert ledger.schema_version == SCHEMA_VERSION
         issue(ledger, [claim("59001", 1_00)])
@@ -316,8 +393,9 @@ def test_foreign_files_are_refused_with_a_hint(tmp_path):
     assert not missing.exists()
     text = tmp_path / "texte.duckdb"
     text.write_text("pas une base")
-    with pytest.raises(LedgerError, match="ne peut pas être ouvert"):
+    with pytest.raises(LedgerError, match="n'est pas un registre des titres d'ent-bill .ce n'est pas une base DuckDB"):
         open_ledger(text)
+    assert text.read_text() == "pas une base"
 
 
 def test_readonly_ledger_cannot_issue(tmp_path):
@@ -353,6 +431,24 @@ def test_second_writer_fails_fast_and_clearly(tmp_path):
         holder.wait()
     with open_ledger(path) as ledger:
         assert [t.numero for t in ledger.titres()] == ["ENT-2024-0001", "ENT-2024-0002", "ENT-2024-0003"]
+
+
+def test_a_file_another_process_is_creating_is_waited_for_not_called_empty(tmp_path):
+    """Two first issues at once: the second sees 0 bytes under the first one's lock, not a truncated ledger."""
+    path = tmp_path / "l.duckdb"
+    path.write_bytes(b"")
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\n"
+                               "f = open(sys.argv[1], 'r+b')\nfcntl.lockf(f, fcntl.LOCK_EX)\n"
+                               "print('tenu', flush=True)\ntime.sleep(30)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "tenu"
+        with pytest.raises(LedgerBusy):
+            open_ledger(path, wait_seconds=0.3)
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(LedgerError, match="est vide"):  # nobody holds it: an emptied ledger
+        open_ledger(path)
 
 
 def test_second_writer_waits_for_the_first_to_finish(tmp_path):

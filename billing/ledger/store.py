@@ -21,8 +21,6 @@ There is deliberately no delete API: titres are kept at least 10 years.
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import platform
 import time
 import uuid
@@ -37,28 +35,16 @@ import pyarrow as pa
 
 from billing.core.corrections import Claim, IssuedTitre, PlannedTitre, plan_titres, remaining_by_titre
 from billing.core.natures import CREDITS, DEBITS, NATURES, signed
-from billing.core.errors import UserError
 from billing.core.money import format_euros
+from billing.ledger import guard
+from billing.ledger.chain import (GENESIS, TITRE_FIELDS, canonical_json, decode_lines, format_numero, titre_hash,
+                                  verify_rows)
+from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, LedgerOutdated, damaged
+
+__all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger", "LedgerBusy", "LedgerError",
+           "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
 
 SCHEMA_VERSION = 1
-GENESIS = "0" * 64
-
-TITRE_FIELDS = ("numero", "exercice", "seq", "code_insee", "commune", "nature", "origine_numero", "montant_cents",
-                "date_emission", "date_echeance", "run_id", "deliberation", "objet", "imputation", "lignes_json",
-                "prev_hash", "hash")
-
-
-_HASHED_FIELDS = TITRE_FIELDS[:-1]
-_DATE_POSITIONS = (_HASHED_FIELDS.index("date_emission"), _HASHED_FIELDS.index("date_echeance"))
-
-
-class LedgerError(UserError):
-    """The ledger cannot be used as asked (newer schema, not a ledger, stale plan, …)."""
-
-
-class LedgerBusy(UserError):
-    """Another process holds the ledger (DuckDB allows one writer)."""
-
 
 # ----- values ---------------------------------------------------------------------------
 
@@ -87,31 +73,6 @@ class RunInfo:
                    user, platform.node() or "inconnue", version, pairs)
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))  # stateless, reusable
-
-
-def canonical_json(value) -> str:
-    """One text per value: sorted keys, no spaces, UTF-8 kept (lines are stored this way)."""
-    return _CANONICAL.encode(value)
-
-
-def titre_hash(row: dict) -> str:
-    """SHA-256 of the canonical JSON array of every stored field but ``hash``, in ``TITRE_FIELDS`` order.
-
-    ``prev_hash`` is one of them, which chains the titre to the previous one of its exercice;
-    dates are ISO ``YYYY-MM-DD``; ``lignes_json`` enters as the stored text.
-    """
-    payload = [row[name] for name in _HASHED_FIELDS]
-    for index in _DATE_POSITIONS:
-        if payload[index] is not None:
-            payload[index] = payload[index].isoformat()
-    return hashlib.sha256(_CANONICAL.encode(payload).encode("utf-8")).hexdigest()
-
-
-def format_numero(prefixe: str, exercice: int, seq: int) -> str:
-    return f"{prefixe}-{exercice}-{seq:04d}"
-
-
 # ----- schema and migrations ----------------------------------------------------------
 
 
@@ -137,33 +98,70 @@ MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
+_TABLES = {
+    "runs": ("run_id", "annee", "started_at", "utilisateur", "machine", "version", "input_hashes_json", "prefixe",
+             "premier_seq", "dernier_seq", "dernier_hash"),
+    "titres": TITRE_FIELDS,
+}
+
+
 def _read_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     tables = {row[0] for row in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    ours = tables & set(_TABLES)
     if "meta" not in tables:
+        if ours:  # our tables without their version: damaged, not foreign
+            raise damaged(path, "la table « meta » (version du schéma) a disparu")
         if tables:
             raise LedgerError(f"le fichier {path} n'est pas un registre des titres d'ent-bill "
                               f"(tables {', '.join(sorted(tables))}) ; indiquez le bon fichier avec --ledger")
         return 0
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if row is None:
+        if ours:
+            raise damaged(path, "la version du schéma a disparu de la table « meta »")
         return 0
     try:
         return int(row[0])
-    except ValueError:
-        raise LedgerError(f"le registre des titres {path} a une version de schéma illisible « {row[0]} »") from None
+    except (TypeError, ValueError):
+        raise damaged(path, f"la version du schéma « {row[0]} » est illisible") from None
+
+
+# Columns whose type the checks compute with: a column retyped by hand would make them fail.
+_TYPES = {("titres", "exercice"): "INTEGER", ("titres", "seq"): "INTEGER", ("titres", "montant_cents"): "BIGINT",
+          ("titres", "date_emission"): "DATE", ("titres", "date_echeance"): "DATE", ("runs", "annee"): "INTEGER",
+          ("runs", "started_at"): "TIMESTAMP", ("runs", "dernier_seq"): "INTEGER"}
+
+
+def _check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """The tables of this schema are all there with all their columns, typed as created (a hand edit may not)."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for table, column, kind in con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                                           "WHERE table_schema = 'main'").fetchall():
+        found[table][column] = kind
+    for table, columns in _TABLES.items():
+        if table not in found:
+            raise damaged(path, f"la table « {table} » a disparu")
+        missing = [name for name in columns if name not in found[table]]
+        if missing:
+            raise damaged(path, f"la table « {table} » a perdu des colonnes ({', '.join(missing)})")
+        retyped = [f"{name} de type {found[table][name]} au lieu de {kind}" for (owner, name), kind in _TYPES.items()
+                   if owner == table and found[table][name] != kind]
+        if retyped:
+            raise damaged(path, f"la table « {table} » a été modifiée ({', '.join(retyped)})")
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, readonly: bool) -> int:
     version = _read_version(con, path)
     if version > SCHEMA_VERSION:
-        raise LedgerError(f"ce registre a été écrit par une version plus récente d'ent-bill (schéma {version}) ; "
-                          "mettez ent-bill à jour")
+        raise LedgerError(f"le registre des titres {path} a été écrit par une version plus récente d'ent-bill "
+                          f"(schéma {version}, celle-ci lit le schéma {SCHEMA_VERSION}) ; mettez ent-bill à jour")
     if version == SCHEMA_VERSION:
+        _check_tables(con, path)
         return version
     if readonly:
-        raise LedgerError(f"le registre des titres {path} est au schéma {version} ; il sera mis à jour "
-                          f"(schéma {SCHEMA_VERSION}) à la prochaine émission (ent-bill issue)")
+        raise LedgerOutdated(f"le registre des titres {path} est au schéma {version} ; il sera mis à jour "
+                             f"(schéma {SCHEMA_VERSION}) à la prochaine émission (ent-bill issue)")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -173,50 +171,94 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, readonly: bool) -> i
         con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
+    con.execute("CHECKPOINT")
     return SCHEMA_VERSION
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back; a connection DuckDB has already invalidated has nothing left to undo."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
 
 
 # ----- opening --------------------------------------------------------------------------
 
 
-def _is_lock_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "lock" in text and ("conflicting" in text or "could not set" in text)
-
-
-def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float = 5.0) -> "Ledger":
+def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float = 2.0) -> "Ledger":
     """Open (create, migrate) the ledger; use as a context manager.
 
     A second process gets DuckDB's lock error: retry with short sleeps for ``wait_seconds``,
-    then ``LedgerBusy``. ``readonly`` never creates nor migrates the file.
+    then ``LedgerBusy``. ``readonly`` never creates nor migrates the file. Whatever is
+    wrong with the file (see ``guard``) is a ``LedgerError`` naming it, never a DuckDB error.
     """
     path = Path(path)
-    if readonly and not path.exists():
-        raise LedgerError(f"le registre des titres {path} n'existe pas : aucun titre n'a encore été émis "
-                          "(ou indiquez le bon fichier avec --ledger)")
+    try:
+        guard.precheck_file(path, readonly=readonly)
+    except LedgerError:
+        if not (guard.could_be_in_creation(path) and _held_by_another(path)):
+            raise
+        # else another process is creating it this very moment (0 bytes so far): wait for it below
     deadline = time.monotonic() + max(wait_seconds, 0.0)
     delay = 0.02
     while True:
         try:
             con = duckdb.connect(str(path), read_only=readonly)
             break
-        except duckdb.IOException as exc:
-            if not _is_lock_error(exc):
-                raise LedgerError(f"le registre des titres {path} ne peut pas être ouvert : {exc}") from exc
+        except duckdb.Error as exc:
+            if not guard.is_lock_error(exc):
+                raise guard.translate(exc, path) from None
             left = deadline - time.monotonic()
             if left <= 0:
-                raise LedgerBusy(f"le registre des titres {path} est utilisé par un autre traitement "
-                                 "(ent-bill issue en cours ?) ; réessayez quand il sera terminé") from exc
+                raise guard.busy(path) from None
             time.sleep(min(delay, left))
             delay = min(delay * 2, 0.2)
     try:
-        version = _migrate(con, path, readonly=readonly)
+        version = guard.run(path, lambda: _migrate(con, path, readonly=readonly))
     except BaseException:
-        con.close()
+        _close_quietly(con)
         raise
     return Ledger(con, path, readonly=readonly, schema_version=version)
+
+
+def _held_by_another(path: Path) -> bool:
+    """Whether another process holds DuckDB's lock on ``path`` (a read-only probe writes nothing)."""
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.Error as exc:
+        return guard.is_lock_error(exc)
+    return False
+
+
+def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.close()
+    except duckdb.Error:
+        pass
+
+
+def check_chain_before_issue(path: Path | str, annee: int) -> None:
+    """Refuse to plan against an exercice whose titres were altered, deleted or reordered.
+
+    Planning reads the amounts already titled: against a forged amount it would issue a
+    correction of the forgery. Called before anything is computed or numbered; a missing
+    ledger has nothing to check (the first ``issue`` creates it).
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        with open_ledger(path, readonly=True) as ledger:
+            findings = ledger.verify(annee)
+    except LedgerOutdated:
+        return  # schema 0 (the only older one) holds no titres; issue's writing open migrates it
+    if findings:
+        shown = " ; ".join(findings[:5]) + (f" ; et {len(findings) - 5} autre(s)" if len(findings) > 5 else "")
+        raise LedgerError(f"le registre des titres {path} a été altéré pour l'exercice {annee} : {shown}. "
+                          f"Aucun titre n'a été émis : {VERIFY} pour le détail, puis {RESTORE}")
 
 
 _SELECT = f"SELECT {', '.join(TITRE_FIELDS)} FROM titres"
@@ -226,9 +268,12 @@ def _row_dict(row: tuple) -> dict:
     return dict(zip(TITRE_FIELDS, row))
 
 
-def _to_issued(row: dict) -> IssuedTitre:
+def _to_issued(row: dict, path: Path, *, decode: bool = True) -> IssuedTitre:
     fields = {name: row[name] for name in TITRE_FIELDS if name != "lignes_json"}
-    return IssuedTitre(**fields, lines=tuple(json.loads(row["lignes_json"])))
+    lines = decode_lines(row["lignes_json"]) if decode else ()
+    if lines is None:
+        raise damaged(path, f"les lignes de liquidation du titre {row['numero']} sont illisibles (JSON invalide)")
+    return IssuedTitre(**fields, lines=lines)
 
 
 _ARROW_SCHEMA = pa.schema([
@@ -280,36 +325,48 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
-        self._con.close()
+        _close_quietly(self._con)
+
+    def checkpoint(self) -> None:
+        """Fold the .wal into the .duckdb file, which alone is then complete (before a copy)."""
+        guard.run(self.path, lambda: self._con.execute("CHECKPOINT"))
+
+    def _query(self, sql: str, params: list | None = None) -> list[tuple]:
+        """Every read goes through here: a damaged block surfaces at query time, as a ``LedgerError``."""
+        return guard.run(self.path, lambda: self._con.execute(sql, params or []).fetchall())
 
     # --- reading
 
-    def titres(self, annee: int | None = None) -> list[IssuedTitre]:
-        """The issued titres (of one exercice, or all), in number order."""
-        return [_to_issued(row) for row in self._rows(annee)]
+    def titres(self, annee: int | None = None, *, lines: bool = True) -> list[IssuedTitre]:
+        """The issued titres (of one exercice, or all), in number order; ``lines=False`` leaves lines empty.
+
+        A titre whose stored lines cannot be decoded is a ``LedgerError`` naming it, unless
+        ``lines=False`` (what ``verify`` reads, to list that defect among the others).
+        """
+        return [_to_issued(row, self.path, decode=lines) for row in self._rows(annee)]
 
     def _rows(self, annee: int | None) -> list[dict]:
         if annee is None:
-            rows = self._con.execute(f"{_SELECT} ORDER BY exercice, seq").fetchall()
+            rows = self._query(f"{_SELECT} ORDER BY exercice, seq")
         else:
-            rows = self._con.execute(f"{_SELECT} WHERE exercice = ? ORDER BY seq", [annee]).fetchall()
+            rows = self._query(f"{_SELECT} WHERE exercice = ? ORDER BY seq", [annee])
         return [_row_dict(row) for row in rows]
 
     def net_by_commune(self, annee: int) -> dict[str, int]:
         """code_insee -> net amount titled for ``annee`` (debits minus credits), for the diff ``compute`` shows."""
-        rows = self._con.execute(
-            "SELECT code_insee, nature, SUM(montant_cents) FROM titres WHERE exercice = ? "
-            "GROUP BY code_insee, nature ORDER BY code_insee, nature", [annee]).fetchall()
-        net: dict[str, int] = {}
-        for code, nature, total in rows:
-            net[code] = net.get(code, 0) + signed(nature, int(total))
-        return net
+        rows = self._query(
+            "SELECT code_insee, SUM(CASE WHEN nature IN ('reduction', 'annulation') THEN -montant_cents "
+            "ELSE montant_cents END) FROM titres WHERE exercice = ? GROUP BY code_insee ORDER BY code_insee",
+            [annee])
+        return {code: int(total) for code, total in rows}
 
     def runs(self) -> list[dict]:
         """The runs that issued titres, oldest first (who, when, which inputs)."""
-        cursor = self._con.execute("SELECT * FROM runs ORDER BY started_at, run_id")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        def read() -> list[dict]:
+            cursor = self._con.execute("SELECT * FROM runs ORDER BY started_at, run_id")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return guard.run(self.path, read)
 
     # --- issuing
 
@@ -340,20 +397,27 @@ class Ledger:
 
     def _heads(self, annee: int) -> list["_Head"]:
         """What planning and numbering need, without decoding lines (fast on 35 000 titres)."""
-        rows = self._con.execute(f"SELECT {', '.join(_HEAD_FIELDS)} FROM titres WHERE exercice = ? ORDER BY seq",
-                                 [annee]).fetchall()
+        rows = self._query(f"SELECT {', '.join(_HEAD_FIELDS)} FROM titres WHERE exercice = ? ORDER BY seq",
+                           [annee])
         return [_Head(*row) for row in rows]
 
     def _in_transaction(self, work: Callable[[], list[IssuedTitre]]) -> list[IssuedTitre]:
         if self.readonly:
             raise LedgerError(f"le registre des titres {self.path} est ouvert en lecture seule")
-        self._con.execute("BEGIN TRANSACTION")
         try:
+            self._con.execute("BEGIN TRANSACTION")
             issued = work()
             self._con.execute("COMMIT")
+        except duckdb.Error as exc:
+            _rollback(self._con)
+            raise guard.translate(exc, self.path) from None
         except BaseException:
-            self._con.execute("ROLLBACK")
+            _rollback(self._con)
             raise
+        try:  # write the commit into the .duckdb file itself: a copy of that file alone is then complete
+            self._con.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass  # the commit is durable in the .wal all the same; DuckDB replays it at the next open
         return issued
 
     def _issue_locked(self, planned: list[PlannedTitre], existing: list["_Head"], *, annee: int, prefixe: str,
@@ -399,18 +463,9 @@ class Ledger:
 
     # --- verifying
 
-    def verify(self) -> list[str]:
-        """Findings in French, one per defect, naming the titre; empty when the ledger is intact."""
-        rows = self._rows(None)
-        runs = self.runs()
-        findings: list[str] = []
-        by_exercice: dict[int, list[dict]] = defaultdict(list)
-        for row in rows:
-            by_exercice[row["exercice"]].append(row)
-        for exercice in sorted(by_exercice):
-            findings.extend(_verify_exercice(exercice, by_exercice[exercice]))
-        findings.extend(_verify_runs(rows, runs))
-        return findings
+    def verify(self, annee: int | None = None) -> list[str]:
+        """Findings in French, one per defect, naming the titre; empty when the ledger (or exercice) is intact."""
+        return verify_rows(self._rows(annee), self.runs(), annee=annee)
 
 
 # ----- checks -------------------------------------------------------------------------
@@ -455,89 +510,3 @@ def _check_plan(planned: list[PlannedTitre], issued: list[_Head], *, annee: int,
                                       f"du titre {origin.numero} ({format_euros(remaining[origin.numero])})")
                 remaining[origin.numero] -= item.montant_cents
         net[item.code_insee] += item.signed_cents
-
-
-def _verify_exercice(exercice: int, rows: list[dict]) -> list[str]:
-    findings = []
-    prefixe = rows[0]["numero"].rsplit("-", 2)[0]
-    previous: dict | None = None
-    for row in rows:
-        expected_seq = previous["seq"] + 1 if previous else 1
-        if row["seq"] > expected_seq:
-            missing = format_numero(prefixe, exercice, expected_seq)
-            if row["seq"] - expected_seq > 1:
-                missing = f"{missing} à {format_numero(prefixe, exercice, row['seq'] - 1)}"
-                verb = "manquent"
-            else:
-                verb = "manque"
-            where = (f"après {previous['numero']}" if previous else "avant le premier titre")
-            findings.append(f"le{'s titres' if verb == 'manquent' else ' titre'} {missing} {verb} : "
-                            f"la numérotation est interrompue {where}")
-        elif previous is not None and row["prev_hash"] != previous["hash"]:
-            findings.append(f"le chaînage du titre {row['numero']} est rompu : il ne suit pas {previous['numero']} "
-                            "(titre supprimé, inséré ou modifié)")
-        elif previous is None and row["seq"] == 1 and row["prev_hash"] != GENESIS:
-            findings.append(f"le chaînage du titre {row['numero']} est rompu : le premier titre de l'exercice "
-                            "doit ouvrir la chaîne")
-        if row["numero"] != format_numero(prefixe, exercice, row["seq"]):
-            findings.append(f"le titre {row['numero']} ne porte pas le numéro attendu "
-                            f"{format_numero(prefixe, exercice, row['seq'])} (exercice {exercice}, rang {row['seq']})")
-        if titre_hash(row) != row["hash"]:
-            findings.append(f"le titre {row['numero']} a été modifié après son émission (empreinte différente)")
-        if row["nature"] not in NATURES:
-            findings.append(f"le titre {row['numero']} a une nature inconnue « {row['nature']} »")
-        if row["montant_cents"] <= 0:
-            findings.append(f"le titre {row['numero']} a un montant non positif ({format_euros(row['montant_cents'])})")
-        previous = row
-
-    by_numero = {row["numero"]: row for row in rows}
-    credited: dict[str, int] = defaultdict(int)
-    net: dict[str, int] = defaultdict(int)
-    for row in rows:
-        net[row["code_insee"]] += signed(row["nature"], row["montant_cents"])
-        if row["nature"] not in CREDITS and row["nature"] != "complementaire":
-            continue
-        origin = by_numero.get(row["origine_numero"] or "")
-        if origin is None:
-            findings.append(f"le titre {row['numero']} ({row['nature']}) cite le titre {row['origine_numero']} "
-                            f"qui n'existe pas dans l'exercice {exercice}")
-            continue
-        if origin["code_insee"] != row["code_insee"]:
-            findings.append(f"le titre {row['numero']} ({row['nature']}) pour {row['commune']} cite le titre "
-                            f"{origin['numero']} d'une autre commune ({origin['commune']})")
-        if row["nature"] in CREDITS:
-            credited[origin["numero"]] += row["montant_cents"]
-    for numero, total in credited.items():
-        if total > by_numero[numero]["montant_cents"]:
-            findings.append(f"les réductions du titre {numero} ({format_euros(total)}) dépassent son montant "
-                            f"({format_euros(by_numero[numero]['montant_cents'])})")
-    for code, amount in sorted(net.items()):
-        if amount < 0:
-            findings.append(f"la commune {code} a plus de réductions que de titres en {exercice} "
-                            f"({format_euros(amount)} net)")
-    return findings
-
-
-def _verify_runs(rows: list[dict], runs: list[dict]) -> list[str]:
-    """Each run recorded the last number and hash it issued: catches a deleted tail."""
-    findings = []
-    by_key = {(row["exercice"], row["seq"]): row for row in rows}
-    known_runs = {run["run_id"] for run in runs}
-    for run in runs:
-        if run["dernier_seq"] is None:
-            continue
-        numero = format_numero(run["prefixe"], run["annee"], run["dernier_seq"])
-        row = by_key.get((run["annee"], run["dernier_seq"]))
-        when = f"{run['started_at']:%d/%m/%Y %H:%M} UTC"
-        if row is None:
-            findings.append(f"le titre {numero} manque : le traitement du {when} l'a émis "
-                            "et il n'est plus dans le registre")
-        elif row["hash"] != run["dernier_hash"] or row["run_id"] != run["run_id"]:
-            findings.append(f"le titre {numero} ne correspond plus à celui émis par le traitement du {when}")
-    orphan = sorted({row["run_id"] for row in rows} - known_runs)
-    for run_id in orphan:
-        first = next(row["numero"] for row in rows if row["run_id"] == run_id)
-        findings.append(f"le titre {first} renvoie à un traitement inconnu ({run_id}) : "
-                        "journal des traitements altéré")
-    return findings
-
