@@ -113,7 +113,7 @@ def check_payments(inputs_dir: Path, annee: int, ledger_path: Path) -> list[Prob
 
 
 def _match(path: Path, inputs_dir: Path, annee: int, titres: list, *, as_of: date):
-    """Read the payments against the ledger's titres and match them; (None, problems) when a row is unreadable."""
+    """Read the payments against the ledger's titres and match them; (None, problems) when a row is in error."""
     from billing.core.reconcile import reconcile
     from billing.inputs.payments import read_payment_file
 
@@ -122,8 +122,6 @@ def _match(path: Path, inputs_dir: Path, annee: int, titres: list, *, as_of: dat
                              known_communes={t.code_insee for t in titres},
                              titre_exercices={t.numero: t.exercice for t in titres},
                              commune_names={t.code_insee: t.commune for t in titres})
-    if P.errors_of(read.problems):
-        return None, read.problems
     frame = pl.DataFrame([{"numero": t.numero, "exercice": t.exercice, "code_insee": t.code_insee,
                            "commune": t.commune, "nature": t.nature, "origine_numero": t.origine_numero,
                            "montant_cents": t.montant_cents, "date_emission": t.date_emission,
@@ -131,5 +129,6 @@ def _match(path: Path, inputs_dir: Path, annee: int, titres: list, *, as_of: dat
                          schema={"numero": pl.Utf8, "exercice": pl.Int64, "code_insee": pl.Utf8, "commune": pl.Utf8,
                                  "nature": pl.Utf8, "origine_numero": pl.Utf8, "montant_cents": pl.Int64,
                                  "date_emission": pl.Date, "date_echeance": pl.Date})
+    # the rows read cleanly are matched even when another row is in error: every problem is reported at once
     result = reconcile(frame, read.frame, annee=annee, as_of=as_of, columns=read.headers)
-    return result, [*read.problems, *result.problems]
+    return (None if P.errors_of(read.problems) else result), [*read.problems, *result.problems]
