@@ -101,9 +101,6 @@ def read_payment_file(path: Path, *, display: str, annee: int, known_titres: Col
     than a code be read. Rows with an error are left out of the frame (the run stops on any
     error anyway).
     """
-    from billing.inputs.members import schema_problems
-    from schemas.inputs import Payments
-
     table = read_table(Path(path), display=display, columns=PAYMENT_COLUMNS, required=PAYMENT_REQUIRED)
     problems: list[Problem] = list(table.problems)
     if any(p.is_error and p.row is None for p in problems):
@@ -141,20 +138,7 @@ def read_payment_file(path: Path, *, display: str, annee: int, known_titres: Col
         pl.Series("code_insee", codes, dtype=pl.Utf8),
     )
 
-    payer_cells = (header["numero_titre"], header["code_insee"])
-    names = {**header, "montant_cents": header["montant"]}
-    for problem in schema_problems(Payments, typed, table, column_names=names):
-        if (problem.row, problem.column) in refused:
-            continue  # the cell was already refused with a more precise message
-        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
-            continue  # « who pays? » is already answered by the refused titre number or commune
-        if problem.column == header["montant"]:
-            shown = original.get(problem.row)
-            problem = replace(problem, value=shown, message=problem.message + ".",
-                              suggestion="Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en "
-                                         "montant négatif.")
-        problems.append(problem)
-        refused.add((problem.row, problem.column))
+    problems += _schema_problems(typed, table, header=header, original=original, refused=refused)
 
     problems += _window_problems(typed, annee=annee, titre_exercices=titre_exercices, display=display,
                                  header=header["date"], refused=refused)
@@ -168,6 +152,30 @@ def read_payment_file(path: Path, *, display: str, annee: int, known_titres: Col
         .select(PAYMENT_OUTPUT)
     )
     return PaymentFile(clean, P.sort_problems(problems), header)
+
+
+def _schema_problems(typed: pl.DataFrame, table, *, header: Mapping[str, str], original: Mapping[int, str],
+                     refused: set) -> list[Problem]:
+    """The rules of schemas.inputs.Payments, skipping the cells already refused with a more precise message."""
+    from billing.inputs.members import schema_problems
+    from schemas.inputs import Payments
+
+    found = []
+    payer_cells = (header["numero_titre"], header["code_insee"])
+    names = {**header, "montant_cents": header["montant"]}
+    for problem in schema_problems(Payments, typed, table, column_names=names):
+        if (problem.row, problem.column) in refused:
+            continue  # the cell was already refused with a more precise message
+        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
+            continue  # « who pays? » is already answered by the refused titre number or commune
+        if problem.column == header["montant"]:
+            shown = original.get(problem.row)
+            problem = replace(problem, value=shown, message=problem.message + ".",
+                              suggestion="Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en "
+                                         "montant négatif.")
+        found.append(problem)
+        refused.add((problem.row, problem.column))
+    return found
 
 
 def _error(file: str, row: int | None, column: str | None, message: str, *, value: str | None = None,
