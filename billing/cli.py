@@ -225,6 +225,8 @@ def validate(ctx: Context, annee: int) -> None:
 
     Affiche toutes les erreurs d'un coup (fichier, ligne, colonne, valeur, correction
     suggérée), puis les avertissements. Code de sortie 1 s'il reste une erreur.
+    paiements.csv compris : ses numéros de titre et ses communes sont comparés au
+    registre des titres quand il existe (sinon, seule la forme est vérifiée).
 
     Example:
 
