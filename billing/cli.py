@@ -229,20 +229,34 @@ def validate(ctx: Context, annee: int) -> None:
 
     Affiche toutes les erreurs d'un coup (fichier, ligne, colonne, valeur, correction
     suggérée), puis les avertissements. Code de sortie 1 s'il reste une erreur.
+    paiements.csv compris : ses numéros de titre et ses communes sont comparés au
+    registre des titres quand il existe (sinon, seule la forme est vérifiée).
 
     Example:
 
         ent-bill validate 2024
     """
+    from billing.core.problems import BillingError
+    from billing.reconciling import check_payments
     from billing.year import prepare_year
 
-    data = run_guarded(ctx, lambda: prepare_year(ctx.inputs, annee))
-    show_warnings(ctx, data.warnings)
+    def check():
+        payments = check_payments(ctx.inputs, annee, ctx.ledger_path())  # every input of the year, at once
+        try:
+            data = prepare_year(ctx.inputs, annee)
+        except BillingError as exc:
+            raise BillingError([*exc.problems, *payments]) from None
+        if any(p.is_error for p in payments):
+            raise BillingError([*data.warnings, *payments])
+        return data, (*data.warnings, *payments)
+
+    data, warnings = run_guarded(ctx, check)
+    show_warnings(ctx, warnings)
     members = data.billing_base.height
     say(ctx, f"Données {annee} valides : {members} communes membres, tarif « {data.tariff.deliberation} » "
-             f"(rentrée {data.tariff.rentree}), {len(data.warnings)} avertissement(s).")
+             f"(rentrée {data.tariff.rentree}), {len(warnings)} avertissement(s).")
     emit_json(ctx, {"ok": True, "annee": annee, "communes": members,
-                    "avertissements": [p.as_dict() for p in data.warnings]})
+                    "avertissements": [p.as_dict() for p in warnings]})
 
 
 PDF_OPTION = click.option("--pdf", is_flag=True,
@@ -456,6 +470,7 @@ def reconcile(ctx: Context, annee: int) -> None:
 
     result = run_guarded(ctx, lambda: reconcile_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
                                                      ledger_path=ctx.ledger_path()))
+    show_warnings(ctx, result.warnings)
     for line in result.summary_lines():
         say(ctx, line)
     emit_json(ctx, result.as_json())

@@ -148,7 +148,7 @@ def test_debtor_given_by_name_is_read_when_names_are_known(tmp_path):
 def test_bad_payment_rows_are_reported_like_every_input_error(tmp_path):
     text = (EXPORT.splitlines()[0] + "\n"
             "ENT-2024-0001;15/03/2024;1 470,00;59360;VIR-001\n"   # 2: fine
-            "ENT-2024-0011;15/03/2024;10,00;59360;VIR-010\n"      # 3: unknown titre
+            "ENT-2024-0011;15/03/2024;10,00;59360;VIR-010\n"      # 3: unknown titre: kept, set aside later
             "ENT-2024-0002;16/03/2024;-45,00;59522;VIR-011\n"     # 4: negative
             "ENT-2024-0002;16/03/2024;0,00;59522;VIR-012\n"       # 5: zero
             "ENT-2024-0004;16/03/2026;100,00;59339;VIR-013\n"     # 6: after the window
@@ -159,8 +159,6 @@ def test_bad_payment_rows_are_reported_like_every_input_error(tmp_path):
             ";16/03/2024;10,00;59999;VIR-017\n")                  # 11: not a member
     payments, problems = read(write(tmp_path, text), two_year_ledger())
     assert [p.render() for p in problems] == [
-        "inputs/paiements.csv, ligne 3, colonne « N° titre » : « ENT-2024-0011 » : n'est pas un titre du registre "
-        "des titres. Vouliez-vous dire « ENT-2024-0001 » ou « ENT-2024-0008 » ou « ENT-2024-0007 » ?",
         "inputs/paiements.csv, ligne 4, colonne « Montant encaissé » : « -45,00 » : un paiement est un montant "
         "positif. Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en montant négatif.",
         "inputs/paiements.csv, ligne 5, colonne « Montant encaissé » : « 0,00 » : un paiement est un montant "
@@ -182,7 +180,8 @@ def test_bad_payment_rows_are_reported_like_every_input_error(tmp_path):
         "membre",
     ]
     assert all(p.is_error for p in problems)
-    assert payments["_row"].to_list() == [2]  # rows in error never reach the matching
+    assert payments["_row"].to_list() == [2, 3]  # rows in error never reach the matching
+    assert payments["numero_titre"].to_list() == ["ENT-2024-0001", "ENT-2024-0011"]  # the number as typed
 
 
 def test_a_libelle_column_is_no_identifier_so_only_exact_repeats_are_duplicates(tmp_path):
@@ -268,27 +267,45 @@ def test_communes_to_remind_are_overdue_with_their_days(two_years):
     assert early.reminders["code_insee"].to_list() == ["59650", "59522"]  # 0008 is due that day, not overdue yet
 
 
-def test_unknown_number_or_correction_number_is_an_error_and_listed(two_years):
+def test_unknown_number_or_correction_number_is_set_aside_with_a_warning(two_years):
     titres = two_years[0]
     payments = pl.DataFrame(
-        [("ENT-2024-0099", date(2024, 3, 1), 1000, None, "R1", 2, "inputs/paiements.csv"),
-         ("ENT-2024-0007", date(2024, 3, 1), 2000, "59599", "R2", 3, "inputs/paiements.csv"),
-         (None, date(2024, 3, 1), 3000, "59017", "R3", 4, "inputs/paiements.csv")],
+        [("ENT-2024-0099", date(2024, 3, 1), 1000, None, None, "R1", 2, "inputs/paiements.csv"),
+         ("ENT-2024-0007", date(2024, 3, 1), 2000, "59599", None, "R2", 3, "inputs/paiements.csv"),
+         (None, date(2024, 3, 1), 3000, "59017", None, "R3", 4, "inputs/paiements.csv"),
+         ("ENT-2024-0066", date(2024, 3, 2), 4000, "59360", None, "R4", 5, "inputs/paiements.csv"),
+         ("abc", date(2024, 3, 2), 5000, None, "leers", "R5", 6, "inputs/paiements.csv"),
+         ("ENT-2024-0001", date(2024, 2, 20), 147000, "59360", None, "R6", 7, "inputs/paiements.csv")],
         schema={"numero_titre": pl.Utf8, "date": pl.Date, "montant_cents": pl.Int64, "code_insee": pl.Utf8,
-                "reference": pl.Utf8, "_row": pl.Int64, "source": pl.Utf8}, orient="row")
-    rec = reconcile(titres, payments, annee=2024, as_of=AS_OF)
+                "commune": pl.Utf8, "reference": pl.Utf8, "_row": pl.Int64, "source": pl.Utf8}, orient="row")
+    rec = reconcile(titres, payments, annee=2024, as_of=AS_OF, columns={"numero_titre": "N° titre"})
     assert [p.render() for p in rec.problems] == [
-        "inputs/paiements.csv, ligne 2, colonne « numero_titre » : « ENT-2024-0099 » : n'est pas un titre du "
-        "registre des titres",
-        "inputs/paiements.csv, ligne 3, colonne « numero_titre » : « ENT-2024-0007 » : est le numéro d'une réduction "
-        "ou annulation, pas d'un titre à payer. Indiquez le titre d'origine « ENT-2024-0003 ».",
+        "inputs/paiements.csv, ligne 2, colonne « N° titre » : « ENT-2024-0099 » : n'est pas un titre du "
+        "registre des titres : paiement mis de côté (feuille « Non rapprochés »). Vouliez-vous dire "
+        "« ENT-2024-0008 » ou « ENT-2024-0006 » ou « ENT-2024-0005 » ?",
+        "inputs/paiements.csv, ligne 3, colonne « N° titre » : « ENT-2024-0007 » : est le numéro d'une réduction "
+        "ou annulation, pas d'un titre à payer : paiement mis de côté (feuille « Non rapprochés »). Indiquez le "
+        "titre d'origine « ENT-2024-0003 ».",
+        # the payer's own titres, not the look-alikes; still owed before paid (0001 was paid in full on row 7)
+        "inputs/paiements.csv, ligne 5, colonne « N° titre » : « ENT-2024-0066 » : n'est pas un titre du "
+        "registre des titres : paiement mis de côté (feuille « Non rapprochés »). Vouliez-vous dire "
+        "« ENT-2024-0006 » ou « ENT-2024-0001 » (titre(s) de la commune 59360) ?",
+        "inputs/paiements.csv, ligne 6, colonne « N° titre » : « abc » : n'est pas un titre du "
+        "registre des titres : paiement mis de côté (feuille « Non rapprochés »). Vouliez-vous dire "
+        "« ENT-2024-0004 » ou « ENT-2024-0008 » (titre(s) de la commune leers) ?",
     ]
+    assert not any(p.is_error for p in rec.problems)
     assert rec.unmatched.select("_row", "motif").rows() == [
-        (2, "titre ENT-2024-0099 inconnu du registre"),
-        (3, "ENT-2024-0007 est une réduction/annulation, pas un titre à payer"),
+        (2, "titre ENT-2024-0099 inconnu du registre ; titre(s) proposé(s) : ENT-2024-0008, ENT-2024-0006, "
+            "ENT-2024-0005"),
+        (3, "ENT-2024-0007 est une réduction/annulation, pas un titre à payer (titre d'origine : ENT-2024-0003)"),
         (4, "aucun titre de l'exercice pour cette commune"),
+        (5, "titre ENT-2024-0066 inconnu du registre ; titre(s) proposé(s) : ENT-2024-0006, ENT-2024-0001"),
+        (6, "titre abc inconnu du registre ; titre(s) proposé(s) : ENT-2024-0004, ENT-2024-0008"),
     ]
-    assert rec.totals.non_rapproche == 6000 and rec.totals.paye == 0
+    t = rec.totals
+    assert (t.non_rapproche, t.paye) == (1000 + 2000 + 3000 + 4000 + 5000, 147000)
+    assert t.recu == 162000 == t.paye + t.non_rapproche + t.autres_exercices
 
 
 def payments_frame(rows: list[tuple]) -> pl.DataFrame:

@@ -17,7 +17,12 @@ down in the README):
    when it covers more than one; anything left beyond all it owes is a trop-perçu of the
    last titre paid;
 5. a commune that owes nothing, or has no titre this exercice, gets its payment listed as
-   not reconciled, with the reason — someone must look at it.
+   not reconciled, with the reason — someone must look at it;
+6. a payment citing a number the ledger does not hold (or a réduction's number) is set
+   aside the same way, with a warning, never an error: one mistyped number must not stop
+   the reconciliation of every other payment. The warning and the motif suggest the titres
+   of the payer's own commune (its ``code_insee``, else its ``commune`` name) first, then
+   numbers that look alike.
 
 Payments without a number are imputed in date order, after every numbered payment.
 Totals obey ``issued − reduced = paid + outstanding − overpaid`` to the cent; a broken
@@ -26,15 +31,19 @@ identity is a bug and raises ``BalanceError``.
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Mapping
 
 import polars as pl
 
 from billing.core import problems as P
 from billing.core.money import format_euros
 from billing.core.natures import CREDITS, DEBITS
-from billing.core.problems import Problem
+from billing.core.problems import Code, Problem
+from billing.core.text import slug
 
 
 MODE_NUMERO = "numéro de titre"
@@ -98,6 +107,7 @@ class _Open:
 
     numero: str
     code_insee: str
+    commune: str | None
     order: tuple
     net: int
     paid: int = 0
@@ -112,14 +122,20 @@ _ALLOCATION_SCHEMA = {"_row": pl.Int64, "reference": pl.Utf8, "date": pl.Date, "
                       "code_insee": pl.Utf8, "montant_cents": pl.Int64, "mode": pl.Utf8}
 
 
-def reconcile(titres: pl.DataFrame, payments: pl.DataFrame, *, annee: int, as_of: date) -> Reconciliation:
-    """Match the payments to the titres of exercice ``annee`` and balance every titre at ``as_of``."""
+def reconcile(titres: pl.DataFrame, payments: pl.DataFrame, *, annee: int, as_of: date,
+              columns: Mapping[str, str] | None = None) -> Reconciliation:
+    """Match the payments to the titres of exercice ``annee`` and balance every titre at ``as_of``.
+
+    ``columns`` (canonical name -> header of the payments file) names the columns of the
+    problems as the officer's file shows them.
+    """
     payable = titres.filter(pl.col("nature").is_in(list(DEBITS)))
     corrections = titres.filter(pl.col("nature").is_in(list(CREDITS)))
     base = _titre_base(payable.filter(pl.col("exercice") == annee).sort("date_emission", "numero"), corrections)
     matcher = _Matcher(base, other_numbers=dict(payable.filter(pl.col("exercice") != annee)
                                                 .select("numero", "exercice").iter_rows()),
-                       correction_origins=dict(corrections.select("numero", "origine_numero").iter_rows()))
+                       correction_origins=dict(corrections.select("numero", "origine_numero").iter_rows()),
+                       columns=columns or {})
     ordered = payments.sort("date", "_row")
     for pay in ordered.filter(pl.col("numero_titre").is_not_null()).iter_rows(named=True):
         matcher.by_number(pay)
@@ -164,12 +180,14 @@ def _titre_base(in_year: pl.DataFrame, corrections: pl.DataFrame) -> pl.DataFram
 class _Matcher:
     """Allocates payments, one at a time in date order, to the titres still open."""
 
-    def __init__(self, base: pl.DataFrame, *, other_numbers: dict, correction_origins: dict) -> None:
+    def __init__(self, base: pl.DataFrame, *, other_numbers: dict, correction_origins: dict,
+                 columns: Mapping[str, str]) -> None:
         self.open_titres = {
-            numero: _Open(numero, code, (emitted, numero), emis - reduit)
-            for numero, code, emitted, emis, reduit in base.select(
-                "numero", "code_insee", "date_emission", "emis_cents", "reduit_cents").iter_rows()
+            numero: _Open(numero, code, commune, (emitted, numero), emis - reduit)
+            for numero, code, commune, emitted, emis, reduit in base.select(
+                "numero", "code_insee", "commune", "date_emission", "emis_cents", "reduit_cents").iter_rows()
         }
+        self.columns = columns
         self.communes: dict[str, list[_Open]] = {}
         for item in sorted(self.open_titres.values(), key=lambda t: t.order):
             self.communes.setdefault(item.code_insee, []).append(item)
@@ -196,22 +214,55 @@ class _Matcher:
         if titre is not None:
             if pay.get("code_insee") and pay["code_insee"] != titre.code_insee:
                 self.problems.append(P.warning(
-                    _source(pay), pay["_row"], "code_insee",
+                    _source(pay), pay["_row"], self.column("code_insee"),
                     f"le titre {numero} a pour débiteur la commune {titre.code_insee} : le numéro de titre est retenu",
                     value=pay["code_insee"]))
             self.allocate(pay, titre, pay["montant_cents"], MODE_NUMERO)
         elif numero in self.other_numbers:
             self.other_years.append({**_payment_record(pay), "exercice": self.other_numbers[numero]})
         elif numero in self.correction_origins:
-            self.problems.append(P.error(
-                _source(pay), pay["_row"], "numero_titre",
-                "est le numéro d'une réduction ou annulation, pas d'un titre à payer.", value=numero,
-                suggestion=f"Indiquez le titre d'origine « {self.correction_origins[numero]} »."))
-            self.set_aside(pay, f"{numero} est une réduction/annulation, pas un titre à payer")
+            origin = self.correction_origins[numero]
+            self.problems.append(P.warning(
+                _source(pay), pay["_row"], self.column("numero_titre"),
+                "est le numéro d'une réduction ou annulation, pas d'un titre à payer : paiement mis de côté "
+                "(feuille « Non rapprochés »).", value=numero,
+                suggestion=f"Indiquez le titre d'origine « {origin} »."))
+            self.set_aside(pay, f"{numero} est une réduction/annulation, pas un titre à payer "
+                                f"(titre d'origine : {origin})")
         else:
-            self.problems.append(P.error(_source(pay), pay["_row"], "numero_titre",
-                                         "n'est pas un titre du registre des titres", value=numero))
-            self.set_aside(pay, f"titre {numero} inconnu du registre")
+            own = [t.numero for t in sorted(self.payer_titres(pay), key=lambda t: (t.outstanding == 0, t.order))][:3]
+            suggested = own or self.look_alikes(numero)
+            self.problems.append(P.warning(
+                _source(pay), pay["_row"], self.column("numero_titre"),
+                "n'est pas un titre du registre des titres : paiement mis de côté (feuille « Non rapprochés »).",
+                value=numero, code=Code.UNKNOWN, suggestion=_suggestion_text(suggested, pay, own=bool(own))))
+            motif = f"titre {numero} inconnu du registre"
+            if suggested:
+                motif += f" ; titre(s) proposé(s) : {', '.join(suggested)}"
+            self.set_aside(pay, motif)
+
+    def column(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+    def look_alikes(self, number: str) -> list[str]:
+        """The exercice's titres a typo most likely meant: same sequence number first, then similar spellings."""
+        wanted = re.sub(r"[\s_]+", "-", number.strip()).upper()
+        digits = re.findall(r"\d+", wanted)
+        numbers = sorted(self.open_titres)
+        same_sequence = [n for n in numbers if digits and int(re.findall(r"\d+", n)[-1]) == int(digits[-1])]
+        close = difflib.get_close_matches(wanted, numbers, n=3, cutoff=0.6)
+        return list(dict.fromkeys([*same_sequence, *close]))[:3]
+
+    def payer_titres(self, pay: dict) -> list[_Open]:
+        """The exercice's titres of the commune the payment names, by code, else by name (accents and case aside)."""
+        code = pay.get("code_insee")
+        if code:
+            return list(self.communes.get(code, []))
+        name = pay.get("commune")
+        if not name:
+            return []
+        wanted = slug(name)
+        return [t for t in self.open_titres.values() if t.commune and slug(t.commune) == wanted]
 
     def by_commune(self, pay: dict) -> None:
         """A payment without a number: the titre of that exact amount, else the oldest first."""
@@ -303,6 +354,16 @@ def _reminders(per_titre: pl.DataFrame, as_of: date) -> pl.DataFrame:
         )
         .sort(["jours", "reste_cents", "code_insee"], descending=[True, True, False])
     )
+
+
+def _suggestion_text(suggested: list[str], pay: dict, *, own: bool) -> str:
+    """The payer's own titres when the payment names its commune (the likeliest meaning), else look-alikes."""
+    if not suggested:
+        return "Vérifiez le numéro sur l'avis des sommes à payer, ou laissez la colonne vide et indiquez le code INSEE."
+    shown = " ou ".join(f"« {n} »" for n in suggested)
+    if own:
+        return f"Vouliez-vous dire {shown} (titre(s) de la commune {pay.get('code_insee') or pay.get('commune')}) ?"
+    return f"Vouliez-vous dire {shown} ?"
 
 
 def _payment_record(pay: dict) -> dict:

@@ -11,8 +11,12 @@ Rules a finance officer expects (written down in the README):
 - a payment is dated within the exercice of the titre it pays or the following year (the
   comptable keeps collecting the « restes à recouvrer » after 31 December); without a
   titre number, within the reconciled year or the following one;
-- a titre number must exist in the ledger, compared after folding case and spaces;
-  anything fuzzier is an error with the nearest numbers as suggestions, never a guess;
+- a titre number is compared with the ledger's after folding case and spaces and then
+  written as the ledger spells it; a number the ledger does not hold is kept as typed: the
+  reconciliation sets that payment aside (« Non rapprochés ») with a warning suggesting the
+  payer's own titres, so one mistyped number never blocks the others;
+- without a ledger (``known_titres``/``known_communes`` of ``None``, e.g. ``validate``
+  before the first ``issue``) only the form of each cell is checked;
 - the amount is strictly positive: a reversed receipt is removed from the export, not
   entered as a negative payment;
 - a reference identifies one payment: the second row with the same reference is an
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Collection, Mapping
@@ -64,24 +68,43 @@ def normalize_titre_number(text: str) -> str:
     return re.sub(r"[\s_\u00a0\u202f]+", "-", text.strip()).upper()
 
 
-def read_payments(path: Path, *, display: str, annee: int, known_titres: Collection[str],
-                  known_communes: Collection[str], titre_exercices: Mapping[str, int] | None = None,
+@dataclass(frozen=True, eq=False)
+class PaymentFile:
+    """paiements.csv as read: the clean payments, every problem, and each column's header as the file shows it
+    (canonical name -> header), so that later checks point at the column the officer sees."""
+
+    frame: pl.DataFrame
+    problems: list[Problem]
+    headers: dict[str, str]
+
+
+def read_payments(path: Path, *, display: str, annee: int, known_titres: Collection[str] | None,
+                  known_communes: Collection[str] | None, titre_exercices: Mapping[str, int] | None = None,
                   commune_names: Mapping[str, str] | None = None) -> tuple[pl.DataFrame, list[Problem]]:
-    """Read and check paiements.csv/.xlsx; return the clean payments and every problem found.
+    """Read and check paiements.csv/.xlsx; return the clean payments and every problem found."""
+    read = read_payment_file(path, display=display, annee=annee, known_titres=known_titres,
+                             known_communes=known_communes, titre_exercices=titre_exercices,
+                             commune_names=commune_names)
+    return read.frame, read.problems
 
-    ``known_titres``: every titre number of the ledger; ``titre_exercices`` (optional) their
-    exercice, so that a payment of an older titre is dated against that titre's exercice;
-    ``known_communes``: the INSEE codes of the members; ``commune_names`` (optional,
-    code -> name) lets a debtor column that holds a name rather than a code be read.
-    Rows with an error are left out of the frame (the run stops on any error anyway).
+
+def read_payment_file(path: Path, *, display: str, annee: int, known_titres: Collection[str] | None,
+                      known_communes: Collection[str] | None, titre_exercices: Mapping[str, int] | None = None,
+                      commune_names: Mapping[str, str] | None = None) -> PaymentFile:
+    """Read and check paiements.csv/.xlsx (see :func:`read_payments`), keeping the file's headers.
+
+    ``known_titres``: every titre number of the ledger, ``None`` without a ledger (numbers are
+    then kept as typed); ``titre_exercices`` (optional) their exercice, so that a payment of an
+    older titre is dated against that titre's exercice; ``known_communes``: the INSEE codes of
+    the members, ``None`` without a ledger (codes are then checked for their form only);
+    ``commune_names`` (optional, code -> name) lets a debtor column that holds a name rather
+    than a code be read. Rows with an error are left out of the frame (the run stops on any
+    error anyway).
     """
-    from billing.inputs.members import schema_problems
-    from schemas.inputs import Payments
-
     table = read_table(Path(path), display=display, columns=PAYMENT_COLUMNS, required=PAYMENT_REQUIRED)
     problems: list[Problem] = list(table.problems)
     if any(p.is_error and p.row is None for p in problems):
-        return _empty_payments(), problems
+        return PaymentFile(_empty_payments(), problems, dict(table.headers))
     frame = table.frame
     for column in PAYMENT_COLUMNS:
         if column not in frame.columns:
@@ -91,7 +114,7 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
                                "il faut une colonne « numero_titre » ou « code_insee » pour savoir ce que paie "
                                "chaque ligne",
                                suggestion=f"Colonnes trouvées : {', '.join(table.headers.values())}."))
-        return _empty_payments(), problems
+        return PaymentFile(_empty_payments(), problems, dict(table.headers))
     table = replace(table, frame=frame)
     header = {name: table.headers.get(name, name) for name in PAYMENT_COLUMNS}
 
@@ -99,15 +122,14 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
     problems += found
     refused = {(p.row, p.column) for p in found if p.is_error}
 
-    known = {normalize_titre_number(n): n for n in known_titres}
+    known = None if known_titres is None else {normalize_titre_number(n): n for n in known_titres}
     original = dict(table.frame.select("_row", "montant").iter_rows())
     cents, numbers, codes = [], [], []
     for rec in typed.select("_row", "montant", "numero_titre", "code_insee").iter_rows(named=True):
         row = rec["_row"]
         cents.append(_amount_cents(rec["montant"], original.get(row), display=display, row=row,
                                    header=header["montant"], problems=problems, refused=refused))
-        numbers.append(_titre_number(rec["numero_titre"], known, annee=annee, display=display, row=row,
-                                     header=header["numero_titre"], problems=problems, refused=refused))
+        numbers.append(_titre_number(rec["numero_titre"], known))
         codes.append(_commune_code(rec["code_insee"], known_communes, commune_names, display=display, row=row,
                                    header=header["code_insee"], problems=problems, refused=refused))
     typed = typed.with_columns(
@@ -116,20 +138,7 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
         pl.Series("code_insee", codes, dtype=pl.Utf8),
     )
 
-    payer_cells = (header["numero_titre"], header["code_insee"])
-    names = {**header, "montant_cents": header["montant"]}
-    for problem in schema_problems(Payments, typed, table, column_names=names):
-        if (problem.row, problem.column) in refused:
-            continue  # the cell was already refused with a more precise message
-        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
-            continue  # « who pays? » is already answered by the refused titre number or commune
-        if problem.column == header["montant"]:
-            shown = original.get(problem.row)
-            problem = replace(problem, value=shown, message=problem.message + ".",
-                              suggestion="Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en "
-                                         "montant négatif.")
-        problems.append(problem)
-        refused.add((problem.row, problem.column))
+    problems += _schema_problems(typed, table, header=header, original=original, refused=refused)
 
     problems += _window_problems(typed, annee=annee, titre_exercices=titre_exercices, display=display,
                                  header=header["date"], refused=refused)
@@ -142,7 +151,31 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
         .with_columns(pl.lit(display).alias("source"))
         .select(PAYMENT_OUTPUT)
     )
-    return clean, P.sort_problems(problems)
+    return PaymentFile(clean, P.sort_problems(problems), header)
+
+
+def _schema_problems(typed: pl.DataFrame, table, *, header: Mapping[str, str], original: Mapping[int, str],
+                     refused: set) -> list[Problem]:
+    """The rules of schemas.inputs.Payments, skipping the cells already refused with a more precise message."""
+    from billing.inputs.members import schema_problems
+    from schemas.inputs import Payments
+
+    found = []
+    payer_cells = (header["numero_titre"], header["code_insee"])
+    names = {**header, "montant_cents": header["montant"]}
+    for problem in schema_problems(Payments, typed, table, column_names=names):
+        if (problem.row, problem.column) in refused:
+            continue  # the cell was already refused with a more precise message
+        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
+            continue  # « who pays? » is already answered by the refused titre number or commune
+        if problem.column == header["montant"]:
+            shown = original.get(problem.row)
+            problem = replace(problem, value=shown, message=problem.message + ".",
+                              suggestion="Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en "
+                                         "montant négatif.")
+        found.append(problem)
+        refused.add((problem.row, problem.column))
+    return found
 
 
 def _error(file: str, row: int | None, column: str | None, message: str, *, value: str | None = None,
@@ -175,39 +208,16 @@ def _amount_cents(value: str | None, original: str | None, *, display: str, row:
         return None
 
 
-def _titre_number(value: str | None, known: Mapping[str, str], *, annee: int, display: str, row: int,
-                  header: str, problems: list[Problem], refused: set) -> str | None:
+def _titre_number(value: str | None, known: Mapping[str, str] | None) -> str | None:
+    """The ledger's spelling of a number it holds; any other number as typed (the matching sets it aside)."""
     if value is None:
         return None
-    number = known.get(normalize_titre_number(value))
-    if number is not None:
-        return number
-    problems.append(_error(display, row, header, "n'est pas un titre du registre des titres", value=value,
-                            suggestion=_nearest_titres(value, known.values(), annee=annee)))
-    refused.add((row, header))
-    return None
+    if known is None:
+        return value.strip()
+    return known.get(normalize_titre_number(value), value.strip())
 
 
-def _nearest_titres(value: str, numbers: Collection[str], *, annee: int) -> str | None:
-    """The few issued numbers a typo most likely meant: same sequence number first, then look-alikes."""
-    wanted = normalize_titre_number(value)
-    digits = re.findall(r"\d+", wanted)
-    same_sequence = []
-    if digits:
-        last = int(digits[-1])
-        for number in sorted(numbers):
-            parts = re.findall(r"\d+", number)
-            if parts and int(parts[-1]) == last and str(annee) in parts[:-1]:
-                same_sequence.append(number)
-    close = difflib.get_close_matches(wanted, sorted(numbers), n=3, cutoff=0.6)
-    candidates = list(dict.fromkeys([*same_sequence, *close]))[:3]
-    if not candidates:
-        return "Vérifiez le numéro sur l'avis des sommes à payer, ou laissez la colonne vide et indiquez le code INSEE."
-    shown = " ou ".join(f"« {c} »" for c in candidates)
-    return f"Vouliez-vous dire {shown} ?"
-
-
-def _commune_code(value: str | None, known_communes: Collection[str], names: Mapping[str, str] | None, *,
+def _commune_code(value: str | None, known_communes: Collection[str] | None, names: Mapping[str, str] | None, *,
                   display: str, row: int, header: str, problems: list[Problem], refused: set) -> str | None:
     if value is None:
         return None
@@ -215,7 +225,7 @@ def _commune_code(value: str | None, known_communes: Collection[str], names: Map
     if re.fullmatch(r"\d{4}", compact):
         compact = "0" + compact  # the leading zero a spreadsheet drops
     if _CODE.match(compact):
-        if compact in known_communes:
+        if known_communes is None or compact in known_communes:
             return compact
         hint = None
         if names:
@@ -226,7 +236,7 @@ def _commune_code(value: str | None, known_communes: Collection[str], names: Map
                                 suggestion=hint))
         refused.add((row, header))
         return None
-    if names:
+    if names and known_communes is not None:
         wanted = _COMMUNE_PREFIX.sub("", fold_header(value))
         matches = [code for code, name in names.items()
                    if code in known_communes and _COMMUNE_PREFIX.sub("", fold_header(name)) == wanted]
