@@ -185,20 +185,28 @@ def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: d
 
 
 def issued_with_ledger(ledger_path: Path | None, annee: int) -> tuple[list | None, str | None]:
-    """The titres already issued for the year (None without a ledger), and why they could not be read.
+    """The titres already issued for the year (None without a ledger), checked, and why they could not be read.
 
-    Drafts do not need the ledger: when it cannot be read (an ``issue`` running, a foreign
-    file), the comparison is skipped and the second value says why.
+    A busy ledger (an ``issue`` running) does not stop the drafts: the comparison is skipped
+    and the second value says why. A damaged or altered ledger is refused before anything is
+    written: drafts of corrections planned against a forged amount would mislead.
     """
     if ledger_path is None or not Path(ledger_path).exists():
         return None, None
+    from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, LedgerOutdated
     from billing.ledger.store import open_ledger
 
     try:
         with open_ledger(ledger_path, readonly=True) as ledger:
-            return ledger.titres(annee), None
-    except BillingError as exc:
+            findings = ledger.verify(annee)
+            titres = ledger.titres(annee)
+    except (LedgerBusy, LedgerOutdated) as exc:
         return None, f"comparaison avec les titres déjà émis impossible : {exc}"
+    if findings:
+        shown = " ; ".join(findings[:5]) + (f" ; et {len(findings) - 5} autre(s)" if len(findings) > 5 else "")
+        raise LedgerError(f"le registre des titres {ledger_path} a été altéré pour l'exercice {annee} : {shown}. "
+                          f"Aucun fichier n'a été écrit : {VERIFY} pour le détail, puis {RESTORE}")
+    return titres, None
 
 
 def differences_of(priced, issued: list | None) -> tuple:

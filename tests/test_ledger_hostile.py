@@ -353,19 +353,30 @@ def test_rendering_that_fails_after_the_commit_says_the_titres_exist_and_how_to_
         assert sum(1 for _ in stream) == 71
 
 
-def test_compute_drafts_beside_a_truncated_ledger_and_says_why_it_cannot_compare(work):
+def test_compute_refuses_a_truncated_ledger_and_writes_nothing(work):
+    """A damaged ledger is named, never built upon: drafts of corrections would be planned against it."""
     truncate(0.5)(work)
     ledger_bytes = (work / "ent-bill.duckdb").read_bytes()
     result = ent_bill(work, "compute", "2024")
-    MEASURED.append(("registre tronqué / compute (projets)", result.seconds, result.peak_mb,
-                     result.code == 0 and "Traceback" not in result.output))
-    assert result.code == 0, result.output
+    MEASURED.append(("registre tronqué / compute", result.seconds, result.peak_mb,
+                     result.code == 1 and "Traceback" not in result.output))
+    assert result.code == 1, result.output
     assert "Traceback" not in result.output
-    assert "comparaison avec les titres déjà émis impossible" in result.stdout
-    assert str(work / "ent-bill.duckdb") in result.stdout and "tronqué" in result.stdout
+    assert str(work / "ent-bill.duckdb") in result.output and "tronqué" in result.output
     assert (work / "ent-bill.duckdb").read_bytes() == ledger_bytes
-    assert (work / "out" / "contributions_2024.csv").exists()
+    assert sorted(p.name for p in (work / "out").rglob("*")) == ["deja-la.txt"]
     assert result.seconds < MAX_SECONDS and result.peak_mb < MAX_MB, (result.seconds, result.peak_mb)
+
+
+def test_compute_refuses_an_altered_ledger(work):
+    import duckdb
+
+    with duckdb.connect(str(work / "ent-bill.duckdb")) as con:
+        con.execute("UPDATE titres SET montant_cents = montant_cents + 100 WHERE seq = 5")
+    result = ent_bill(work, "compute", "2024")
+    assert result.code == 1, result.output
+    assert "a été altéré" in result.output and "ENT-2024-0005" in result.output and "Traceback" not in result.output
+    assert not (work / "out" / "contributions_2024.csv").exists()
 
 
 def test_sauvegarde_copies_a_ledger_that_reopens_and_verifies(work, good_ledger):
