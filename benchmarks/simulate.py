@@ -30,6 +30,7 @@ def main() -> None:
         generate(args.inputs)
     from billing.year import prepare_year
     from billing.core.simulate import billed_total, simulate, solve_rate
+    from billing.inputs.scenarios import apply_settings
 
     start = time.perf_counter()
     data = prepare_year(args.inputs, 2024)
@@ -40,7 +41,7 @@ def main() -> None:
         settings = [f"part_eleve={1 + index / 1000:.3f}", f"part_ecole={100 + index % 100}",
                     f"plancher={50 + index % 7 * 10}"]
         t0 = time.perf_counter()
-        scenario = simulate(data.billing_base, data.tariff, settings, annee=2024, name=str(index))
+        scenario = simulate(data.billing_base, apply_settings(data.tariff, settings), annee=2024, name=str(index))
         totals.append(billed_total(scenario.priced))
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()

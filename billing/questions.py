@@ -177,22 +177,23 @@ def simulation_label(settings: list[str], scenario_file: Path | None, cible: str
 
 def _scenarios(data, settings: list[str], scenario_file: Path | None, cible: str | None, cible_sur: str):
     """Each variant priced, and the solved rate when a target is asked (first in the list)."""
-    from billing.core.pricing import price_year
-    from billing.core.simulate import Scenario, parse_target, read_scenarios, simulate, solve_rate, with_solution
+    from billing.core.simulate import Scenario, parse_target, simulate, solve_rate, with_solution
+    from billing.inputs.scenarios import apply_settings, read_scenarios
 
     annee = data.annee
     scenarios = []
     if scenario_file is not None:
         for name, variant in read_scenarios(scenario_file):
-            scenarios.append(simulate(data.billing_base, data.tariff, [*settings, *variant], annee=annee, name=name))
+            tariff = apply_settings(data.tariff, [*settings, *variant])
+            scenarios.append(simulate(data.billing_base, tariff, annee=annee, name=name))
     elif settings or cible is None:
-        scenarios.append(simulate(data.billing_base, data.tariff, settings, annee=annee,
+        scenarios.append(simulate(data.billing_base, apply_settings(data.tariff, settings), annee=annee,
                                   name="simulation" if settings else "tarif actuel"))
     solution = None
     if cible is not None:
         base_tariff = scenarios[0].tariff if scenarios else data.tariff
         solution = solve_rate(data.billing_base, base_tariff, parse_target(cible), annee=annee, parameter=cible_sur)
         solved = with_solution(base_tariff, solution)
-        scenarios.insert(0, Scenario(f"cible {solution.parameter}={solution.value_text}", solved,
-                                     price_year(data.billing_base, solved, annee=annee)))
+        scenarios.insert(0, simulate(data.billing_base, solved, annee=annee,
+                                     name=f"cible {solution.parameter}={solution.value_text}"))
     return scenarios, solution

@@ -7,7 +7,13 @@ from billing.core.errors import UserError
 from billing.core.model import Tariff
 from billing.core.pricing import price_year
 from billing.core.problems import InputError
-from billing.core.simulate import simulate, solve_rate
+from billing.core.simulate import simulate as simulate_tariff, solve_rate
+from billing.inputs.scenarios import apply_settings
+
+
+def simulate(base, t, settings, *, annee, name="simulation"):
+    """What questions.simulate does: the settings validated onto the tariff, then priced again."""
+    return simulate_tariff(base, apply_settings(t, settings), annee=annee, name=name)
 
 from tests.test_pricing import base_frame, member, reference_bareme
 
@@ -36,7 +42,7 @@ def reference_total(base, t):
 def check_solution(base, t, target, solution, parameter="part_eleve"):
     """The solver's answer, checked with the independent reference: the finest rate whose total
     does not exceed the target is maximal, and no coarser rate reaches the same total."""
-    from billing.inputs.config import with_rate
+    from billing.core.simulate import with_rate
 
     def ref(units):
         return reference_total(base, with_rate(t, parameter, units))
@@ -62,7 +68,7 @@ def test_solved_rate_matches_brute_force(target, kw):
     try:
         solution = solve_rate(base, t, target, annee=2024)
     except UserError:
-        from billing.inputs.config import with_rate
+        from billing.core.simulate import with_rate
 
         # unreachable: even a huge rate stays under the target, or zero already exceeds it
         assert (reference_total(base, with_rate(t, "part_eleve", 10**9)) <= target

@@ -1,28 +1,25 @@
 """The committee's what-ifs: the same pricing code on a modified tariff, and the rate that covers a cost.
 
-Nothing here writes or issues: it prices the year's billing base again with a tariff
-changed by ``--set`` overrides (validated like tarifs.toml), or searches the unit
-price whose billed total reaches a target without exceeding it.
+Nothing here reads, writes or issues: it prices the year's billing base again with a
+tariff already changed by ``--set`` overrides (billing.inputs.scenarios validates them
+like tarifs.toml), or searches the unit price whose billed total reaches a target
+without exceeding it.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Sequence
 
 import polars as pl
 
-from billing.inputs.config import apply_overrides, with_rate
 from billing.core.errors import UserError
 from billing.core.model import Tariff
 from billing.core.money import (
     MoneyError, decimal_to_cents, format_euros, parse_decimal_text, rate_units_to_decimal,
 )
 from billing.core.pricing import Priced, price_year
-from billing.core.problems import InputError
 
 SOLVABLE = ("part_eleve", "part_ecole", "part_fixe")
 MAX_UNITS = 10**10  # 1 000 000 € per unit: beyond any committee's imagination
@@ -71,39 +68,20 @@ def billed_total(priced: Priced) -> int:
     return int(c.filter(pl.col("situation") == "facturee")["montant_cents"].sum() or 0)
 
 
-def simulate(billing_base: pl.DataFrame, tariff: Tariff, settings: Sequence[str], *, annee: int,
-             name: str = "simulation") -> Scenario:
-    simulated, problems = apply_overrides(tariff, settings)
-    if simulated is None:
-        raise InputError(problems)
-    return Scenario(name, simulated, price_year(billing_base, simulated, annee=annee))
+def simulate(billing_base: pl.DataFrame, tariff: Tariff, *, annee: int, name: str = "simulation") -> Scenario:
+    """The year priced again with ``tariff`` (already modified and validated)."""
+    return Scenario(name, tariff, price_year(billing_base, tariff, annee=annee))
 
 
-def read_scenarios(path: Path) -> list[tuple[str, list[str]]]:
-    """A scenario file: one TOML table per named variant, keys as for --set."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"fichier de scénarios introuvable : {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} : syntaxe TOML invalide ({exc})") from None
-    scenarios = []
-    for name, table in data.items():
-        if not isinstance(table, dict):
-            raise UserError(f"{path} : « {name} » doit être une table [{name}] de paramètres")
-        settings = []
-        for key, value in table.items():
-            if key == "tranches_eleve" and isinstance(value, list):
-                text = ",".join(f"{item.get('jusqu_a', '')}:{item.get('prix')}" for item in value)
-            elif key == "poids" and isinstance(value, dict):
-                text = ",".join(f"{k}:{v}" for k, v in value.items())
-            else:
-                text = str(value)
-            settings.append(f"{key}={text}")
-        scenarios.append((name, settings))
-    if not scenarios:
-        raise UserError(f"{path} ne contient aucun scénario (une table [nom] par variante)")
-    return scenarios
+def with_rate(tariff: Tariff, parameter: str, units: int) -> Tariff:
+    """The same tariff with one unit price (or part_fixe in cents) replaced: used by the rate solver."""
+    if parameter == "part_eleve":
+        return replace(tariff, part_eleve_units=units, tranches=())
+    if parameter == "part_ecole":
+        return replace(tariff, part_ecole_units=units)
+    if parameter == "part_fixe":
+        return replace(tariff, part_fixe_cents=units)
+    raise ValueError(parameter)
 
 
 def parse_target(text: str) -> int:

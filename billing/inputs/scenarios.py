@@ -1,0 +1,48 @@
+"""What-if inputs: ``--set`` overrides and scenario files, validated like tarifs.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Sequence
+
+from billing.core.errors import UserError
+from billing.core.model import Tariff
+from billing.core.problems import BillingError
+
+
+def apply_settings(tariff: Tariff, settings: Sequence[str]) -> Tariff:
+    """``part_eleve=1.35`` … applied to ``tariff``; every problem at once in a BillingError."""
+    from billing.inputs.config import apply_overrides
+
+    simulated, problems = apply_overrides(tariff, settings)
+    if simulated is None:
+        raise BillingError(problems)
+    return simulated
+
+
+def read_scenarios(path: Path) -> list[tuple[str, list[str]]]:
+    """A scenario file: one TOML table per named variant, keys as for --set."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"fichier de scénarios introuvable : {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} : syntaxe TOML invalide ({exc})") from None
+    scenarios = []
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise UserError(f"{path} : « {name} » doit être une table [{name}] de paramètres")
+        settings = []
+        for key, value in table.items():
+            if key == "tranches_eleve" and isinstance(value, list):
+                text = ",".join(f"{item.get('jusqu_a', '')}:{item.get('prix')}" for item in value)
+            elif key == "poids" and isinstance(value, dict):
+                text = ",".join(f"{k}:{v}" for k, v in value.items())
+            else:
+                text = str(value)
+            settings.append(f"{key}={text}")
+        scenarios.append((name, settings))
+    if not scenarios:
+        raise UserError(f"{path} ne contient aucun scénario (une table [nom] par variante)")
+    return scenarios
