@@ -17,6 +17,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 from billing.inputs import readers
 from billing.inputs.readers import Table, coerce, fold_header, read_annuaire, read_pupil_counts, read_table
+from billing.inputs.xlsx import _cell_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "readers"
 EFFECTIFS_EXTRACT = FIXTURES / "fr-en-ecoles-effectifs-nb_classes_extrait.csv"
@@ -460,7 +461,7 @@ def test_xlsx_title_rows_real_dates_numbers_and_the_sheet_named_like_the_file(tm
     (dt.date(2024, 1, 1), "2024-01-01"), ("  x ", "x"), ("  ", None), (None, None),
 ])
 def test_xlsx_cell_values_as_text(value, text):
-    assert readers._cell_text(value) == text
+    assert _cell_text(value) == text
 
 
 def test_xlsx_first_sheet_when_none_is_named_like_the_file(tmp_path):
