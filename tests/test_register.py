@@ -15,7 +15,6 @@ from billing.inputs.register import (
     Commune,
     Register,
     Resolution,
-    attribute_schools,
     debtor_name,
     debtor_name_expr,
     fold_name,
@@ -26,6 +25,7 @@ from billing.inputs.register import (
     suggestion_text,
     uai_prefix,
 )
+from billing.inputs.schools import attribute_schools
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EFFECTIFS_EXTRACT = FIXTURES / "fr-en-ecoles-effectifs-nb_classes_extrait.csv"

@@ -14,7 +14,8 @@ import polars as pl
 from billing.core import problems as P
 from billing.core.problems import Problem
 from billing.inputs.readers import PupilCounts
-from billing.inputs.register import Register, attribute_schools, departement_of_uai
+from billing.inputs.register import Register, departement_of_uai
+from billing.inputs.schools import RENAMED, attribute_schools
 from billing.inputs.members import SECTEUR_PUBLIC, describe_rows, schema_problems, secteur_expr
 from billing.inputs.readers import coerce
 from schemas.inputs import CommuneCounts, SchoolCounts
@@ -66,6 +67,7 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     )
     attributed = attributed.with_columns(pl.col("code_insee_resolu").alias("code_insee")).drop("code_insee_resolu")
     problems += _duplicate_schools(attributed, table)
+    problems += _renamed_warnings(attributed, table, register)
     return CountedSchools(attributed, pupil_counts.form, table.display, tuple(problems))
 
 
@@ -89,6 +91,24 @@ def _resolve_commune_rows(frame: pl.DataFrame, table, register: Register) -> tup
             problems.append(P.error(table.display, rec["_row"], header, "n'est pas une commune du référentiel.",
                                     value=code or name, suggestion=suggestion_text(res)))
     return frame.with_columns(pl.Series("code_insee", codes, dtype=pl.Utf8)), problems
+
+
+def _renamed_warnings(schools: pl.DataFrame, table, register: Register) -> list[Problem]:
+    """A school attributed by the renamed-commune rule is said so: the name in the file is not the official one."""
+    rows = schools.filter(pl.col("attribution") == RENAMED)
+    header = table.headers.get("commune_nom", "commune_nom")
+    problems = []
+    for rec in rows.select("_row", "commune_nom", "code_postal", "code_insee").iter_rows(named=True):
+        commune = register.commune(rec["code_insee"])
+        official = f"{commune.libelle} ({commune.code_insee})" if commune else rec["code_insee"]
+        problems.append(P.warning(
+            table.display, rec["_row"], header,
+            f"« {rec['commune_nom']} » n'est plus le nom d'une commune : école rattachée à {official}, la seule "
+            f"commune du code postal {rec['code_postal'] or ''} dont le nom officiel contient ce nom (règle « commune "
+            f"renommée »)",
+            value=rec["commune_nom"],
+            suggestion="Vérifiez ce rattachement, ou ajoutez un fichier annuaire.csv (UAI → code commune)."))
+    return problems
 
 
 def _duplicate_schools(schools: pl.DataFrame, table) -> list[Problem]:
