@@ -699,7 +699,7 @@ def valid_tariffs(draw):
                                                                     weights) if w)
         return Tariff(mode="repartition", montant_total_cents=draw(st.integers(1, 10**10)), poids=poids, **common)
     floor = draw(st.none() | amounts)
-    ceiling = draw(st.none() | st.integers(floor or 0, 20_000_000))
+    ceiling = draw(st.none() | st.integers(max(floor or 0, 1), 20_000_000))  # a plafond of 0 is refused
     values = dict(part_fixe_cents=draw(amounts), part_ecole_units=draw(prices), plancher_cents=floor,
                   plafond_cents=ceiling)
     if draw(st.booleans()):

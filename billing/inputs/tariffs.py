@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from billing.core import problems as P
 from billing.core.model import BAND_MODES, PRORATA_MODES, TARIFF_MODES, Tariff
@@ -72,57 +73,94 @@ def _build_tariff(annee: int, data: Mapping[str, Any], report: _Report, where: t
     prorata = fields.get("prorata", lambda v: _choice(v, PRORATA_MODES, "prorata"), default="jours")
     echeance = fields.get("echeance_jours", _days, default=30)
     imputation = fields.get("imputation", _imputation)
-    date_emission = fields.get("date_emission", _issue_date)
-    if date_emission is not None and date_emission.year != annee:
-        report.warning(fields.path("date_emission"),
-                       f"la date d'émission {date_emission:%d/%m/%Y} est hors de l'exercice {annee}",
-                       value=data["date_emission"])
-
-    values: dict[str, Any] = {}
+    date_emission = _emission_date(fields, annee)
     if mode == "repartition":
-        for key in BAREME_KEYS:
-            if fields.has(key):
-                report.warning(fields.path(key), "sans effet en mode « repartition », ignoré")
-        values["montant_total_cents"] = fields.get("montant_total", _positive_amount, missing=(
-            "le montant total à répartir (mode « repartition »)", 'montant_total = "250000.00"'))
-        if fields.has("poids"):
-            values["poids"] = _weights(data["poids"], fields.complainer("poids")) or ()
-        else:
-            report.missing(fields.path("poids"), "les poids des critères (mode « repartition »)",
-                           example="poids = {eleves = 0.7, ecoles = 0.2, population = 0.1}")
+        values = _repartition_values(fields)
     elif mode == "bareme":
-        for key in REPARTITION_KEYS:
-            if fields.has(key):
-                report.warning(fields.path(key), "sans effet en mode « bareme », ignoré")
-        values["part_fixe_cents"] = fields.get("part_fixe", _amount, default=0)
-        values["part_ecole_units"] = fields.get("part_ecole", _price, default=0)
-        if fields.has("part_eleve") and fields.has("tranches_eleve"):
-            report.error(fields.path("tranches_eleve"),
-                         "« part_eleve » et « tranches_eleve » s'excluent : gardez l'un des deux")
-        elif fields.has("tranches_eleve"):
-            values["tranches"] = _bands(data["tranches_eleve"], fields.complainer("tranches_eleve")) or ()
-            values["part_eleve_units"] = None
-        else:
-            values["part_eleve_units"] = fields.get("part_eleve", _price, default=0)
-        values["tranches_mode"] = fields.get("tranches", lambda v: _choice(v, BAND_MODES, "calcul des tranches"),
-                                             default="progressif")
-        if fields.has("tranches") and not fields.has("tranches_eleve"):
-            report.warning(fields.path("tranches"), "sans effet sans « tranches_eleve », ignoré")
-        plancher = values["plancher_cents"] = fields.get("plancher", _amount)
-        plafond = values["plafond_cents"] = fields.get("plafond", _amount)
-        if plancher is not None and plafond is not None and plancher > plafond:
-            report.error(fields.path("plancher"),
-                         f"le plancher ({format_euros(plancher)}) dépasse le plafond ({format_euros(plafond)})")
-        charges = (values["part_fixe_cents"], values["part_ecole_units"], values.get("part_eleve_units") or 0,
-                   *(band.rate_units for band in values.get("tranches", ())), plancher or 0)
-        if not any(charges) and report.error_count() == errors_before:
-            report.warning(where, "ce tarif ne facture rien : part fixe, part par école, part par élève et "
-                                  "plancher sont nuls ou absents")
-
+        values = _bareme_values(fields, nothing_wrong_yet=lambda: report.error_count() == errors_before)
+    else:
+        values = {}
     if report.error_count() > errors_before:
         return None
     return Tariff(annee=annee, deliberation=deliberation, rentree=rentree, mode=mode, prorata=prorata,
                   echeance_jours=echeance, imputation=imputation, date_emission=date_emission, **values)
+
+
+def _emission_date(fields: _Fields, annee: int) -> date | None:
+    """date_emission: within the exercice, or in the year after it (a late title, warned); else an error."""
+    date_emission = fields.get("date_emission", _issue_date)
+    if date_emission is None:
+        return None
+    raw = fields.data["date_emission"]
+    if date_emission < date(annee, 1, 1) or date_emission > date(annee + 1, 12, 31):
+        when = "avant le début" if date_emission < date(annee, 1, 1) else "plus d'un an après la fin"
+        fields.report.error(fields.path("date_emission"),
+                            f"la date d'émission {date_emission:%d/%m/%Y} tombe {when} de l'exercice {annee} "
+                            f"(attendu : du 01/01/{annee} au 31/12/{annee + 1} au plus tard)",
+                            value=raw, suggestion=f"Vérifiez l'année : par exemple date_emission = {annee}-04-15.")
+        return None
+    if date_emission.year != annee:
+        fields.report.warning(fields.path("date_emission"),
+                              f"la date d'émission {date_emission:%d/%m/%Y} est hors de l'exercice {annee}", value=raw)
+    return date_emission
+
+
+def _repartition_values(fields: _Fields) -> dict[str, Any]:
+    report, values = fields.report, {}
+    for key in BAREME_KEYS:
+        if fields.has(key):
+            report.warning(fields.path(key), "sans effet en mode « repartition », ignoré")
+    values["montant_total_cents"] = fields.get("montant_total", _positive_amount, missing=(
+        "le montant total à répartir (mode « repartition »)", 'montant_total = "250000.00"'))
+    if fields.has("poids"):
+        values["poids"] = _weights(fields.data["poids"], fields.complainer("poids")) or ()
+    else:
+        report.missing(fields.path("poids"), "les poids des critères (mode « repartition »)",
+                       example="poids = {eleves = 0.7, ecoles = 0.2, population = 0.1}")
+    return values
+
+
+def _bareme_values(fields: _Fields, *, nothing_wrong_yet: Callable[[], bool]) -> dict[str, Any]:
+    report, values = fields.report, {}
+    for key in REPARTITION_KEYS:
+        if fields.has(key):
+            report.warning(fields.path(key), "sans effet en mode « bareme », ignoré")
+    values["part_fixe_cents"] = fields.get("part_fixe", _amount, default=0)
+    values["part_ecole_units"] = fields.get("part_ecole", _price, default=0)
+    if fields.has("part_eleve") and fields.has("tranches_eleve"):
+        report.error(fields.path("tranches_eleve"),
+                     "« part_eleve » et « tranches_eleve » s'excluent : gardez l'un des deux")
+    elif fields.has("tranches_eleve"):
+        values["tranches"] = _bands(fields.data["tranches_eleve"], fields.complainer("tranches_eleve")) or ()
+        values["part_eleve_units"] = None
+    else:
+        values["part_eleve_units"] = fields.get("part_eleve", _price, default=0)
+    values["tranches_mode"] = fields.get("tranches", lambda v: _choice(v, BAND_MODES, "calcul des tranches"),
+                                         default="progressif")
+    if fields.has("tranches") and not fields.has("tranches_eleve"):
+        report.warning(fields.path("tranches"), "sans effet sans « tranches_eleve », ignoré")
+    plancher = values["plancher_cents"] = fields.get("plancher", _amount)
+    plafond = values["plafond_cents"] = fields.get("plafond", _ceiling)
+    if plancher is not None and plafond is not None and plancher > plafond:
+        report.error(fields.path("plancher"),
+                     f"le plancher ({format_euros(plancher)}) dépasse le plafond ({format_euros(plafond)})")
+    charges = (values["part_fixe_cents"], values["part_ecole_units"], values.get("part_eleve_units") or 0,
+               *(band.rate_units for band in values.get("tranches", ())), plancher or 0)
+    if not any(charges) and nothing_wrong_yet():
+        report.warning(fields.where, "ce tarif ne facture rien : part fixe, part par école, part par élève et "
+                                     "plancher sont nuls ou absents")
+    return values
+
+
+def _ceiling(value: Any) -> int:
+    """A plafond of zero would cap every contribution at nothing: refused (« aucun » or no key: no plafond)."""
+    try:
+        return _positive_amount(value)
+    except _Invalid as exc:
+        if exc.message.startswith("le montant doit être supérieur à zéro"):
+            raise _Invalid("un plafond de 0,00 € annulerait toutes les contributions : un montant supérieur à zéro "
+                           "est attendu", suggestion="Pour n'avoir aucun plafond, supprimez la clé « plafond ».") from None
+        raise
 
 
 def read_tariffs(path: Path, *, display: str) -> tuple[Tariffs, list[Problem]]:
