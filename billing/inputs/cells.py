@@ -15,10 +15,11 @@ import polars as pl
 
 from billing.core.money import MoneyError, parse_decimal_text
 from billing.core.problems import Problem
-from billing.inputs.grid import Table, _SPACES, _sentence, _warning, fold_header
+from billing.inputs.grid import Table, _SPACES, _error, _sentence, _warning, fold_header
 
 
 MANY_WARNINGS = 10  # beyond this, one warning per column instead of one per cell
+MAX_DETAILS = 100  # errors per column: beyond, the bad cells are counted, not listed
 
 
 @dataclass(frozen=True)
@@ -180,13 +181,27 @@ def coerce(table: Table, types: Mapping[str, str]) -> tuple[pl.DataFrame, list[P
 def _coerce_problems(table: Table, name: str, flagged: Mapping[str, _Parsed]) -> list[Problem]:
     header = table.headers.get(name, name)
     cells = table.frame.filter(pl.col(name).is_in(list(flagged))).select("_row", name).sort("_row")
+    letter = table.letters.get(name)
     errors, warnings = [], []
+    error_count = 0
     for row, value in cells.iter_rows():
         parsed = flagged[value]
+        if not parsed.warning:
+            error_count += 1
+            if error_count > MAX_DETAILS:
+                continue  # counted, not kept: 300 000 bad cells must not make 300 000 messages
+        message = parsed.message
+        if letter and table.sheet:
+            message = f"feuille « {table.sheet} », cellule {letter}{row} : {message}"
         severity = "avertissement" if parsed.warning else "erreur"
-        problem = Problem(table.display, row, header, _sentence(parsed.message, parsed.suggestion), value,
+        problem = Problem(table.display, row, header, _sentence(message, parsed.suggestion), value,
                           parsed.suggestion, severity)
         (warnings if parsed.warning else errors).append(problem)
+    if error_count > MAX_DETAILS:
+        errors.append(_error(table.display, None, header,
+                             f"{error_count - MAX_DETAILS} autres valeurs refusées dans cette colonne (seules les "
+                             f"{MAX_DETAILS} premières sont détaillées ; {error_count} en tout)",
+                             suggestion="Vérifiez que la colonne contient bien ce qu'annonce son en-tête."))
     if len(warnings) > MANY_WARNINGS:  # e.g. a whole département typed as numbers: one line, not thousands
         rows = [w.row for w in warnings]
         shown = ", ".join(str(r) for r in rows[:8]) + (f"… (+{len(rows) - 8})" if len(rows) > 8 else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import polars as pl
@@ -46,6 +46,7 @@ class Table:
     headers: dict[str, str]
     sheet: str | None = None
     problems: tuple[Problem, ...] = ()
+    letters: Mapping[str, str] = field(default_factory=dict)  # canonical -> column letter (workbooks only)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,14 @@ def _warning(file: str, row: int | None, column: str | None, message: str, *, va
 
 def _table(grid: _Grid, *, display: str, problems: Iterable[Problem]) -> Table:
     headers = {name: grid.headers[pos] for name, pos in grid.positions.items()}
-    return Table(display, grid.frame, headers, grid.sheet, tuple(problems))
+    return Table(display, grid.frame, headers, grid.sheet, tuple(problems), _letters(grid))
+
+
+def _letters(grid: _Grid) -> dict[str, str]:
+    """Column letters of a workbook's canonical columns, so that a typing problem can name its cell."""
+    if grid.sheet is None:
+        return {}
+    return {name: _column_letter(pos) for name, pos in grid.positions.items()}
 
 
 def _spellings(columns: Mapping[str, Sequence[str]]) -> dict[str, str]:

@@ -75,9 +75,6 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
     code -> name) lets a debtor column that holds a name rather than a code be read.
     Rows with an error are left out of the frame (the run stops on any error anyway).
     """
-    from billing.inputs.members import schema_problems
-    from schemas.inputs import Payments
-
     table = read_table(Path(path), display=display, columns=PAYMENT_COLUMNS, required=PAYMENT_REQUIRED)
     problems: list[Problem] = list(table.problems)
     if any(p.is_error and p.row is None for p in problems):
@@ -99,37 +96,10 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
     problems += found
     refused = {(p.row, p.column) for p in found if p.is_error}
 
-    known = {normalize_titre_number(n): n for n in known_titres}
-    original = dict(table.frame.select("_row", "montant").iter_rows())
-    cents, numbers, codes = [], [], []
-    for rec in typed.select("_row", "montant", "numero_titre", "code_insee").iter_rows(named=True):
-        row = rec["_row"]
-        cents.append(_amount_cents(rec["montant"], original.get(row), display=display, row=row,
-                                   header=header["montant"], problems=problems, refused=refused))
-        numbers.append(_titre_number(rec["numero_titre"], known, annee=annee, display=display, row=row,
-                                     header=header["numero_titre"], problems=problems, refused=refused))
-        codes.append(_commune_code(rec["code_insee"], known_communes, commune_names, display=display, row=row,
-                                   header=header["code_insee"], problems=problems, refused=refused))
-    typed = typed.with_columns(
-        pl.Series("montant_cents", cents, dtype=pl.Int64),
-        pl.Series("numero_titre", numbers, dtype=pl.Utf8),
-        pl.Series("code_insee", codes, dtype=pl.Utf8),
-    )
-
-    payer_cells = (header["numero_titre"], header["code_insee"])
-    names = {**header, "montant_cents": header["montant"]}
-    for problem in schema_problems(Payments, typed, table, column_names=names):
-        if (problem.row, problem.column) in refused:
-            continue  # the cell was already refused with a more precise message
-        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
-            continue  # « who pays? » is already answered by the refused titre number or commune
-        if problem.column == header["montant"]:
-            shown = original.get(problem.row)
-            problem = replace(problem, value=shown, message=problem.message + ".",
-                              suggestion="Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en "
-                                         "montant négatif.")
-        problems.append(problem)
-        refused.add((problem.row, problem.column))
+    typed = _payer_columns(typed, table, header, annee=annee, known_titres=known_titres,
+                           known_communes=known_communes, commune_names=commune_names, problems=problems,
+                           refused=refused)
+    problems += _schema_problems(typed, table, header, refused)
 
     problems += _window_problems(typed, annee=annee, titre_exercices=titre_exercices, display=display,
                                  header=header["date"], refused=refused)
@@ -143,6 +113,52 @@ def read_payments(path: Path, *, display: str, annee: int, known_titres: Collect
         .select(PAYMENT_OUTPUT)
     )
     return clean, P.sort_problems(problems)
+
+
+def _payer_columns(typed: pl.DataFrame, table, header: Mapping[str, str], *, annee: int,
+                   known_titres: Collection[str], known_communes: Collection[str],
+                   commune_names: Mapping[str, str] | None, problems: list[Problem], refused: set) -> pl.DataFrame:
+    """montant_cents, numero_titre (as the ledger writes it) and code_insee, each cell checked and located."""
+    display = table.display
+    known = {normalize_titre_number(n): n for n in known_titres}
+    original = dict(table.frame.select("_row", "montant").iter_rows())
+    cents, numbers, codes = [], [], []
+    for rec in typed.select("_row", "montant", "numero_titre", "code_insee").iter_rows(named=True):
+        row = rec["_row"]
+        cents.append(_amount_cents(rec["montant"], original.get(row), display=display, row=row,
+                                   header=header["montant"], problems=problems, refused=refused))
+        numbers.append(_titre_number(rec["numero_titre"], known, annee=annee, display=display, row=row,
+                                     header=header["numero_titre"], problems=problems, refused=refused))
+        codes.append(_commune_code(rec["code_insee"], known_communes, commune_names, display=display, row=row,
+                                   header=header["code_insee"], problems=problems, refused=refused))
+    return typed.with_columns(
+        pl.Series("montant_cents", cents, dtype=pl.Int64),
+        pl.Series("numero_titre", numbers, dtype=pl.Utf8),
+        pl.Series("code_insee", codes, dtype=pl.Utf8),
+    )
+
+
+def _schema_problems(typed: pl.DataFrame, table, header: Mapping[str, str], refused: set) -> list[Problem]:
+    """The pandera checks, less the cells already refused with a more precise message (``refused`` grows)."""
+    from billing.inputs.members import schema_problems
+    from schemas.inputs import Payments
+
+    original = dict(table.frame.select("_row", "montant").iter_rows())
+    payer_cells = (header["numero_titre"], header["code_insee"])
+    names = {**header, "montant_cents": header["montant"]}
+    problems = []
+    for problem in schema_problems(Payments, typed, table, column_names=names):
+        if (problem.row, problem.column) in refused:
+            continue
+        if problem.column == header["numero_titre"] and any((problem.row, cell) in refused for cell in payer_cells):
+            continue  # « who pays? » is already answered by the refused titre number or commune
+        if problem.column == header["montant"]:
+            problem = replace(problem, value=original.get(problem.row), message=problem.message + ".",
+                              suggestion="Un encaissement annulé se retire de l'export ; il ne s'inscrit pas en "
+                                         "montant négatif.")
+        problems.append(problem)
+        refused.add((problem.row, problem.column))
+    return problems
 
 
 def _error(file: str, row: int | None, column: str | None, message: str, *, value: str | None = None,

@@ -10,7 +10,7 @@ import polars as pl
 
 from billing.core.problems import Problem
 from billing.inputs.csvfile import _separator_problem
-from billing.inputs.grid import Table, _Grid, _error, _table, fold_header
+from billing.inputs.grid import Table, _Grid, _error, _letters, _table, fold_header
 from billing.inputs.tables import _missing_columns, _read_grid, _single_column, read_table
 
 
@@ -82,7 +82,8 @@ def read_pupil_counts(path: Path, *, display: str) -> PupilCounts:
     frame = frame.with_columns(pl.when(pl.col("ecole") == "").then(None).otherwise(pl.col("ecole")).alias("ecole"))
     for name in ("denomination", "patronyme"):
         headers.pop(name, None)
-    table = Table(display, frame.select(*PUPIL_COUNT_OUTPUT, "_row"), headers, grid.sheet, tuple(problems))
+    table = Table(display, frame.select(*PUPIL_COUNT_OUTPUT, "_row"), headers, grid.sheet, tuple(problems),
+                  _letters(grid))
     return PupilCounts(table, form)
 
 

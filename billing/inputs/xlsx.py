@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 import zipfile
 import zlib
 from datetime import date, datetime, time, timedelta
@@ -56,7 +57,10 @@ def _read_xlsx(path: Path, *, display: str, lookup: Mapping[str, str], required:
     failures = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, IndexError, ValueError, TypeError,
                 ParseError, InvalidFileException)
     try:
-        with open(path, "rb") as stream:
+        # openpyxl warns on stderr about what it does not support (data validation, styles…): the
+        # user can do nothing with an English warning, and whatever matters is reported per cell.
+        with warnings.catch_warnings(), open(path, "rb") as stream:
+            warnings.simplefilter("ignore")
             workbook = load_workbook(stream, read_only=True, data_only=False, keep_links=False)
             try:
                 return _read_sheet(workbook, stem=path.stem, display=display, lookup=lookup, required=required)
@@ -117,64 +121,39 @@ def _declares_dtd(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> bool:
 
 
 def _read_sheet(workbook, *, stem: str, display: str, lookup: Mapping[str, str], required: Collection[str]) -> _Grid:
-    from openpyxl.utils.cell import range_boundaries
-    from openpyxl.worksheet.formula import ArrayFormula
-
     sheets = workbook.worksheets
     if not sheets:
         return _unreadable(display, "le classeur ne contient aucune feuille de calcul")
     sheet = next((s for s in sheets if fold_header(s.title) == fold_header(stem)), sheets[0])
-    sheet.reset_dimensions()  # a wrong <dimension> would silently cut rows off
-    rows = enumerate(sheet.iter_rows(), start=1)
-
-    wanted = max(1, min(2, len(set(lookup.values()))))
-    one_required = set(required) if len(required) == 1 else None
-    scanned: list[tuple[int, tuple]] = []
-    header_at: int | None = None
+    rows = _sheet_rows(workbook, sheet)
     arrays: list[tuple[int, int, int, int, str, str]] = []  # min_col, min_row, max_col, max_row, anchor, formula
-
-    def note_arrays(cells: tuple) -> None:
-        for cell in cells:
-            if cell.data_type == "f" and isinstance(cell.value, ArrayFormula) and cell.value.ref:
-                bounds = range_boundaries(cell.value.ref)
-                arrays.append((*bounds, cell.coordinate, cell.value.text or "="))
-
-    for number, cells in rows:
-        note_arrays(cells)
-        scanned.append((number, cells))
-        texts = [_cell_text(c.value) or "" for c in cells if c.data_type != "f"]
-        hits = _recognised(texts, lookup)
-        if len(hits) >= wanted or (one_required and one_required <= hits):
-            header_at = len(scanned) - 1
-            break
-        if number >= HEADER_SEARCH_ROWS:
-            break
+    scanned, header_at = _find_header(rows, arrays, lookup, required)
     if header_at is None:
-        header_at = next((i for i, (_, cells) in enumerate(scanned) if not _empty_row(cells)), None)
-        if header_at is None:
-            return _unreadable(display, f"la feuille « {sheet.title} » est vide")
+        return _unreadable(display, f"la feuille « {sheet.title} » est vide")
     header_cells = scanned[header_at][1]
-    headers = tuple(("" if c.data_type == "f" else _cell_text(c.value) or "") for c in header_cells)
+    width = max(header_cells, default=-1) + 1
+    headers = tuple(_header_text(header_cells.get(pos)) for pos in range(width))
     positions, problems = _header_positions(headers, lookup, display=display, letters=True)
     columns: dict[str, list[str | None]] = {name: [] for name in positions}
     numbers: list[int] = []
+    where = f"feuille « {sheet.title} », "
 
-    def take(number: int, cells: tuple) -> None:
+    def take(number: int, cells: dict[int, dict]) -> None:
         if _empty_row(cells):
             return
         numbers.append(number)
         for name, pos in positions.items():
-            cell = cells[pos] if pos < len(cells) else None
+            cell = cells.get(pos)
             text = None
-            if cell is not None and cell.value is not None:
+            if cell is not None and cell["value"] is not None:
                 text = _kept_cell_text(cell, number, pos, arrays, display=display, header=headers[pos],
-                                       problems=problems)
+                                       problems=problems, where=where)
             columns[name].append(text)
 
     for number, cells in scanned[header_at + 1:]:
         take(number, cells)
     for number, cells in rows:
-        note_arrays(cells)
+        _note_arrays(cells, arrays)
         take(number, cells)
     frame = pl.DataFrame({**columns, "_row": numbers},
                          schema={**{name: pl.Utf8 for name in columns}, "_row": pl.Int64})
@@ -183,30 +162,120 @@ def _read_sheet(workbook, *, stem: str, display: str, lookup: Mapping[str, str],
     return _Grid(headers, positions, frame, sheet.title, None, tuple(problems))
 
 
-def _kept_cell_text(cell, number: int, pos: int, arrays: list, *, display: str, header: str,
-                    problems: list[Problem]) -> str | None:
+def _find_header(rows, arrays: list, lookup: Mapping[str, str], required: Collection[str]
+                 ) -> tuple[list[tuple[int, dict[int, dict]]], int | None]:
+    """The rows read so far and the index of the header among them: the first row naming enough known
+    columns in the first ``HEADER_SEARCH_ROWS``, else the first row that holds anything."""
+    wanted = max(1, min(2, len(set(lookup.values()))))
+    one_required = set(required) if len(required) == 1 else None
+    scanned: list[tuple[int, dict[int, dict]]] = []
+    for number, cells in rows:
+        _note_arrays(cells, arrays)
+        scanned.append((number, cells))
+        hits = _recognised([_header_text(c) for c in cells.values()], lookup)
+        if len(hits) >= wanted or (one_required and one_required <= hits):
+            return scanned, len(scanned) - 1
+        if number >= HEADER_SEARCH_ROWS:
+            break
+    return scanned, next((i for i, (_, cells) in enumerate(scanned) if not _empty_row(cells)), None)
+
+
+def _header_text(cell: dict | None) -> str:
+    if cell is None or cell["data_type"] in ("f", "bad"):
+        return ""
+    return _cell_text(cell["value"]) or ""
+
+
+def _note_arrays(cells: dict[int, dict], arrays: list) -> None:
+    from openpyxl.utils.cell import range_boundaries
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    for cell in cells.values():
+        if cell["data_type"] == "f" and isinstance(cell["value"], ArrayFormula) and cell["value"].ref:
+            bounds = range_boundaries(cell["value"].ref)
+            arrays.append((*bounds, f"{_column_letter(cell['column'] - 1)}{cell['row']}", cell["value"].text or "="))
+
+
+def _sheet_rows(workbook, sheet):
+    """(row number, {position: cell}) for every row that holds at least one value, streamed.
+
+    openpyxl's own row iterator would fill every row up to the sheet's last formatted one
+    (1 048 576 when a whole column was formatted), and stops at the first cell it cannot
+    convert; this one keeps only cells with a value and hands every cell over, converted or not.
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    class TolerantParser(WorkSheetParser):
+        def parse_row(self, row):  # no row_dimensions: a million formatted rows would each keep a dict
+            number = row.get("r")
+            self.row_counter = int(number) if number and number.isdigit() else self.row_counter + 1
+            self.col_counter = 0
+            return self.row_counter, [self.parse_cell(el) for el in row if len(el) or el.text]
+
+        def parse_cell(self, element):
+            try:
+                cell = super().parse_cell(element)
+            except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+                return _raw_cell(element, self)
+            if cell["data_type"] == "e" and element.get("t", "n") == "n":
+                return _raw_cell(element, self)  # a number in a date-formatted cell, out of the date range
+            return cell
+
+    with sheet._get_source() as source:
+        parser = TolerantParser(source, sheet._shared_strings, data_only=False, epoch=workbook.epoch,
+                                date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
+        for number, cells in parser.parse():
+            kept = {c["column"] - 1: c for c in cells if c["value"] is not None}
+            if kept:
+                yield number, kept
+
+
+def _raw_cell(element, parser) -> dict:
+    """A cell openpyxl could not convert: its stored text, kept for the typing step to judge in French."""
+    from openpyxl.utils.cell import coordinate_to_tuple
+
+    try:
+        row, column = coordinate_to_tuple(element.get("r") or "")
+    except (ValueError, TypeError):
+        row, column = parser.row_counter, parser.col_counter + 1
+    parser.col_counter = column
+    text = "".join(element.itertext()).strip() or None
+    kind = element.get("t", "n")
+    return {"row": row, "column": column, "value": text, "data_type": "bad" if kind == "s" else "n",
+            "style_id": 0}
+
+
+def _kept_cell_text(cell: dict, number: int, pos: int, arrays: list, *, display: str, header: str,
+                    problems: list[Problem], where: str = "") -> str | None:
     """A value cell as text; a formula or an error cell is refused (never read as empty)."""
-    where = f"{_column_letter(pos)}{number}"
-    if cell.data_type == "f":
+    where = f"{where}cellule {_column_letter(pos)}{number}"
+    kind, value = cell["data_type"], cell["value"]
+    if kind == "f":
         problems.append(_error(display, number, header,
-                               f"cellule {where} : une formule ({_formula_text(cell.value)}) au lieu d'une valeur ; "
-                               f"{PASTE_VALUES}"))
+                               f"{where} : une formule ({_formula_text(value)}) au lieu d'une valeur ; {PASTE_VALUES}"))
         return None
-    if cell.data_type == "e":
+    if kind == "e":
         problems.append(_error(display, number, header,
-                               f"cellule {where} : une erreur Excel ({cell.value}) au lieu d'une valeur",
+                               f"{where} : une erreur Excel ({value}) au lieu d'une valeur",
                                suggestion="Corrigez la formule d'origine, puis collez les valeurs."))
+        return None
+    if kind == "bad":
+        problems.append(_error(display, number, header,
+                               f"{where} : texte introuvable dans le classeur (référence « {_shorten(str(value))} » "
+                               f"vers un texte partagé qui n'existe pas) : classeur endommagé",
+                               value=str(value)[:60],
+                               suggestion="Ouvrez-le dans Excel ou LibreOffice et enregistrez-le de nouveau."))
         return None
     column = pos + 1
     for min_col, min_row, max_col, max_row, anchor, formula in arrays:
         if min_col <= column <= max_col and min_row <= number <= max_row:
             problems.append(_error(display, number, header,
-                                   f"cellule {where} : le résultat d'une formule matricielle ({_shorten(formula)}, "
+                                   f"{where} : le résultat d'une formule matricielle ({_shorten(formula)}, "
                                    f"en {anchor}) au lieu d'une valeur ; {PASTE_VALUES}"))
             return None
-    if isinstance(cell.value, str):
-        return _cell_text(_OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), cell.value))
-    return _cell_text(cell.value)
+    if isinstance(value, str):
+        return _cell_text(_OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value))
+    return _cell_text(value)
 
 
 def _formula_text(value) -> str:
@@ -214,8 +283,8 @@ def _formula_text(value) -> str:
     return _shorten(str(text))
 
 
-def _empty_row(cells: tuple) -> bool:
-    return all(c.value is None or (isinstance(c.value, str) and not c.value.strip()) for c in cells)
+def _empty_row(cells: dict[int, dict]) -> bool:
+    return all(c["value"] is None or (isinstance(c["value"], str) and not c["value"].strip()) for c in cells.values())
 
 
 def _cell_text(value) -> str | None:
