@@ -39,9 +39,13 @@ def _read_csv(data: bytes, *, display: str, lookup: Mapping[str, str]) -> _Grid:
                            suggestion="Exportez les données au format CSV UTF-8 ou Classeur Excel (.xlsx).")
     if not utf8.strip():
         return _unreadable(display, "le fichier est vide")
+    if b"\n" not in utf8 and b"\r" in utf8:
+        utf8 = utf8.replace(b"\r", b"\n")  # Excel for Mac « CSV Macintosh »: lines end with CR alone
+    utf8, problems = _without_nul(utf8, display=display)
     header_line = utf8.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
     separator = _detect_separator(header_line, lookup)
-    raw, problems = _csv_cells(utf8, separator, display=display)
+    raw, found = _csv_cells(utf8, separator, display=display)
+    problems += found
     if raw is None:
         return _Grid((), {}, _empty_frame(()), None, separator, tuple(problems), readable=False)
     headers = tuple((value or "").strip() for value in raw.row(0)) if raw.height else ()
@@ -56,6 +60,24 @@ def _read_csv(data: bytes, *, display: str, lookup: Mapping[str, str]) -> _Grid:
     return _Grid(headers, positions, frame, None, separator, tuple(problems))
 
 
+MAX_NUL_LINES = 10
+
+
+def _without_nul(data: bytes, *, display: str) -> tuple[bytes, list[Problem]]:
+    """A NUL byte (a damaged copy, a bad export) is an error naming its line; the bytes are then dropped
+    so that the rest of the file is still checked."""
+    if b"\x00" not in data:
+        return data, []
+    lines = [number for number, line in enumerate(data.split(b"\n"), start=1) if b"\x00" in line]
+    shown = ", ".join(map(str, lines[:MAX_NUL_LINES])) + (f"… (+{len(lines) - MAX_NUL_LINES})"
+                                                         if len(lines) > MAX_NUL_LINES else "")
+    problem = _error(display, lines[0], None,
+                     f"octet nul (U+0000) dans le fichier, ligne{'s' if len(lines) > 1 else ''} {shown} : un texte "
+                     f"n'en contient jamais (copie endommagée ou export défectueux)",
+                     suggestion="Exportez de nouveau le fichier depuis le logiciel d'origine.")
+    return data.replace(b"\x00", b""), [problem]
+
+
 def _as_utf8(data: bytes) -> bytes | None:
     """UTF-8 (BOM or not), UTF-16 with BOM (Excel « Texte Unicode »), else Windows-1252; None when binary."""
     if data.startswith(codecs.BOM_UTF8):
@@ -65,8 +87,9 @@ def _as_utf8(data: bytes) -> bytes | None:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError:
             return None
-    if b"\x00" in data[:65_536]:
-        return None
+    head = data[:65_536]
+    if head.count(b"\x00") > max(8, len(head) // 1_000):
+        return None  # binary, or UTF-16 without its BOM
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -76,7 +99,7 @@ def _as_utf8(data: bytes) -> bytes | None:
             return None
         data = text.encode("utf-8")
     sample = text[:8_192]
-    controls = sum(1 for char in sample if (ord(char) < 32 and char not in "\t\r\n") or char == "\x7f")
+    controls = sum(1 for char in sample if (0 < ord(char) < 32 and char not in "\t\r\n") or char == "\x7f")
     if controls > max(2, len(sample) // 200):
         return None
     return data

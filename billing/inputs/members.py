@@ -15,6 +15,7 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from billing.core import problems as P
 from billing.core.problems import Problem
+from billing.inputs.cells import MAX_DETAILS
 from billing.inputs.readers import Table
 from billing.inputs.register import Register, fold_name, same_spelling, suggestion_text
 
@@ -87,7 +88,12 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
         return []
     found: list[Problem] = []
     rows = frame["_row"].to_list() if "_row" in frame.columns else None
+    seen: dict[tuple, int] = {}
     for case in cases.iter_rows(named=True):
+        key = (case.get("column"), case.get("check"))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > MAX_DETAILS:
+            continue  # counted below: a file of 300 000 bad rows gives a readable list, not 300 000 lines
         index = case.get("index")
         row = rows[index] if rows is not None and index is not None and index < len(rows) else None
         column = case.get("column")
@@ -104,6 +110,12 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
         header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
         value = case.get("failure_case")
         found.append(P.error(table.display, row, header, message, value=None if value is None else str(value)))
+    for (column, check), count in seen.items():
+        if count > MAX_DETAILS:
+            header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
+            found.append(P.error(table.display, None, header,
+                                 f"{count - MAX_DETAILS} autres lignes dans le même cas (« {check} ») : seules les "
+                                 f"{MAX_DETAILS} premières sont détaillées ; {count} en tout"))
     return found
 
 

@@ -216,28 +216,87 @@ def _toml_hint(line: str | None) -> str:
         return f"Écrivez : {match[1]} = \"{match[2]}\""
 
 
+MAX_TOML_BYTES = 1024 * 1024  # a real syndicat.toml or tarifs.toml is a few kilobytes
+MAX_TOML_DEPTH = 20  # tables and lists nested deeper than this are no tariff
+
+
 def _load(path: Path, display: str) -> tuple[dict | None, _Report]:
-    """The parsed document, or None with one clear problem (missing, not UTF-8, not TOML)."""
+    """The parsed document, or None with one clear problem (missing, too big, not UTF-8, not TOML)."""
     report = _Report(display)
-    path = Path(path)
-    if not path.is_file():
-        report.error((), "fichier introuvable", suggestion="« ent-bill init » crée un dossier d'exemple complet.")
-        return None, report
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        report.error((), "le fichier n'est pas encodé en UTF-8",
-                     suggestion="Enregistrez-le en UTF-8 (« Enregistrer sous », codage UTF-8).")
-        return None, report
-    except OSError as exc:
-        report.error((), f"lecture impossible ({exc.strerror or exc})")
+    text = _read_text(Path(path), report)
+    if text is None:
         return None, report
     report.locator = _Locator(text)
+    depth, line = _nesting(text)
+    if depth > MAX_TOML_DEPTH:
+        report.error((), f"imbrication trop profonde ({depth} niveaux de listes ou de tables ; au plus "
+                         f"{MAX_TOML_DEPTH})", row=line,
+                     suggestion="Un fichier de paramètres n'imbrique que quelques niveaux : vérifiez les crochets.")
+        return None, report
     try:
         return tomllib.loads(text, parse_float=Decimal), report
     except tomllib.TOMLDecodeError as exc:
         report.problems.append(_toml_problem(exc, report.locator, display))
-        return None, report
+    except RecursionError:  # nesting hidden from the bracket count (inline tables in strings do not count)
+        report.error((), "imbrication trop profonde : le fichier ne peut pas être lu")
+    return None, report
+
+
+def _read_text(path: Path, report: _Report) -> str | None:
+    try:
+        if path.is_dir():
+            report.error((), "c'est un dossier, pas un fichier", suggestion=f"Mettez le fichier {path.name} à sa place.")
+            return None
+        if not path.is_file():
+            report.error((), "fichier introuvable", suggestion="« ent-bill init » crée un dossier d'exemple complet.")
+            return None
+        size = path.stat().st_size
+        if size > MAX_TOML_BYTES:
+            report.error((), f"fichier trop volumineux ({size / 1_048_576:.1f} Mo ; au plus "
+                             f"{MAX_TOML_BYTES // 1_048_576} Mo pour un fichier de paramètres)",
+                         suggestion="Vérifiez qu'il s'agit bien du bon fichier.")
+            return None
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_TOML_BYTES + 1)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.error((), "le fichier n'est pas encodé en UTF-8",
+                     suggestion="Enregistrez-le en UTF-8 (« Enregistrer sous », codage UTF-8).")
+    except OSError as exc:
+        report.error((), f"lecture impossible ({exc.strerror or exc})")
+    return None
+
+
+def _nesting(text: str) -> tuple[int, int | None]:
+    """The deepest run of open « [ » / « { » outside strings and comments, and its line (cheap, no parser)."""
+    depth = deepest = 0
+    line = deepest_line = 1
+    quote = None
+    comment = False
+    for char in text:
+        if char == "\n":
+            line += 1
+            comment = False
+            if quote in ('"', "'"):
+                quote = None
+            continue
+        if comment:
+            continue
+        if quote:
+            if char == quote:
+                quote = None
+            continue
+        if char in "\"'":
+            quote = char
+        elif char == "#":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest, (deepest_line if deepest > MAX_TOML_DEPTH else None)
 
 
 def _fraction_text(value: Fraction) -> str:
