@@ -143,7 +143,10 @@ def _bareme_values(fields: _Fields, *, nothing_wrong_yet: Callable[[], bool]) ->
     plafond = values["plafond_cents"] = fields.get("plafond", _ceiling)
     if plancher is not None and plafond is not None and plancher > plafond:
         report.error(fields.path("plancher"),
-                     f"le plancher ({format_euros(plancher)}) dépasse le plafond ({format_euros(plafond)})")
+                     f"le plancher ({format_euros(plancher)}) dépasse le plafond ({format_euros(plafond)})",
+                     value=fields.data["plancher"],
+                     suggestion="Le plafond doit être au moins égal au plancher : vérifiez les deux montants dans la "
+                                "délibération.")
     charges = (values["part_fixe_cents"], values["part_ecole_units"], values.get("part_eleve_units") or 0,
                *(band.rate_units for band in values.get("tranches", ())), plancher or 0)
     if not any(charges) and nothing_wrong_yet():
