@@ -21,6 +21,7 @@ from billing.core.problems import Problem
 
 
 MAX_CELL_CHARS = 1_000
+MAX_SUSPECT_ROWS = 100
 RETYPE = "Retapez la valeur (le caractère vient souvent d'un copier-coller)."
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -148,6 +149,13 @@ def _clean_text(frame: pl.DataFrame, positions: Mapping[str, int], headers: Sequ
     if suspects.height == 0:
         return frame, []
     problems: list[Problem] = []
+    if suspects.height > MAX_SUSPECT_ROWS:  # a whole file of them: the first ones say enough
+        problems.append(_error(display, None, None,
+                               f"{suspects.height - MAX_SUSPECT_ROWS} autres lignes contiennent des caractères "
+                               f"invisibles, des sauts de ligne ou des textes trop longs (seules les "
+                               f"{MAX_SUSPECT_ROWS} premières sont détaillées)",
+                               suggestion="Exportez de nouveau le fichier depuis le logiciel d'origine."))
+        suspects = suspects.head(MAX_SUSPECT_ROWS)
     for record in suspects.iter_rows(named=True):
         row = record["_row"]
         for name in names:
