@@ -157,13 +157,13 @@ def test_header_only_file(sample):
 def test_directory_named_like_the_file(sample):
     (sample / "adhesions.csv").unlink()
     (sample / "adhesions.csv").mkdir()
-    refused(sample, "adhesions")
+    refused(sample, "inputs/adhesions : « adhesions.csv » est un dossier, pas un fichier")
 
 
 def test_symlink_loop(sample):
     (sample / "adhesions.csv").unlink()
     os.symlink("adhesions.csv", sample / "adhesions.csv")
-    refused(sample, "adhesions")
+    refused(sample, "inputs/adhesions : « adhesions.csv » ne peut pas être lu (lien symbolique en boucle)")
 
 
 def test_pdf_renamed_csv(sample):
@@ -320,6 +320,7 @@ def test_xlsx_that_is_a_zip_of_something_else(sample):
     refused(sample, "inputs/adhesions.xlsx : classeur Excel illisible")
 
 
+@pytest.mark.slow  # builds an 85 MB sheet
 def test_formatting_down_to_the_last_row_stops_at_the_last_value(sample, reference_csv):
     csv_to_xlsx(sample / "effectifs.csv", sample / "effectifs.xlsx", numbers=EFFECTIFS_NUMBERS)
     patch_sheet(sample / "effectifs.xlsx", formatted_to_the_end)
@@ -333,3 +334,83 @@ def formatted_to_the_end(xml: str) -> str:
                    for n in range(last + 1, 1_048_577))
     xml = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:W1048576"/>', xml)
     return xml.replace("</sheetData>", rows + "</sheetData>")
+
+
+# --------------------------------------------------------------------------- more hostile files
+
+
+def test_windows_1252_csv_is_read_like_the_original(sample, reference_csv):
+    path = sample / "adhesions.csv"
+    path.write_bytes(path.read_text(encoding="utf-8-sig").encode("cp1252"))
+    assert accepted(sample) == reference_csv
+
+
+def test_adhesions_with_a_header_only(sample):
+    (sample / "adhesions.csv").write_text("code_insee;commune;statut;date_effet\n", encoding="utf-8")
+    refused(sample, "inputs/adhesions.csv : aucune commune membre dans le fichier")
+
+
+def test_binary_garbage_named_csv(sample):
+    (sample / "effectifs.csv").write_bytes(bytes(range(256)) * 64)
+    refused(sample, "inputs/effectifs.csv : ce fichier n'est pas un tableau lisible (contenu binaire ou encodage "
+                    "inconnu)")
+
+
+def test_xls_97_renamed_xlsx(sample):
+    (sample / "adhesions.csv").unlink()
+    (sample / "adhesions.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2048)
+    refused(sample, "inputs/adhesions.xlsx : ce fichier est au format Excel 97-2003 (.xls) ou protégé par un mot "
+                    "de passe")
+
+
+def test_workbook_named_csv(sample):
+    csv_to_xlsx(sample / "adhesions.csv", sample / "classeur.xlsx")
+    (sample / "classeur.xlsx").rename(sample / "adhesions.csv")
+    refused(sample, "inputs/adhesions.csv : ce fichier est un classeur Excel (.xlsx) alors que son nom se termine "
+                    "par .csv")
+
+
+def test_toml_not_in_utf8(sample):
+    path = sample / "syndicat.toml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1", errors="replace"))
+    refused(sample, "inputs/syndicat.toml : le fichier n'est pas encodé en UTF-8")
+
+
+def test_empty_toml(sample):
+    (sample / "syndicat.toml").write_bytes(b"")
+    refused(sample, "inputs/syndicat.toml : section [syndicat] absente", "section [comptable] absente")
+
+
+def test_impossible_calendar_date(sample):
+    path = sample / "adhesions.csv"
+    path.write_text(path.read_text(encoding="utf-8-sig").replace("01/03/2024", "31/02/2024", 1), encoding="utf-8")
+    refused(sample, "inputs/adhesions.csv, ligne 2, colonne « date_effet » : « 31/02/2024 » : date impossible")
+
+
+def test_negative_pupils(sample):
+    path = sample / "effectifs.csv"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    cells = lines[1].split(";")
+    cells[12] = "-5"
+    lines[1] = ";".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused(sample, "inputs/effectifs.csv, ligne 2, colonne « Nombre total d'élèves » : « -5 » : un nombre d'élèves "
+                    "ne peut pas être négatif")
+
+
+def test_a_column_named_twice(sample):
+    path = sample / "adhesions.csv"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines[0] = lines[0].replace("delegue", "statut")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused(sample, "inputs/adhesions.csv : la colonne « statut » figure deux fois")
+
+
+def test_a_shared_name_without_code_among_members_of_both_departements(sample):
+    path = sample / "adhesions.csv"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines.append(";Croix;adherente;01/03/2024;;;;;;")
+    lines.append("90010;Belfort;adherente;01/03/2024;;;;;;")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused(sample, f"inputs/adhesions.csv, ligne {len(lines) - 1}, colonne « commune » : « Croix » : désigne "
+                    "plusieurs communes du référentiel ; indiquez le code_insee")

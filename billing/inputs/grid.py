@@ -9,6 +9,7 @@ Nothing here raises on bad input: problems are collected as values, in French.
 
 from __future__ import annotations
 
+import errno
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -61,6 +62,21 @@ class _Grid:
     separator: str | None  # CSV only
     problems: tuple[Problem, ...]
     readable: bool = True
+
+
+_OS_REASONS = {
+    errno.EACCES: "accès refusé : vérifiez les droits sur le fichier",
+    errno.EPERM: "accès refusé : vérifiez les droits sur le fichier",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+    errno.ELOOP: "lien symbolique en boucle",
+    errno.ENOENT: "fichier introuvable (lien cassé ?)",
+    errno.EIO: "erreur de lecture du disque",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file could not be read, in French (the system's own text is English)."""
+    return _OS_REASONS.get(exc.errno, f"erreur système {exc.errno or ''}".strip())
 
 
 def _sentence(message: str, suggestion: str | None) -> str:

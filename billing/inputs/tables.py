@@ -13,7 +13,7 @@ from typing import Collection, Mapping, Sequence
 
 from billing.core.problems import Problem
 from billing.inputs.csvfile import _as_utf8, _read_csv, _separator_problem
-from billing.inputs.grid import Table, _Grid, _error, _spellings, _table, _unreadable, fold_header
+from billing.inputs.grid import Table, _Grid, _error, _spellings, _table, _unreadable, fold_header, os_reason
 from billing.inputs.xlsx import _read_xlsx
 
 
@@ -41,7 +41,7 @@ def _read_grid(path: Path, *, display: str, columns: Mapping[str, Sequence[str]]
         with open(path, "rb") as stream:
             head = stream.read(512)
     except OSError as exc:
-        return _unreadable(display, f"fichier illisible ({exc.strerror or exc})")
+        return _unreadable(display, f"fichier illisible ({os_reason(exc)})")
     if size > MAX_FILE_BYTES:
         return _unreadable(display, f"fichier trop volumineux ({size / 1_048_576:.0f} Mo ; au plus "
                                     f"{MAX_FILE_BYTES // 1_048_576} Mo)",
@@ -63,7 +63,7 @@ def _read_grid(path: Path, *, display: str, columns: Mapping[str, Sequence[str]]
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return _unreadable(display, f"fichier illisible ({exc.strerror or exc})")
+            return _unreadable(display, f"fichier illisible ({os_reason(exc)})")
         return _read_csv(data, display=display, lookup=lookup)
     if kind in ("pdf", "ole", "ods"):
         return _unreadable(display, *_wrong_kind(kind, expected=None))
@@ -145,22 +145,39 @@ def _nearest_header(group: Sequence[str], headers: Sequence[str], positions: Map
 
 
 def find_input(folder: Path, stem: str) -> tuple[Path | None, list[Problem]]:
-    """``stem``.csv/.xlsx/.xlsm in ``folder``, whatever the case; two candidates are an error, not a guess."""
+    """``stem``.csv/.xlsx/.xlsm in ``folder``, whatever the case; two candidates are an error, not a guess.
+
+    An entry of that name that is no readable file (a folder, a broken or looping link) is an
+    error naming it, not a silent « absent »."""
     folder = Path(folder)
+    where = f"{folder.name}/{stem}" if folder.name else stem
     try:
-        entries = [p for p in folder.iterdir() if p.is_file()]
+        entries = [p for p in folder.iterdir() if p.suffix.lower() in INPUT_SUFFIXES and p.stem.lower() == stem.lower()]
     except OSError:
         return None, []
-    matches = sorted((p for p in entries if p.suffix.lower() in INPUT_SUFFIXES and p.stem.lower() == stem.lower()),
+    problems = [_not_a_file(p, where) for p in entries if not p.is_file()]
+    matches = sorted((p for p in entries if p.is_file()),
                      key=lambda p: (INPUT_SUFFIXES.index(p.suffix.lower()), p.name))
     if len(matches) <= 1:
-        return (matches[0] if matches else None), []
+        return (matches[0] if matches else None), problems
     names = [f"« {p.name} »" for p in matches]
     listed = ", ".join(names[:-1]) + " et " + names[-1]
-    return matches[0], [_error(f"{folder.name}/{stem}" if folder.name else stem, None, None,
-                               f"plusieurs fichiers pour les mêmes données : {listed}",
-                               suggestion="Gardez-en un seul dans le dossier : le programme ne choisit pas à "
-                                           "votre place.")]
+    return matches[0], problems + [_error(where, None, None, f"plusieurs fichiers pour les mêmes données : {listed}",
+                                          suggestion="Gardez-en un seul dans le dossier : le programme ne choisit "
+                                                     "pas à votre place.")]
+
+
+def _not_a_file(path: Path, where: str) -> Problem:
+    if path.is_dir():
+        return _error(where, None, None, f"« {path.name} » est un dossier, pas un fichier",
+                      suggestion=f"Mettez le fichier {path.name} à la place de ce dossier.")
+    try:
+        path.stat()
+        reason = "ce n'est pas un fichier ordinaire"
+    except OSError as exc:
+        reason = os_reason(exc)
+    return _error(where, None, None, f"« {path.name} » ne peut pas être lu ({reason})",
+                  suggestion="Remplacez ce lien par le fichier lui-même.")
 
 
 def sha256_file(path: Path) -> str:

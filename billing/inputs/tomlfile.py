@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from billing.core import problems as P
 from billing.core.problems import Problem
+from billing.inputs.grid import os_reason
 
 
 _MISSING = object()
@@ -263,7 +264,7 @@ def _read_text(path: Path, report: _Report) -> str | None:
         report.error((), "le fichier n'est pas encodé en UTF-8",
                      suggestion="Enregistrez-le en UTF-8 (« Enregistrer sous », codage UTF-8).")
     except OSError as exc:
-        report.error((), f"lecture impossible ({exc.strerror or exc})")
+        report.error((), f"lecture impossible ({os_reason(exc)})")
     return None
 
 
