@@ -392,7 +392,7 @@ def test_unsupported_extension(tmp_path):
 
 def test_missing_file(tmp_path):
     table = read_members(tmp_path / "adhesions.csv")
-    assert rendered(table.problems) == ["inputs/adhesions.csv : fichier illisible (No such file or directory)"]
+    assert rendered(table.problems) == ["inputs/adhesions.csv : fichier illisible (fichier introuvable)"]
 
 
 def test_file_over_200_mb_is_refused_unread(tmp_path):

@@ -69,7 +69,7 @@ _OS_REASONS = {
     errno.EPERM: "accès refusé : vérifiez les droits sur le fichier",
     errno.EISDIR: "c'est un dossier, pas un fichier",
     errno.ELOOP: "lien symbolique en boucle",
-    errno.ENOENT: "fichier introuvable (lien cassé ?)",
+    errno.ENOENT: "fichier introuvable",
     errno.EIO: "erreur de lecture du disque",
 }
 
