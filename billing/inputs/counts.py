@@ -152,26 +152,7 @@ def count_members(counted: CountedSchools, members: pl.DataFrame, register: Regi
     if unattributed.height:
         problems += _unattributed_problems(unattributed, display, member_codes, register)
 
-    if counted.form == "par_commune":
-        per_commune = year_rows.filter(pl.col("code_insee").is_not_null()).group_by("code_insee").agg(
-            pl.col("ecoles_declarees").sum().cast(pl.Int64).alias("ecoles"),
-            pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
-            pl.len().alias("lignes"),
-        )
-    else:
-        public = year_rows.filter(pl.col("code_insee").is_not_null() & (pl.col("secteur") == SECTEUR_PUBLIC))
-        with_pupils = public.filter(pl.col("eleves") > 0)
-        per_commune = (
-            year_rows.filter(pl.col("code_insee").is_not_null()).select("code_insee").unique()
-            .join(
-                with_pupils.group_by("code_insee").agg(
-                    pl.col("uai").n_unique().cast(pl.Int64).alias("ecoles"),
-                    pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
-                ),
-                on="code_insee", how="left",
-            )
-            .with_columns(pl.col("ecoles").fill_null(0), pl.col("eleves").fill_null(0))
-        )
+    per_commune = _per_commune(year_rows, counted.form)
     present_codes = set(per_commune["code_insee"].to_list())
     for code in sorted(billable_codes - present_codes):
         commune = register.commune(code)
@@ -195,6 +176,31 @@ def count_members(counted: CountedSchools, members: pl.DataFrame, register: Regi
                                   f"effectifs de {len(outsiders)} commune(s) non membre(s) ignorés pour la rentrée "
                                   f"{rentree} : {', '.join(names)}{more}"))
     return per_commune.select("code_insee", "ecoles", "eleves").sort("code_insee"), problems
+
+
+def _per_commune(year_rows: pl.DataFrame, form: str) -> pl.DataFrame:
+    """Schools and pupils per attributed commune: declared (per-commune form) or counted from public schools."""
+    if form == "par_commune":
+        per_commune = year_rows.filter(pl.col("code_insee").is_not_null()).group_by("code_insee").agg(
+            pl.col("ecoles_declarees").sum().cast(pl.Int64).alias("ecoles"),
+            pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
+            pl.len().alias("lignes"),
+        )
+    else:
+        public = year_rows.filter(pl.col("code_insee").is_not_null() & (pl.col("secteur") == SECTEUR_PUBLIC))
+        with_pupils = public.filter(pl.col("eleves") > 0)
+        per_commune = (
+            year_rows.filter(pl.col("code_insee").is_not_null()).select("code_insee").unique()
+            .join(
+                with_pupils.group_by("code_insee").agg(
+                    pl.col("uai").n_unique().cast(pl.Int64).alias("ecoles"),
+                    pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
+                ),
+                on="code_insee", how="left",
+            )
+            .with_columns(pl.col("ecoles").fill_null(0), pl.col("eleves").fill_null(0))
+        )
+    return per_commune
 
 
 def _unattributed_problems(rows: pl.DataFrame, display: str, member_codes: set[str], register: Register
