@@ -414,3 +414,16 @@ def test_a_shared_name_without_code_among_members_of_both_departements(sample):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     refused(sample, f"inputs/adhesions.csv, ligne {len(lines) - 1}, colonne « commune » : « Croix » : désigne "
                     "plusieurs communes du référentiel ; indiquez le code_insee")
+
+
+@pytest.mark.slow  # 300 000 rows
+def test_300_000_bad_rows_keep_a_readable_list(sample):
+    """Every pupils cell is text: 100 located errors, then one line that counts the rest."""
+    codes = [line.split(";")[0] for line in (sample / "adhesions.csv").read_text(encoding="utf-8-sig").splitlines()[1:]]
+    rows = (f"2023;0595216Z;{codes[i % len(codes)]};PUBLIC;beaucoup{i % 7}" for i in range(300_000))
+    (sample / "effectifs.csv").write_text("rentree;uai;code_insee;secteur;eleves\n" + "\n".join(rows) + "\n",
+                                          encoding="utf-8")
+    flat = refused(sample, "inputs/effectifs.csv, ligne 2, colonne « eleves » : « beaucoup0 » n'est pas un nombre "
+                           "entier", "inputs/effectifs.csv, colonne « eleves » : 299900 autres valeurs refusées dans "
+                                     "cette colonne (seules les 100 premières sont détaillées ; 300000 en tout)")
+    assert "ligne 102," not in flat
