@@ -17,6 +17,7 @@ from billing.inputs.readers import PupilCounts
 from billing.inputs.register import Register, departement_of_uai
 from billing.inputs.schools import RENAMED, attribute_schools
 from billing.inputs.members import SECTEUR_PUBLIC, describe_rows, schema_problems, secteur_expr
+from billing.inputs.cells import MAX_DETAILS
 from billing.inputs.readers import coerce
 from schemas.inputs import CommuneCounts, SchoolCounts
 
@@ -43,7 +44,7 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     if pupil_counts.form == "par_commune":
         frame, found = coerce(table, {k: v for k, v in COMMUNE_TYPES.items() if k in table.frame.columns})
         problems += found
-        problems += schema_problems(CommuneCounts, frame, table)
+        problems += _schema_problems(CommuneCounts, frame, table, found)
         frame, found = _resolve_commune_rows(frame, table, register)
         problems += found
         frame = frame.with_columns(
@@ -56,7 +57,7 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     frame, found = coerce(table, {k: v for k, v in SCHOOL_TYPES.items() if k in table.frame.columns})
     problems += found
     frame = frame.with_columns(secteur_expr("secteur"))
-    problems += schema_problems(SchoolCounts, frame, table)
+    problems += _schema_problems(SchoolCounts, frame, table, found)
     hint = frame.get_column("code_insee") if "code_insee" in frame.columns else None
     attributed = attribute_schools(
         register,
@@ -69,6 +70,20 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     problems += _duplicate_schools(attributed, table)
     problems += _renamed_warnings(attributed, table, register)
     return CountedSchools(attributed, pupil_counts.form, table.display, tuple(problems))
+
+
+def _schema_problems(model, frame: pl.DataFrame, table, typing: list[Problem]) -> list[Problem]:
+    """The schema's problems, less those about a cell the typing step already refused (« obligatoire » after
+    « n'est pas un nombre » says nothing new). When the typing refused more cells than are detailed, the
+    rows holding them are not checked again at all: 300 000 refused rows would cost pandera 150 MB."""
+    refused = {(p.row, p.column) for p in typing if p.is_error and p.row is not None}
+    typed = [c for c in frame.columns if c != "_row" and c in table.frame.columns and frame[c].dtype != pl.Utf8]
+    checked = frame
+    if typed:  # a cell the typing refused is null where the text was not
+        lost = pl.any_horizontal([table.frame[c].is_not_null() & frame[c].is_null() for c in typed])
+        if frame.select(lost.sum()).item() > MAX_DETAILS:
+            checked = frame.filter(~lost)
+    return [p for p in schema_problems(model, checked, table) if (p.row, p.column) not in refused]
 
 
 def _resolve_commune_rows(frame: pl.DataFrame, table, register: Register) -> tuple[pl.DataFrame, list[Problem]]:
