@@ -86,6 +86,15 @@ class Adhesions(pa.DataFrameModel):
         strict = False
 
 
+# Counts beyond these are typing slips (a UAI or a phone number in the pupils column), not schools:
+# the largest French primary schools have about 1 500 pupils and 60 classes; Paris, the largest
+# commune, about 700 public primary schools and 130 000 pupils.
+MAX_PUPILS_PER_SCHOOL = 5_000
+MAX_CLASSES_PER_SCHOOL = 200
+MAX_SCHOOLS_PER_COMMUNE = 1_000
+MAX_PUPILS_PER_COMMUNE = 300_000
+
+
 class _Counts(pa.DataFrameModel):
     """What every form of pupil counts shares: a rentrée and a number of pupils."""
 
@@ -135,6 +144,18 @@ class SchoolCounts(_Counts):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | (c >= 0))
 
+    @pa.check("eleves", error=f"nombre d'élèves invraisemblable pour une école (au plus {MAX_PUPILS_PER_SCHOOL:_} "
+                              f"attendu)".replace("_", "\u202f"))
+    def eleves_plausible(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | (c <= MAX_PUPILS_PER_SCHOOL))
+
+    @pa.check("classes", error=f"nombre de classes invraisemblable pour une école (au plus {MAX_CLASSES_PER_SCHOOL} "
+                               f"attendu)")
+    def classes_plausible(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | (c <= MAX_CLASSES_PER_SCHOOL))
+
 
 class CommuneCounts(_Counts):
     """effectifs in the per-commune form: a commune's own declaration."""
@@ -149,6 +170,18 @@ class CommuneCounts(_Counts):
     @pa.check("ecoles", error="le nombre d'écoles publiques est obligatoire")
     def ecoles_present(cls, data):
         return data.lazyframe.select(pl.col(data.key).is_not_null())
+
+    @pa.check("ecoles", error=f"nombre d'écoles invraisemblable pour une commune (au plus "
+                              f"{MAX_SCHOOLS_PER_COMMUNE:_} attendu)".replace("_", "\u202f"))
+    def ecoles_plausible(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | (c <= MAX_SCHOOLS_PER_COMMUNE))
+
+    @pa.check("eleves", error=f"nombre d'élèves invraisemblable pour une commune (au plus "
+                              f"{MAX_PUPILS_PER_COMMUNE:_} attendu)".replace("_", "\u202f"))
+    def eleves_plausible(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | (c <= MAX_PUPILS_PER_COMMUNE))
 
     @pa.dataframe_check(error="des élèves sans aucune école publique : vérifiez le nombre d'écoles")
     def pupils_need_a_school(cls, data):

@@ -380,8 +380,9 @@ RULES = {
          "« progressif » ou « global »"]),
     "plancher above plafond": (
         'part_eleve = "1"\nplancher = "500"\nplafond = "100"\n',
-        [f"inputs/tarifs.toml, ligne 5, colonne « 2024.plancher » : le plancher (500,00{EUR}) dépasse le plafond "
-         f"(100,00{EUR})"]),
+        [f"inputs/tarifs.toml, ligne 5, colonne « 2024.plancher » : « 500 » : le plancher (500,00{EUR}) dépasse le "
+         f"plafond (100,00{EUR}). Le plafond doit être au moins égal au plancher : vérifiez les deux montants dans "
+         f"la délibération."]),
     "prorata": (
         'part_eleve = "1"\nprorata = "semaines"\n',
         ["inputs/tarifs.toml, ligne 5, colonne « 2024.prorata » : « semaines » : prorata attendu : « aucun », "
@@ -599,7 +600,9 @@ def test_switching_to_repartition():
     ("rentree=deux mille", "--set, colonne « rentree » : « deux mille » : un nombre entier est attendu"),
     ("prorata=semaines", "--set, colonne « prorata » : « semaines » : prorata attendu : « aucun », « mois » ou "
                          "« jours »"),
-    ("plafond=50", f"--set, colonne « plancher » : le plancher (100,00{EUR}) dépasse le plafond (50,00{EUR})"),
+    ("plafond=50", f"--set, colonne « plancher » : « 100.00 » : le plancher (100,00{EUR}) dépasse le plafond "
+                   f"(50,00{EUR}). Le plafond doit être au moins égal au plancher : vérifiez les deux montants dans "
+                   f"la délibération."),
     ("tranches_eleve=500:1.5,300:1.2,:1", "--set, colonne « tranches_eleve » : tranche 2 : « jusqu_a » (300) doit "
                                           "dépasser celui de la tranche précédente (500)"),
     ("tranches_eleve=500-1.5", "--set, colonne « tranches_eleve » : « 500-1.5 » : tranches attendues sous la forme "
@@ -699,7 +702,7 @@ def valid_tariffs(draw):
                                                                     weights) if w)
         return Tariff(mode="repartition", montant_total_cents=draw(st.integers(1, 10**10)), poids=poids, **common)
     floor = draw(st.none() | amounts)
-    ceiling = draw(st.none() | st.integers(floor or 0, 20_000_000))
+    ceiling = draw(st.none() | st.integers(max(floor or 0, 1), 20_000_000))  # a plafond of 0 is refused
     values = dict(part_fixe_cents=draw(amounts), part_ecole_units=draw(prices), plancher_cents=floor,
                   plafond_cents=ceiling)
     if draw(st.booleans()):

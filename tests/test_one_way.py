@@ -1,8 +1,10 @@
 """Every command goes one way through a year: a tariff that cannot be applied reads the same everywhere.
 
-With an absurd per-pupil price and a commune of 400 000 pupils the amounts leave the safe
-integer range. ``compute`` has always said so cleanly; ``explain``, ``simulate --set``,
-``simulate --cible`` and ``issue --dry-run`` used to end in a Python traceback.
+With an absurd per-pupil price and a school of 400 000 pupils the amounts used to leave the
+safe integer range: ``compute`` said so cleanly, but ``explain``, ``simulate --set``,
+``simulate --cible`` and ``issue --dry-run`` ended in a Python traceback. Every command now
+goes through billing.year.prepare_year, so they all give the same located error (today the
+count itself is refused on its effectifs row, before pricing).
 """
 
 from __future__ import annotations
@@ -86,17 +88,15 @@ def test_nothing_was_written(outcomes):
     assert not outcomes["_ledger"].exists()
 
 
-def test_a_simulated_tariff_that_overflows_is_located_too(tmp_path):
-    """The year itself prices; only the what-if overflows: the same located problem, no traceback."""
-    inputs = _overflowing_inputs(tmp_path)
-    tarifs = inputs / "tarifs.toml"
-    tarifs.write_text(tarifs.read_text(encoding="utf-8").replace('part_eleve = "999999"', 'part_eleve = "1.20"', 1),
-                      encoding="utf-8")
-    for args in (["simulate", "2024", "--set", "part_eleve=999999"],
-                 ["simulate", "2024", "--set", "part_eleve=999999", "--cible", "1000"]):
+def test_a_simulated_price_out_of_bounds_is_a_usage_error(tmp_path):
+    """The year itself is fine; only the what-if is absurd: --set is checked like tarifs.toml, exit 2."""
+    inputs = tmp_path / "inputs"
+    assert CliRunner().invoke(main, ["init", str(inputs)]).exit_code == 0
+    for args in (["simulate", "2024", "--set", "part_eleve=99999999"],
+                 ["simulate", "2024", "--set", "part_eleve=99999999", "--cible", "1000"]):
         result = CliRunner().invoke(main, ["--inputs", str(inputs), "--out", str(tmp_path / "out"), *args])
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 2, result.output
         assert "Traceback" not in result.output and (result.exception is None or isinstance(result.exception,
                                                                                            SystemExit))
-        assert "inputs/tarifs.toml" in result.output and "hors limites" in result.output, result.output
+        assert "--set" in result.output and "hors limites" in result.output, result.output
     assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 from billing.inputs import readers
 from billing.inputs.readers import Table, coerce, fold_header, read_annuaire, read_pupil_counts, read_table
+from billing.inputs.xlsx import _cell_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "readers"
 EFFECTIFS_EXTRACT = FIXTURES / "fr-en-ecoles-effectifs-nb_classes_extrait.csv"
@@ -391,7 +392,7 @@ def test_unsupported_extension(tmp_path):
 
 def test_missing_file(tmp_path):
     table = read_members(tmp_path / "adhesions.csv")
-    assert rendered(table.problems) == ["inputs/adhesions.csv : fichier illisible (No such file or directory)"]
+    assert rendered(table.problems) == ["inputs/adhesions.csv : fichier illisible (fichier introuvable)"]
 
 
 def test_file_over_200_mb_is_refused_unread(tmp_path):
@@ -449,8 +450,8 @@ def test_xlsx_title_rows_real_dates_numbers_and_the_sheet_named_like_the_file(tm
     assert typed["montant"].to_list() == ["1.2", "12", "1234.5678"]
     assert typed["code_insee"].to_list() == ["59350", "01004", "59360"]
     assert rendered(problems) == [
-        "inputs/adhesions.xlsx, ligne 7, colonne « Code INSEE » : « 1004 » : le zéro initial a été rétabli "
-        "(« 01004 »)"]
+        "inputs/adhesions.xlsx, ligne 7, colonne « Code INSEE » : feuille « Adhésions », cellule A7 : « 1004 » : "
+        "le zéro initial a été rétabli (« 01004 »)"]
 
 
 @pytest.mark.parametrize("value, text", [
@@ -460,7 +461,7 @@ def test_xlsx_title_rows_real_dates_numbers_and_the_sheet_named_like_the_file(tm
     (dt.date(2024, 1, 1), "2024-01-01"), ("  x ", "x"), ("  ", None), (None, None),
 ])
 def test_xlsx_cell_values_as_text(value, text):
-    assert readers._cell_text(value) == text
+    assert _cell_text(value) == text
 
 
 def test_xlsx_first_sheet_when_none_is_named_like_the_file(tmp_path):
@@ -525,13 +526,13 @@ def test_xlsx_formulas_array_formulas_and_error_cells_are_refused(tmp_path):
 
     table = read_members(save_workbook(tmp_path / "adhesions.xlsx", build))
     assert rendered(table.problems) == [
-        "inputs/adhesions.xlsx, ligne 7, colonne « montant » : cellule D7 : une formule (=B7*2) au lieu d'une "
+        "inputs/adhesions.xlsx, ligne 7, colonne « montant » : feuille « Sheet », cellule D7 : une formule (=B7*2) au lieu d'une "
         "valeur ; collez les valeurs (Collage spécial → Valeurs)",
-        "inputs/adhesions.xlsx, ligne 8, colonne « montant » : cellule D8 : une formule (=A8:A9*2) au lieu d'une "
+        "inputs/adhesions.xlsx, ligne 8, colonne « montant » : feuille « Sheet », cellule D8 : une formule (=A8:A9*2) au lieu d'une "
         "valeur ; collez les valeurs (Collage spécial → Valeurs)",
-        "inputs/adhesions.xlsx, ligne 9, colonne « montant » : cellule D9 : le résultat d'une formule matricielle "
+        "inputs/adhesions.xlsx, ligne 9, colonne « montant » : feuille « Sheet », cellule D9 : le résultat d'une formule matricielle "
         "(=A8:A9*2, en D8) au lieu d'une valeur ; collez les valeurs (Collage spécial → Valeurs)",
-        "inputs/adhesions.xlsx, ligne 10, colonne « commune » : cellule B10 : une erreur Excel (#N/A) au lieu "
+        "inputs/adhesions.xlsx, ligne 10, colonne « commune » : feuille « Sheet », cellule B10 : une erreur Excel (#N/A) au lieu "
         "d'une valeur. Corrigez la formule d'origine, puis collez les valeurs.",
     ]
     assert table.frame.filter(pl.col("_row") == 7)["montant"].to_list() == [None]

@@ -15,7 +15,6 @@ from billing.inputs.register import (
     Commune,
     Register,
     Resolution,
-    attribute_schools,
     debtor_name,
     debtor_name_expr,
     fold_name,
@@ -26,6 +25,7 @@ from billing.inputs.register import (
     suggestion_text,
     uai_prefix,
 )
+from billing.inputs.schools import attribute_schools
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EFFECTIFS_EXTRACT = FIXTURES / "fr-en-ecoles-effectifs-nb_classes_extrait.csv"
@@ -449,3 +449,87 @@ def test_uai_departement_is_the_inverse_of_the_prefix():
     for departement in load_register().departements:
         assert departement_of_uai(uai_prefix(departement) + "0001A") == departement
     assert departement_of_uai("X12") is None
+
+
+# ----- renamed communes and names alone (DESIGN §3) ------------------------------------------
+
+
+def test_a_renamed_commune_is_found_among_the_communes_of_its_postal_code(register):
+    """The export keeps the old name; the postal code is shared: the official name that holds the old
+    one as whole words decides (« nom_ancien »), several such names stay undecided, all listed."""
+    frame = pl.DataFrame({
+        "uai": ["0350002B", "0350003C", "0350004D", "0350006F"],
+        "commune_nom": ["MONTAUBAN", "LOU DU LAC", "VILAINE", "BOISGERVILLY"],
+        "code_postal": ["35360", "35360", "35530", "35360"],
+    })
+    attributed = attribute_schools(register, frame)
+    assert attributed.select("code_insee_resolu", "attribution", "candidats").rows() == [
+        ("35184", "nom_ancien", None),  # Montauban-de-Bretagne: the old name begins the new one
+        ("35060", "nom_ancien", None),  # La Chapelle du Lou du Lac: contained in it
+        (None, None, "Noyal-sur-Vilaine (35207), Servon-sur-Vilaine (35327)"),
+        ("35027", "nom", None),  # a current name never goes through the rule
+    ]
+
+
+def test_real_extract_with_one_commune_under_its_old_name(register):
+    """The Ille-et-Vilaine extract, Andouillé-Neuville's school written « ANDOUILLE » (a commune of
+    Mayenne, not of 35): attributed to 35003 by the renamed-commune rule, every other school unchanged."""
+    schools = read_effectifs_extract()
+    before = attribute_schools(register, schools)
+    target = schools["commune_nom"] == "ANDOUILLE-NEUVILLE"
+    assert target.sum() >= 1
+    renamed = schools.with_columns(pl.when(target).then(pl.lit("ANDOUILLE")).otherwise(pl.col("commune_nom"))
+                                   .alias("commune_nom"))
+    after = attribute_schools(register, renamed)
+    assert after.filter(target).select("code_insee_resolu", "attribution").unique().rows() == [("35003", "nom_ancien")]
+    assert after.filter(~target)["code_insee_resolu"].to_list() == before.filter(~target)["code_insee_resolu"].to_list()
+    assert set(after.filter(~target)["attribution"].to_list()) == {"nom"}
+
+
+def test_the_renamed_commune_rule_is_a_warning_that_names_it(register, tmp_path):
+    from billing.inputs.counts import attribute_counts
+    from billing.inputs.readers import read_pupil_counts
+
+    path = tmp_path / "effectifs.csv"
+    path.write_text("rentree;uai;commune;code_postal;secteur;eleves\n"
+                    "2023;0350002B;MONTAUBAN;35360;PUBLIC;120\n", encoding="utf-8")
+    counted = attribute_counts(read_pupil_counts(path, display="effectifs.csv"), register)
+    assert counted.schools["code_insee"].to_list() == ["35184"]
+    warning = next(p for p in counted.problems if not p.is_error)
+    assert (warning.file, warning.row, warning.column, warning.value) == ("effectifs.csv", 2, "commune", "MONTAUBAN")
+    assert warning.message.startswith("« MONTAUBAN » n'est plus le nom d'une commune : école rattachée à "
+                                      "Montauban-de-Bretagne (35184), la seule commune du code postal 35360 dont "
+                                      "le nom officiel contient ce nom (règle « commune renommée »)")
+
+
+def members_from(tmp_path, rows: list[str], register):
+    from billing.inputs.members import ADHESIONS_COLUMNS, ADHESIONS_TYPES, resolve_members
+    from billing.inputs.readers import coerce, read_table
+
+    path = tmp_path / "adhesions.csv"
+    path.write_text("code_insee;commune;statut;date_effet\n" + "".join(f";{name};adherente;01/01/2024\n" for name in rows),
+                    encoding="utf-8")
+    table = read_table(path, display="adhesions.csv", columns=ADHESIONS_COLUMNS, required=("statut",))
+    typed, _ = coerce(table, {k: v for k, v in ADHESIONS_TYPES.items() if k in table.frame.columns})
+    return resolve_members(typed, table, register)
+
+
+@pytest.mark.parametrize(("names", "croix"), [
+    (["Roubaix", "Croix", "Wattrelos"], "59163"),  # Nord
+    (["Croix", "Belfort", "Danjoutin"], "90030"),  # Territoire de Belfort, the name of the member after it
+])
+def test_names_alone_resolve_a_shared_name_in_two_passes(tmp_path, register, names, croix):
+    resolved = members_from(tmp_path, names, register)
+    codes = dict(zip(names, resolved.members["code_insee"].to_list()))
+    assert codes["Croix"] == croix
+    assert not [p for p in resolved.problems if p.is_error]
+    warning = next(p for p in resolved.problems if p.value == "Croix")
+    other = "90030" if croix == "59163" else "59163"
+    assert f"homonymes écartés : Croix ({other})" in warning.message
+
+
+def test_a_shared_name_among_members_of_both_departements_stays_an_error(tmp_path, register):
+    resolved = members_from(tmp_path, ["Roubaix", "Croix", "Belfort"], register)
+    errors = [p for p in resolved.problems if p.is_error]
+    assert [(p.row, p.column, p.value) for p in errors] == [(3, "commune", "Croix")]
+    assert "Croix » (59163, Nord) ou « Croix » (90030, Territoire de Belfort)" in errors[0].suggestion

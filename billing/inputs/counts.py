@@ -14,8 +14,10 @@ import polars as pl
 from billing.core import problems as P
 from billing.core.problems import Problem
 from billing.inputs.readers import PupilCounts
-from billing.inputs.register import Register, attribute_schools, departement_of_uai
+from billing.inputs.register import Register, departement_of_uai
+from billing.inputs.schools import RENAMED, attribute_schools
 from billing.inputs.members import SECTEUR_PUBLIC, describe_rows, schema_problems, secteur_expr
+from billing.inputs.cells import MAX_DETAILS
 from billing.inputs.readers import coerce
 from schemas.inputs import CommuneCounts, SchoolCounts
 
@@ -42,7 +44,7 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     if pupil_counts.form == "par_commune":
         frame, found = coerce(table, {k: v for k, v in COMMUNE_TYPES.items() if k in table.frame.columns})
         problems += found
-        problems += schema_problems(CommuneCounts, frame, table)
+        problems += _schema_problems(CommuneCounts, frame, table, found)
         frame, found = _resolve_commune_rows(frame, table, register)
         problems += found
         frame = frame.with_columns(
@@ -55,7 +57,7 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     frame, found = coerce(table, {k: v for k, v in SCHOOL_TYPES.items() if k in table.frame.columns})
     problems += found
     frame = frame.with_columns(secteur_expr("secteur"))
-    problems += schema_problems(SchoolCounts, frame, table)
+    problems += _schema_problems(SchoolCounts, frame, table, found)
     hint = frame.get_column("code_insee") if "code_insee" in frame.columns else None
     attributed = attribute_schools(
         register,
@@ -66,7 +68,22 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
     )
     attributed = attributed.with_columns(pl.col("code_insee_resolu").alias("code_insee")).drop("code_insee_resolu")
     problems += _duplicate_schools(attributed, table)
+    problems += _renamed_warnings(attributed, table, register)
     return CountedSchools(attributed, pupil_counts.form, table.display, tuple(problems))
+
+
+def _schema_problems(model, frame: pl.DataFrame, table, typing: list[Problem]) -> list[Problem]:
+    """The schema's problems, less those about a cell the typing step already refused (« obligatoire » after
+    « n'est pas un nombre » says nothing new). When the typing refused more cells than are detailed, the
+    rows holding them are not checked again at all: 300 000 refused rows would cost pandera 150 MB."""
+    refused = {(p.row, p.column) for p in typing if p.is_error and p.row is not None}
+    typed = [c for c in frame.columns if c != "_row" and c in table.frame.columns and frame[c].dtype != pl.Utf8]
+    checked = frame
+    if typed:  # a cell the typing refused is null where the text was not
+        lost = pl.any_horizontal([table.frame[c].is_not_null() & frame[c].is_null() for c in typed])
+        if frame.select(lost.sum()).item() > MAX_DETAILS:
+            checked = frame.filter(~lost)
+    return [p for p in schema_problems(model, checked, table) if (p.row, p.column) not in refused]
 
 
 def _resolve_commune_rows(frame: pl.DataFrame, table, register: Register) -> tuple[pl.DataFrame, list[Problem]]:
@@ -89,6 +106,24 @@ def _resolve_commune_rows(frame: pl.DataFrame, table, register: Register) -> tup
             problems.append(P.error(table.display, rec["_row"], header, "n'est pas une commune du référentiel.",
                                     value=code or name, suggestion=suggestion_text(res)))
     return frame.with_columns(pl.Series("code_insee", codes, dtype=pl.Utf8)), problems
+
+
+def _renamed_warnings(schools: pl.DataFrame, table, register: Register) -> list[Problem]:
+    """A school attributed by the renamed-commune rule is said so: the name in the file is not the official one."""
+    rows = schools.filter(pl.col("attribution") == RENAMED)
+    header = table.headers.get("commune_nom", "commune_nom")
+    problems = []
+    for rec in rows.select("_row", "commune_nom", "code_postal", "code_insee").iter_rows(named=True):
+        commune = register.commune(rec["code_insee"])
+        official = f"{commune.libelle} ({commune.code_insee})" if commune else rec["code_insee"]
+        problems.append(P.warning(
+            table.display, rec["_row"], header,
+            f"« {rec['commune_nom']} » n'est plus le nom d'une commune : école rattachée à {official}, la seule "
+            f"commune du code postal {rec['code_postal'] or ''} dont le nom officiel contient ce nom (règle « commune "
+            f"renommée »)",
+            value=rec["commune_nom"],
+            suggestion="Vérifiez ce rattachement, ou ajoutez un fichier annuaire.csv (UAI → code commune)."))
+    return problems
 
 
 def _duplicate_schools(schools: pl.DataFrame, table) -> list[Problem]:
@@ -132,26 +167,7 @@ def count_members(counted: CountedSchools, members: pl.DataFrame, register: Regi
     if unattributed.height:
         problems += _unattributed_problems(unattributed, display, member_codes, register)
 
-    if counted.form == "par_commune":
-        per_commune = year_rows.filter(pl.col("code_insee").is_not_null()).group_by("code_insee").agg(
-            pl.col("ecoles_declarees").sum().cast(pl.Int64).alias("ecoles"),
-            pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
-            pl.len().alias("lignes"),
-        )
-    else:
-        public = year_rows.filter(pl.col("code_insee").is_not_null() & (pl.col("secteur") == SECTEUR_PUBLIC))
-        with_pupils = public.filter(pl.col("eleves") > 0)
-        per_commune = (
-            year_rows.filter(pl.col("code_insee").is_not_null()).select("code_insee").unique()
-            .join(
-                with_pupils.group_by("code_insee").agg(
-                    pl.col("uai").n_unique().cast(pl.Int64).alias("ecoles"),
-                    pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
-                ),
-                on="code_insee", how="left",
-            )
-            .with_columns(pl.col("ecoles").fill_null(0), pl.col("eleves").fill_null(0))
-        )
+    per_commune = _per_commune(year_rows, counted.form)
     present_codes = set(per_commune["code_insee"].to_list())
     for code in sorted(billable_codes - present_codes):
         commune = register.commune(code)
@@ -175,6 +191,31 @@ def count_members(counted: CountedSchools, members: pl.DataFrame, register: Regi
                                   f"effectifs de {len(outsiders)} commune(s) non membre(s) ignorés pour la rentrée "
                                   f"{rentree} : {', '.join(names)}{more}"))
     return per_commune.select("code_insee", "ecoles", "eleves").sort("code_insee"), problems
+
+
+def _per_commune(year_rows: pl.DataFrame, form: str) -> pl.DataFrame:
+    """Schools and pupils per attributed commune: declared (per-commune form) or counted from public schools."""
+    if form == "par_commune":
+        per_commune = year_rows.filter(pl.col("code_insee").is_not_null()).group_by("code_insee").agg(
+            pl.col("ecoles_declarees").sum().cast(pl.Int64).alias("ecoles"),
+            pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
+            pl.len().alias("lignes"),
+        )
+    else:
+        public = year_rows.filter(pl.col("code_insee").is_not_null() & (pl.col("secteur") == SECTEUR_PUBLIC))
+        with_pupils = public.filter(pl.col("eleves") > 0)
+        per_commune = (
+            year_rows.filter(pl.col("code_insee").is_not_null()).select("code_insee").unique()
+            .join(
+                with_pupils.group_by("code_insee").agg(
+                    pl.col("uai").n_unique().cast(pl.Int64).alias("ecoles"),
+                    pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
+                ),
+                on="code_insee", how="left",
+            )
+            .with_columns(pl.col("ecoles").fill_null(0), pl.col("eleves").fill_null(0))
+        )
+    return per_commune
 
 
 def _unattributed_problems(rows: pl.DataFrame, display: str, member_codes: set[str], register: Register

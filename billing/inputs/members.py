@@ -15,6 +15,7 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from billing.core import problems as P
 from billing.core.problems import Problem
+from billing.inputs.cells import MAX_DETAILS
 from billing.inputs.readers import Table
 from billing.inputs.register import Register, fold_name, same_spelling, suggestion_text
 
@@ -87,7 +88,12 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
         return []
     found: list[Problem] = []
     rows = frame["_row"].to_list() if "_row" in frame.columns else None
+    seen: dict[tuple, int] = {}
     for case in cases.iter_rows(named=True):
+        key = (case.get("column"), case.get("check"))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > MAX_DETAILS:
+            continue  # counted below: a file of 300 000 bad rows gives a readable list, not 300 000 lines
         index = case.get("index")
         row = rows[index] if rows is not None and index is not None and index < len(rows) else None
         column = case.get("column")
@@ -104,6 +110,12 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
         header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
         value = case.get("failure_case")
         found.append(P.error(table.display, row, header, message, value=None if value is None else str(value)))
+    for (column, check), count in seen.items():
+        if count > MAX_DETAILS:
+            header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
+            found.append(P.error(table.display, None, header,
+                                 f"{count - MAX_DETAILS} autres lignes dans le même cas (« {check} ») : seules les "
+                                 f"{MAX_DETAILS} premières sont détaillées ; {count} en tout"))
     return found
 
 
@@ -130,58 +142,66 @@ def resolve_members(frame: pl.DataFrame, table: Table, register: Register) -> Re
                           & (pl.col("commune").is_null() | (pl.col("commune") == pl.col("_libelle"))
                              | (pl.col("commune") == pl.col("_nom"))))
     resolved: dict[int, str | None] = dict(zip(plain["_row"].to_list(), plain["code_insee"].to_list()))
-    known_departements = set(plain["_dep"].unique().to_list())
     rows = joined.filter(~pl.col("_row").is_in(plain["_row"].implode())).select("_row", "code_insee", "commune").to_dicts()
-    pending: list[dict] = []
+    pending = [rec for rec in rows if rec["code_insee"] is None and rec["commune"] is not None]
     for rec in rows:
-        code, name, row = rec["code_insee"], rec["commune"], rec["_row"]
-        if code is None:
-            pending.append(rec)
-            continue
-        res = register.resolve_code(code)
-        if res.status != "ok" or res.commune is None:
-            problems.append(P.error(table.display, row, header_code,
-                                    "n'est pas un code INSEE de commune du référentiel", value=code,
-                                    suggestion=_name_hint(register, name)))
-            resolved[row] = None
-            continue
-        commune = res.commune
-        resolved[row] = commune.code_insee
-        if res.via == "code_delegue":
-            problems.append(P.warning(table.display, row, header_code,
-                                      f"est le code d'une commune déléguée ou associée : la contribution est due par "
-                                      f"{commune.libelle} ({commune.code_insee})", value=code))
-        if name is not None:
-            problems.extend(_check_name_against_code(register, name, commune, table.display, row, header_name))
-    known_departements |= {register.commune(c).departement for c in set(resolved.values()) - set(plain["code_insee"].to_list())
-                           if c and register.commune(c)}
+        if rec["code_insee"] is not None:
+            problems += _resolve_code_row(register, rec, resolved, table.display, header_code, header_name)
+    # Two passes (DESIGN §3): the names that designate one commune in all France fix départements
+    # too, then a name shared by communes of several départements is looked for in those.
+    known = {register.commune(c).departement for c in set(resolved.values()) if c and register.commune(c)}
     for rec in pending:
-        name, row = rec["commune"], rec["_row"]
-        if name is None:
-            continue  # the schema says: code or name required
-        res = register.resolve_name(name, departements=known_departements or None)
-        if res.status == "ok" and res.commune is not None:
-            resolved[row] = res.commune.code_insee
-            if len(res.candidates) > 1 or res.spelling_differs or res.via == "nom_delegue":
-                detail = f"résolu en « {res.commune.libelle} » ({res.commune.code_insee})"
-                if len(res.candidates) > 1:
-                    others = ", ".join(f"{c.libelle} ({c.code_insee})" for c in res.candidates if c != res.commune)
-                    detail += f", dans le département des autres membres ; homonymes écartés : {others}"
-                problems.append(P.warning(table.display, row, header_name, detail, value=name))
-        elif res.status == "ambigu":
-            names = " ou ".join(f"« {c.libelle} » ({c.code_insee}, {c.departement_nom})" for c in res.candidates)
-            problems.append(P.error(table.display, row, header_name,
-                                    "désigne plusieurs communes du référentiel ; indiquez le code_insee",
-                                    value=name, suggestion=f"Candidates : {names}."))
-            resolved[row] = None
-        else:
-            problems.append(P.error(table.display, row, header_name, "n'est pas une commune du référentiel.",
-                                    value=name, suggestion=suggestion_text(res)))
-            resolved[row] = None
+        res = register.resolve_name(rec["commune"])
+        if res.status == "ok" and res.commune is not None and len(res.candidates) <= 1:
+            known.add(res.commune.departement)
+    for rec in pending:
+        problems += _resolve_name_row(register, rec, resolved, known, table.display, header_name)
     codes = [resolved.get(r) for r in frame["_row"].to_list()]
     members = frame.with_columns(pl.Series("code_insee", codes, dtype=pl.Utf8))
     problems.extend(_duplicate_members(members, table, header_code, register))
     return ResolvedMembers(members, tuple(problems))
+
+
+def _resolve_code_row(register: Register, rec: dict, resolved: dict[int, str | None], display: str,
+                      header_code: str, header_name: str) -> list[Problem]:
+    code, name, row = rec["code_insee"], rec["commune"], rec["_row"]
+    res = register.resolve_code(code)
+    if res.status != "ok" or res.commune is None:
+        resolved[row] = None
+        return [P.error(display, row, header_code, "n'est pas un code INSEE de commune du référentiel", value=code,
+                        suggestion=_name_hint(register, name))]
+    commune = res.commune
+    resolved[row] = commune.code_insee
+    problems = []
+    if res.via == "code_delegue":
+        problems.append(P.warning(display, row, header_code,
+                                  f"est le code d'une commune déléguée ou associée : la contribution est due par "
+                                  f"{commune.libelle} ({commune.code_insee})", value=code))
+    if name is not None:
+        problems.extend(_check_name_against_code(register, name, commune, display, row, header_name))
+    return problems
+
+
+def _resolve_name_row(register: Register, rec: dict, resolved: dict[int, str | None], known: set[str],
+                      display: str, header_name: str) -> list[Problem]:
+    name, row = rec["commune"], rec["_row"]
+    res = register.resolve_name(name, departements=known or None)
+    if res.status == "ok" and res.commune is not None:
+        resolved[row] = res.commune.code_insee
+        if len(res.candidates) > 1 or res.spelling_differs or res.via == "nom_delegue":
+            detail = f"résolu en « {res.commune.libelle} » ({res.commune.code_insee})"
+            if len(res.candidates) > 1:
+                others = ", ".join(f"{c.libelle} ({c.code_insee})" for c in res.candidates if c != res.commune)
+                detail += f", dans le département des autres membres ; homonymes écartés : {others}"
+            return [P.warning(display, row, header_name, detail, value=name)]
+        return []
+    resolved[row] = None
+    if res.status == "ambigu":
+        names = " ou ".join(f"« {c.libelle} » ({c.code_insee}, {c.departement_nom})" for c in res.candidates)
+        return [P.error(display, row, header_name, "désigne plusieurs communes du référentiel ; indiquez le code_insee",
+                        value=name, suggestion=f"Candidates : {names}.")]
+    return [P.error(display, row, header_name, "n'est pas une commune du référentiel.", value=name,
+                    suggestion=suggestion_text(res))]
 
 
 def _name_hint(register: Register, name: str | None) -> str | None:

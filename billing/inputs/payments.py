@@ -122,22 +122,9 @@ def read_payment_file(path: Path, *, display: str, annee: int, known_titres: Col
     problems += found
     refused = {(p.row, p.column) for p in found if p.is_error}
 
-    known = None if known_titres is None else {normalize_titre_number(n): n for n in known_titres}
     original = dict(table.frame.select("_row", "montant").iter_rows())
-    cents, numbers, codes = [], [], []
-    for rec in typed.select("_row", "montant", "numero_titre", "code_insee").iter_rows(named=True):
-        row = rec["_row"]
-        cents.append(_amount_cents(rec["montant"], original.get(row), display=display, row=row,
-                                   header=header["montant"], problems=problems, refused=refused))
-        numbers.append(_titre_number(rec["numero_titre"], known))
-        codes.append(_commune_code(rec["code_insee"], known_communes, commune_names, display=display, row=row,
-                                   header=header["code_insee"], problems=problems, refused=refused))
-    typed = typed.with_columns(
-        pl.Series("montant_cents", cents, dtype=pl.Int64),
-        pl.Series("numero_titre", numbers, dtype=pl.Utf8),
-        pl.Series("code_insee", codes, dtype=pl.Utf8),
-    )
-
+    typed = _payer_columns(typed, header, original, known_titres=known_titres, known_communes=known_communes,
+                           commune_names=commune_names, display=display, problems=problems, refused=refused)
     problems += _schema_problems(typed, table, header=header, original=original, refused=refused)
 
     problems += _window_problems(typed, annee=annee, titre_exercices=titre_exercices, display=display,
@@ -152,6 +139,27 @@ def read_payment_file(path: Path, *, display: str, annee: int, known_titres: Col
         .select(PAYMENT_OUTPUT)
     )
     return PaymentFile(clean, P.sort_problems(problems), header)
+
+
+def _payer_columns(typed: pl.DataFrame, header: Mapping[str, str], original: Mapping[int, str], *,
+                   known_titres: Collection[str] | None, known_communes: Collection[str] | None,
+                   commune_names: Mapping[str, str] | None, display: str, problems: list[Problem],
+                   refused: set) -> pl.DataFrame:
+    """montant_cents, numero_titre (as the ledger writes it, or as typed) and code_insee, each cell checked."""
+    known = None if known_titres is None else {normalize_titre_number(n): n for n in known_titres}
+    cents, numbers, codes = [], [], []
+    for rec in typed.select("_row", "montant", "numero_titre", "code_insee").iter_rows(named=True):
+        row = rec["_row"]
+        cents.append(_amount_cents(rec["montant"], original.get(row), display=display, row=row,
+                                   header=header["montant"], problems=problems, refused=refused))
+        numbers.append(_titre_number(rec["numero_titre"], known))
+        codes.append(_commune_code(rec["code_insee"], known_communes, commune_names, display=display, row=row,
+                                   header=header["code_insee"], problems=problems, refused=refused))
+    return typed.with_columns(
+        pl.Series("montant_cents", cents, dtype=pl.Int64),
+        pl.Series("numero_titre", numbers, dtype=pl.Utf8),
+        pl.Series("code_insee", codes, dtype=pl.Utf8),
+    )
 
 
 def _schema_problems(typed: pl.DataFrame, table, *, header: Mapping[str, str], original: Mapping[int, str],
