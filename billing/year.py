@@ -83,23 +83,26 @@ def locate_files(state: YearState) -> tuple[YearState, list[Problem]]:
                                           "« ent-bill init ».")]
     problems: list[Problem] = []
     files: dict[str, Path] = {}
+    named: set[str] = set()
     for stem in INPUT_STEMS:
         if stem in ("syndicat", "tarifs"):
             path = inputs_dir / f"{stem}.toml"
-            if path.is_file():
+            if path.exists():  # a folder of that name is refused by the reader, with its own words
                 files[stem] = path
             continue
         path, found = readers.find_input(inputs_dir, stem)
         problems += found
         if path is not None:
             files[stem] = path
+        elif found:
+            named.add(stem)  # find_input said precisely what is wrong (a folder, a broken link)
     for required, hint in REQUIRED:
-        if required not in files:
+        if required not in files and required not in named:
             problems.append(P.error(f"{inputs_dir.name}/{hint.split(' ')[0]}", None, None,
                                     f"fichier obligatoire absent ({hint})", code=Code.MISSING,
                                     suggestion="« ent-bill init » crée un dossier d'exemple complet."))
     hashes = tuple(InputHash(path.name, readers.sha256_file(path), path.stat().st_size)
-                   for _, path in sorted(files.items()))
+                   for _, path in sorted(files.items()) if path.is_file())
     return replace(state, files=files, input_hashes=hashes), problems
 
 
