@@ -69,7 +69,7 @@ class Context:
 
     def out_dir(self, annee: int) -> Path:
         """--out, else reports/ANNEE/ beside the inputs folder (where the ledger is), wherever the officer runs from."""
-        return self.out if self.out is not None else self.inputs.resolve().parent / "reports" / str(annee)
+        return self.out if self.out is not None else self.inputs.parent / "reports" / str(annee)
 
     def ledger_path(self) -> Path:
         return self.ledger if self.ledger is not None else self.inputs.resolve().parent / "ent-bill.duckdb"

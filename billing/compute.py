@@ -53,23 +53,24 @@ class ComputeResult:
         }
 
     def summary_lines(self) -> list[str]:
-        from billing.core.money import format_euros
+        from billing.core.money import format_count, format_euros
 
         t = self.totals()
         lines = [
             f"Contributions {self.data.annee} — tarif « {self.data.tariff.deliberation} », rentrée {self.data.tariff.rentree}",
-            f"  Communes facturées      : {t['facturees']:>6}   {format_euros(t['montant_cents']):>18}",
-            f"  Conditionnelles (info)  : {t['indicatives']:>6}   {format_euros(t['montant_indicatif_cents']):>18}",
+            f"  Communes facturées       : {t['facturees']:>6}   {format_euros(t['montant_cents']):>18}",
+            f"  Conditionnelles (info)   : {t['indicatives']:>6}   {format_euros(t['montant_indicatif_cents']):>18}",
         ]
         if t["hors_periode"]:
-            lines.append(f"  Hors période            : {t['hors_periode']:>6}")
-        lines.append(f"  Écoles / élèves facturés: {t['ecoles']} écoles publiques, {t['eleves']} élèves")
+            lines.append(f"  Hors période             : {t['hors_periode']:>6}")
+        lines.append(f"  Écoles / élèves facturés : {format_count(t['ecoles'])} écoles publiques, "
+                     f"{format_count(t['eleves'])} élèves")
         kind = "Projets d'avis (PROJET)" if self.corrections is None else "Projets de corrections"
         pdfs = sum(1 for path in self.notices if path.suffix == ".pdf")
         also = f" (+ {pdfs} PDF)" if pdfs else ""
-        lines.append(f"  {kind:<24}: {len(self.notices) - pdfs}{also} dans {self.out_dir / 'avis'}/")
+        lines.append(f"  {kind:<25}: {len(self.notices) - pdfs}{also} dans {self.out_dir / 'avis'}/")
         for label, path in self.outputs.items():
-            lines.append(f"  {label:<24}: {path}")
+            lines.append(f"  {label:<25}: {path}")
         if self.ledger_note:
             lines.append(f"Attention : {self.ledger_note}")
         if self.date_note:

@@ -272,7 +272,7 @@ def test_drafts_after_issue_are_the_corrections_issue_would_make(work):
     assert changed.exit_code == 0
     drafts = sorted(p.name for p in (work / "out" / "avis").glob("PROJET*.xlsx"))
     assert len(drafts) == 1 and drafts[0].startswith("PROJET-reduction-ENT-2024-") and "_59013_anstaing" in drafts[0]
-    assert "Projets de corrections  : 1" in changed.stdout
+    assert "Projets de corrections   : 1" in changed.stdout
     assert run(work, "issue", "2024").exit_code == 0
     assert not list((work / "out" / "avis").glob("PROJET*.xlsx"))  # replaced by the issued réduction
 
