@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from billing.core.pricing import Priced
 from billing.core.problems import BillingError, Problem
 from billing.year import YearData, prepare_year
 
@@ -30,7 +31,7 @@ class ComputeResult:
     corrections: tuple | None = None  # after issue: what `issue` would emit now (empty: nothing to correct)
 
     @property
-    def priced(self):
+    def priced(self) -> Priced:
         return self.data.priced
 
     @property
@@ -210,7 +211,7 @@ def issued_with_ledger(ledger_path: Path | None, annee: int) -> tuple[list | Non
     return titres, None
 
 
-def differences_of(priced, issued: list | None) -> tuple:
+def differences_of(priced: Priced, issued: list | None) -> tuple:
     """(code_insee, commune, issued net, computed) of each commune whose amount moved since it was issued."""
     if not issued:
         return ()

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from billing.core.model import Syndicat, Tariff
+from billing.core.pricing import Priced
 from billing.year import YearData
 
 
@@ -87,7 +88,7 @@ def draft_notices(data: YearData, *, today: date | None = None) -> list:
     return notices
 
 
-def claims_of(priced) -> list:
+def claims_of(priced: Priced) -> list:
     """What each billed commune owes now, with its lines (prorata lines carry their factor)."""
     from billing.core.corrections import Claim
 

@@ -19,6 +19,7 @@ import polars as pl
 
 from billing.core import problems as P
 from billing.core.model import InputHash, Syndicat, Tariff
+from billing.core.pricing import Priced
 from billing.core.problems import BillingError, Code, Problem
 
 INPUT_STEMS = ("syndicat", "tarifs", "adhesions", "effectifs", "annuaire", "budget", "paiements")
@@ -48,7 +49,7 @@ class YearState:
     counted: object | None = None         # billing.inputs.counts.Counted
     budget: pl.DataFrame | None = None
     billing_base: pl.DataFrame | None = None
-    priced: object | None = None          # billing.core.pricing.Priced
+    priced: Priced | None = None
 
     def display(self, stem: str) -> str:
         return display_path(self.files[stem], self.inputs_dir)
@@ -65,7 +66,7 @@ class YearData:
     billing_base: pl.DataFrame
     warnings: tuple[Problem, ...]
     input_hashes: tuple[InputHash, ...]
-    priced: object  # billing.core.pricing.Priced; its frames follow billing.core.contract
+    priced: Priced  # its frames follow billing.core.contract (checked in tests)
     budget: pl.DataFrame | None = None
 
 
