@@ -152,13 +152,14 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
 def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report):
     """PROJET notices of what would be issued now; stale drafts removed. Returns (paths, planned corrections)."""
     from billing.core.corrections import plan_titres
-    from billing.documents import claims_of, correction_drafts, draft_notices
+    from billing.documents import claims_of, correction_drafts, draft_notices, recorded_sirets
     from billing.render.notice import notice_filename, write_notices
 
     corrections = None
     if issued:
         corrections = tuple(plan_titres(claims_of(data.priced), issued))
-        notices = correction_drafts(data, corrections, issued, today=today)
+        recorded = recorded_sirets(out_dir.parent / f"titres_{data.annee}.csv", issued)
+        notices = correction_drafts(data, corrections, issued, today=today, recorded=recorded)
     else:
         notices = draft_notices(data, today=today)
     out_dir.mkdir(exist_ok=True)

@@ -15,7 +15,7 @@ from billing.compute import write_summary
 from billing.core.errors import UserError
 from billing.core.problems import BillingError, Code
 from billing.documents import (claims_of, debtor_facts, due_date_for, imputation_for, issue_date_for,
-                               issue_date_warning, notice_for_titre, objet_for)
+                               issue_date_warning, notice_for_titre, objet_for, recorded_sirets)
 from billing.year import prepare_year
 
 
@@ -122,8 +122,13 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
 
     emission = issue_date_for(data.tariff, today)
     with open_ledger(ledger_path) as ledger:
-        issued = ledger.issue_claims(
-            claims, annee=data.annee, prefixe=data.syndicat.prefixe_titre,
+        from billing.core.corrections import plan_titres
+
+        # Planned from the full titres (their stored lines give each correction its motif); the ledger
+        # checks the plan again inside its transaction, so a run that issued meanwhile cannot double it.
+        planned = plan_titres(claims, ledger.titres(data.annee))
+        issued = ledger.issue(
+            planned, annee=data.annee, prefixe=data.syndicat.prefixe_titre,
             run=RunInfo.new(data.annee, version=__version__, input_hashes=data.input_hashes),
             date_emission=emission, date_echeance=due_date_for(data.tariff, emission),
             deliberation=data.tariff.deliberation, objet=objet_for(data.annee),
@@ -141,7 +146,9 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     annee = data.annee
     avis_dir = out_dir / "avis"
     avis_dir.mkdir(parents=True, exist_ok=True)
-    facts = debtor_facts(data, {t.code_insee for t in all_titres})
+    # the SIRET each titre was issued with, before titres_YEAR.csv is written again from today's facts
+    recorded = recorded_sirets(out_dir / f"titres_{annee}.csv", all_titres)
+    facts = debtor_facts(data, {t.code_insee for t in all_titres}, recorded)
     origin_dates = {t.numero: t.date_emission for t in all_titres}
     notices = [notice_for_titre(t, data, facts, origin_dates) for t in all_titres]
     missing = [n for n in notices if not (avis_dir / notice_filename(n)).exists()]
