@@ -119,7 +119,8 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     from billing import __version__
     from billing.documents import issue_date_for, issue_date_warning
     from billing.inputs.config import describe_tariff, tariff_to_dict
-    from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
+    from billing.render.contributions import (write_contributions_csv, write_contributions_excel_csv,
+                                              write_contributions_workbook, write_manifest)
 
     report = progress or (lambda stage, done, total: None)
     report("Lecture et contrôle", 0, 1)
@@ -137,6 +138,8 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         problems=data.warnings,
         input_hashes=data.input_hashes, syndicat=data.syndicat, version=__version__, generated_at=generated_at)
     outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
+    outputs["Copie CSV (Excel)"] = write_contributions_excel_csv(out_dir / f"contributions_{annee}_excel.csv",
+                                                                priced=priced)
     synthese = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese

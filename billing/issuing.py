@@ -140,7 +140,7 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     """Every missing notice of the exercice, the titres CSV, the bordereau and the summary, from the ledger."""
     from datetime import datetime
 
-    from billing.render.bordereau import write_bordereau, write_titres_csv
+    from billing.render.bordereau import write_bordereau, write_titres_csv, write_titres_excel_csv
     from billing.render.notice import notice_filename, write_notices
 
     annee = data.annee
@@ -164,6 +164,8 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     files = {
         "Titres (CSV)": write_titres_csv(out_dir / f"titres_{annee}.csv", titres=all_titres, sirets=sirets,
                                          debtors=debtors),
+        "Titres (CSV Excel)": write_titres_excel_csv(out_dir / f"titres_{annee}_excel.csv", titres=all_titres,
+                                                     sirets=sirets, debtors=debtors),
         "Bordereau": write_bordereau(out_dir / f"bordereau_{annee}.xlsx", annee=annee, titres=all_titres,
                                      sirets=sirets, debtors=debtors, issuer=data.syndicat.nom,
                                      generated_at=generated_at),

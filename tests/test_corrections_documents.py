@@ -53,10 +53,10 @@ def test_withdrawal_gives_a_reduction_whose_motif_is_the_withdrawal_date():
     original = _titre("ENT-2024-0001", "titre", 150_00 + 1000 * 120 - 100_00,
                       _lines(1000, period="du 01/03/2024 au 31/12/2024"))
     claim = Claim("59098", "Bousbecque", 150_00 + 1000 * 120 - 500_00,
-                  _lines(1000, period="du 01/03/2024 au 01/07/2024"))
+                  _lines(1000, period="du 01/03/2024 au 30/06/2024"))
     (planned,) = plan_titres([claim], [original])
     assert planned.nature == "reduction" and planned.montant_cents == 400_00
-    assert planned.lines[0]["detail"] == "retrait au 01/07/2024"
+    assert planned.lines[0]["detail"] == "retrait au 01/07/2024 (adhésion jusqu'au 30/06/2024)"
     assert sum(line["montant_cents"] for line in planned.lines) == 400_00
 
 

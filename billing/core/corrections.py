@@ -256,7 +256,7 @@ def correction_motif(claim: Claim | None, original) -> str:
     new_period, old_period = _period(claim.lines), _period(old)
     if new_period != old_period and new_period is not None:
         if old_period is None or new_period[1] != old_period[1]:
-            reasons.append(f"retrait au {new_period[1]}" if not new_period[1].startswith("31/12")
+            reasons.append(_withdrawal(new_period[1]) if not new_period[1].startswith("31/12")
                            else f"période d'adhésion : du {new_period[0]} au {new_period[1]}")
         if old_period is not None and new_period[0] != old_period[0]:
             reasons.append(f"adhésion au {new_period[0]}")
@@ -275,6 +275,15 @@ def correction_motif(claim: Claim | None, original) -> str:
             reasons.append(f"tarif modifié : {line['libelle']} {format_rate(line['taux_units'])} "
                            f"au lieu de {format_rate(before)}")
     return " ; ".join(reasons) or "montant recalculé"
+
+
+def _withdrawal(last_day: str) -> str:
+    """« retrait au 01/07/2024 (adhésion jusqu'au 30/06/2024) »: the withdrawal takes effect the day after the
+    last day billed."""
+    from datetime import datetime, timedelta
+
+    effect = datetime.strptime(last_day, "%d/%m/%Y").date() + timedelta(days=1)
+    return f"retrait au {effect:%d/%m/%Y} (adhésion jusqu'au {last_day})"
 
 
 def _period(lines) -> tuple[str, str] | None:

@@ -35,7 +35,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
 from billing.core.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
-from billing.render.files import BOLD, HEADER_FILL, save_workbook, write_atomic
+from billing.render.files import BOLD, HEADER_FILL, print_setup, save_workbook, write_atomic
 
 KINDS = ("text", "int", "date", "euros", "rate", "formula")
 PROTOTYPE = "\u27e6prototype\u27e7"
@@ -57,6 +57,7 @@ class Column:
     kind: str
     number_format: str | None = None
     bold: bool = False
+    wrap: bool = False  # long text wraps in its column (the row grows) instead of running into the next
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -87,6 +88,8 @@ def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
         cell.number_format = column.number_format
     if font is not None:
         cell.font = font
+    if column.wrap:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
     return cell
 
 
@@ -255,6 +258,7 @@ class Table:
     preamble: tuple[tuple[tuple[str, object], ...], ...] = ()
     header_wrap: bool = False
     landscape: bool = True  # printed on A4 landscape, as wide as the page, the header row on every page
+    print_title: str | None = None  # the page header when printed (title and year); the sheet's title otherwise
 
 
 def header_cells(sheet, titles: Sequence[str], *, wrap: bool = False) -> list[WriteOnlyCell]:
@@ -282,13 +286,9 @@ def _lay_out(workbook, table: Table):
         sheet.freeze_panes = table.freeze
     if table.filter_ref:
         sheet.auto_filter.ref = table.filter_ref
-    if table.landscape:
-        sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = 9  # A4
-        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
-        sheet.sheet_properties.pageSetUpPr.fitToPage = True
-        header = len(table.preamble) + 1
-        sheet.print_title_rows = f"{header}:{header}"
+    header = len(table.preamble) + 1
+    print_setup(sheet, title=table.print_title or table.title, landscape=table.landscape,
+                title_rows=f"{header}:{header}")
     for row in table.preamble:
         cells = []
         for text, font in row:
@@ -319,7 +319,8 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
                           for column, value in zip(table.forms[form], values)])
         return None
     for columns in table.forms:
-        sheet.append([None if column is None else openpyxl_cell(sheet, Column("text", column.number_format),
+        sheet.append([None if column is None else openpyxl_cell(sheet, Column("text", column.number_format,
+                                                                       wrap=column.wrap),
                                                                 PROTOTYPE, font=_font(column))
                       for column in columns])
     first = len(table.preamble) + 2
