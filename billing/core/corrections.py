@@ -248,7 +248,7 @@ def correction_motif(claim: Claim | None, original) -> str:
     « tarif modifié » when a unit price did; otherwise « montant recalculé ».
     """
     if claim is None or claim.montant_cents == 0:
-        return "fin d'adhésion : la commune n'est plus redevable pour l'exercice"
+        return "fin d'adhésion"
     old = tuple(original.lines) if original is not None and getattr(original, "lines", None) else ()
     if not old:
         return "montant recalculé"

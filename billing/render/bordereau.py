@@ -95,7 +95,7 @@ def write_titres_excel_csv(path: Path, *, titres, sirets, debtors) -> Path:
     return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 
 
-WIDTHS = (15, 8, 14, 15, 11, 11, 9, 24, 16, 10, 28, 48, 14, 20)
+WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 28, 48, 15, 20)
 
 
 def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
@@ -103,7 +103,7 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
     first = 5
     last = first + len(ordered) - 1
     text, wrapped, day = Column("text"), Column("text", wrap=True), Column("date", DATE)
-    data = (text, Column("int"), wrapped, text, day, day, text, wrapped, text, text, wrapped, wrapped,
+    data = (text, Column("int"), wrapped, text, day, day, text, wrapped, text, wrapped, wrapped, wrapped,
             Column("euros", EUROS), wrapped)
     total = (None,) * 11 + (Column("text", bold=True), Column("formula", EUROS, bold=True))
     heading, plain = (Column("text", bold=True),), (Column("text"),)

@@ -25,7 +25,8 @@ from billing.core.model import SITUATION_LABELS, STATUT_LABELS, InputHash, Syndi
 from billing.core.money import cents_to_str, ratio_to_str
 from billing.core.problems import Problem
 from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, print_setup, write_bytes_atomic
-from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
+from billing.render.sheetxml import (Column, Formula, Table, add_table, header_cells, save_with_tables,
+                                     wrapped_height)
 
 LINE_COLUMN_ORDER = ("part_fixe", "part_ecole", "part_eleve")
 
@@ -103,7 +104,7 @@ def _contributions_table(priced) -> Table:
             tuple(formulas)
 
     return Table("Contributions", tuple(fixed + money),
-                 (11, 22, 11, 13, 12, 24, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money), (data, total), rows,
+                 (11, 22, 14, 13, 12, 30, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money), (data, total), rows,
                  "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}", header_wrap=True,
                  print_title=f"Contributions {priced.annee} — montants par commune")
 
@@ -166,13 +167,19 @@ def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str
                         generated_at: datetime, annee: int) -> None:
     anomalies = workbook.create_sheet("Anomalies")
     print_setup(anomalies, title=f"Contributions {annee} — anomalies des données", title_rows="1:1")
-    for index, width in enumerate([10, 20, 7, 14, 20, 60, 44], start=1):
+    for index, width in enumerate((14, 20, 7, 14, 20, 60, 44), start=1):
         anomalies.column_dimensions[get_column_letter(index)].width = width
     anomalies.append(header_cells(anomalies, ["Gravité", "Fichier", "Ligne", "Colonne", "Valeur", "Message", "Suggestion"]))
     if not problems:
         anomalies.append(["Aucune anomalie"])
-    for problem in problems:
-        anomalies.append([_cell(anomalies, problem.severity), _cell(anomalies, problem.file, wrap=True), problem.row,
+    widths = (14, 20, 7, 14, 20, 60, 44)
+    for row, problem in enumerate(problems, start=2):
+        height = wrapped_height([(problem.file, widths[1]), (problem.column, widths[3]), (problem.value, widths[4]),
+                                 (problem.message, widths[5]), (problem.suggestion, widths[6])])
+        if height:
+            anomalies.row_dimensions[row].height = height  # before the row is written (write-only sheet)
+        anomalies.append([_cell(anomalies, problem.severity, wrap=True), _cell(anomalies, problem.file, wrap=True),
+                          _cell(anomalies, problem.row, wrap=True),
                           _cell(anomalies, problem.column, wrap=True), _cell(anomalies, problem.value, wrap=True),
                           _cell(anomalies, problem.message, wrap=True),
                           _cell(anomalies, problem.suggestion, wrap=True)])
@@ -183,7 +190,10 @@ def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str
     params.column_dimensions["B"].width = 70
     params.column_dimensions["C"].width = 12
     params.append([_cell(params, "Tarif appliqué", bold=True)])
-    for label, value in tariff_description:
+    for row, (label, value) in enumerate(tariff_description, start=2):
+        height = wrapped_height([(label, 34), (value, 70)])
+        if height:
+            params.row_dimensions[row].height = height
         params.append([_cell(params, label, wrap=True), _cell(params, value, wrap=True)])
     params.append([])
     params.append([_cell(params, "Syndicat", bold=True)])

@@ -197,8 +197,7 @@ def _heading_values(notice: Notice, origine: str) -> dict[str, object]:
         "date_emission": notice.date_emission,
         "intitule": INTITULES[notice.nature],
         "projet": PROJET_MARK if draft else None,
-        "origine": (ORIGINES[notice.nature].format(origine) + (f" — motif : {notice.motif}" if notice.motif else "")
-                    if notice.nature in ORIGINES else None),
+        "origine": _origine_text(notice, origine),
         "debiteur_nom": notice.debiteur_nom,
         "debiteur_adresse": notice.debiteur_adresse or "adresse non communiquée",
         "debiteur_siret": notice.debiteur_siret or "non communiqué",
@@ -216,6 +215,16 @@ def _heading_values(notice: Notice, origine: str) -> dict[str, object]:
         "signature": _signataire(syndicat),
         "recours": _recours(syndicat.tribunal),
     }
+
+
+def _origine_text(notice: Notice, origine: str) -> str | None:
+    """« Réduction du titre n° … du … — motif : … »; the motif only when the line still fits the page width
+    (it is always on the first line of the bases de liquidation)."""
+    if notice.nature not in ORIGINES:
+        return None
+    text = ORIGINES[notice.nature].format(origine)
+    with_motif = f"{text} — motif : {notice.motif}" if notice.motif else text
+    return with_motif if len(with_motif) <= 95 else text
 
 
 def _payment_values(notice: Notice, origine: str) -> dict[str, object]:

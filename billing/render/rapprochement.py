@@ -25,6 +25,7 @@ from billing.core.reconcile import Reconciliation, Totals, check_balance
 from billing.render.files import (
     BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, print_setup, put_date, put_euros, put_text, save_workbook,
 )
+from billing.render.sheetxml import wrapped_height
 
 DAYS = "0"
 
@@ -339,8 +340,18 @@ def _landscape(sheet: Worksheet) -> None:
     print_setup(sheet, title=str(sheet["A1"].value or sheet.title), title_rows="5:5")
     wide = {index for index in range(1, sheet.max_column + 1)
             if (sheet.column_dimensions[get_column_letter(index)].width or 0) >= 28}
-    for row in sheet.iter_rows(min_row=5):
+    for row in sheet.iter_rows(min_row=6):
+        texts = []
         for cell in row:
             if cell.column in wide and isinstance(cell.value, str) and not cell.value.startswith("="):
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
+                texts.append((cell.value, sheet.column_dimensions[cell.column_letter].width))
+        height = wrapped_height(texts)
+        if height and row:
+            sheet.row_dimensions[row[0].row].height = height
+    headers = [(cell.value, sheet.column_dimensions[cell.column_letter].width or 10) for cell in sheet[5]
+               if isinstance(cell.value, str)]
+    height = wrapped_height(headers)
+    if height:
+        sheet.row_dimensions[5].height = height
 

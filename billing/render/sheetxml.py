@@ -64,6 +64,30 @@ class Column:
             raise ValueError(f"type de colonne inconnu : {self.kind}")
 
 
+_TOP = Alignment(vertical="top")
+_WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+LINE_POINTS = 14.5  # one line of 11-point text
+
+
+def wrapped_height(texts: Sequence[tuple[object, int]]) -> float | None:
+    """The row height (points) that shows every wrapped text whole, from (text, column width) pairs; None for
+    one line. LibreOffice keeps the default height of a row it did not measure, so wrapped text would
+    overprint the next row: the height is written, estimated from the length (a width unit ≈ one character)."""
+    lines = 1
+    for text, width in texts:
+        if text is None:
+            continue
+        per_line = max(4, int(width * 0.95) - 1)
+        count = sum(max(1, -(-len(part) // per_line)) for part in str(text).split("\n"))
+        lines = max(lines, count)
+    return None if lines == 1 else round(lines * LINE_POINTS + 2, 1)
+
+
+def _row_height(form: Sequence[Column | None], values: Sequence, widths: Sequence[int]) -> float | None:
+    return wrapped_height([(value, widths[index]) for index, (column, value) in enumerate(zip(form, values))
+                           if column is not None and column.wrap and index < len(widths)])
+
+
 # ----- the reference: plain openpyxl cells --------------------------------------------------
 
 
@@ -88,8 +112,8 @@ def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
         cell.number_format = column.number_format
     if font is not None:
         cell.font = font
-    if column.wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    # every cell top-aligned, long text wrapped: a row grown for a wrapped text reads along its top line
+    cell.alignment = _WRAP_TOP if column.wrap else _TOP
     return cell
 
 
@@ -138,6 +162,7 @@ class StreamedSheet:
     forms: tuple[tuple[Column | None, ...], ...]
     rows: Iterable[tuple[int, int, Sequence]]
     first_row: int = 2
+    widths: tuple[int, ...] = ()  # the columns' widths: a row with wrapped text gets the height it needs
 
 
 _ROW = re.compile(r'<row r="([0-9]+)"[^>]*>(.*?)</row>|<row r="([0-9]+)"[^>]*/>', re.S)
@@ -191,7 +216,9 @@ def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
                     cells.append(f'<c r="{ref}"{style}/>')
             else:
                 cells.append(encode(ref, style, value))
-        chunk.append(f'<row r="{number}">{"".join(cells)}</row>')
+        height = _row_height(sheet.forms[form_index], values, sheet.widths) if sheet.widths else None
+        opening = f'<row r="{number}" ht="{height}" customHeight="1">' if height else f'<row r="{number}">'
+        chunk.append(f'{opening}{"".join(cells)}</row>')
         if len(chunk) >= _ROWS_PER_CHUNK:
             yield _checked("".join(chunk), sheet.part)
             chunk = []
@@ -298,6 +325,10 @@ def _lay_out(workbook, table: Table):
                 cell.font = font
             cells.append(cell)
         sheet.append(cells)
+    if table.header_wrap:
+        height = wrapped_height(list(zip(table.headers, table.widths)))
+        if height:
+            sheet.row_dimensions[header].height = height
     sheet.append(header_cells(sheet, table.headers, wrap=table.header_wrap))
     return sheet
 
@@ -311,10 +342,15 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
     """
     sheet = _lay_out(workbook, table)
     if not streamed:
+        number = len(table.preamble) + 1
         for form, values in table.rows():
+            number += 1
             if form is None:
                 sheet.append([])
                 continue
+            height = _row_height(table.forms[form], values, table.widths)
+            if height:
+                sheet.row_dimensions[number].height = height
             sheet.append([None if column is None else openpyxl_cell(sheet, column, value, font=_font(column))
                           for column, value in zip(table.forms[form], values)])
         return None
@@ -332,7 +368,7 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
             if form is not None:
                 yield number, form, values
 
-    return StreamedSheet(worksheet_part(workbook, table.title), table.forms, numbered(), first)
+    return StreamedSheet(worksheet_part(workbook, table.title), table.forms, numbered(), first, tuple(table.widths))
 
 
 def save_with_tables(workbook, streamed: Sequence[StreamedSheet | None], path: Path) -> Path:

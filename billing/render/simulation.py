@@ -13,6 +13,7 @@ from openpyxl.utils import get_column_letter
 
 from billing.core.model import SITUATION_LABELS
 from billing.render.files import BOLD, EUROS, TITLE, header_row, print_setup, put_euros, put_text, save_workbook
+from billing.render.sheetxml import wrapped_height
 
 BILLED = SITUATION_LABELS["facturee"]  # the label shown in « Situation », which the totals' SUMIF selects
 
@@ -60,20 +61,23 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     sheet.auto_filter.ref = f"A4:{get_column_letter(len(headers))}{last}"
     print_setup(sheet, title=f"Simulation des contributions {annee} — comparaison", title_rows="4:4")
 
-    _tariffs_sheet(workbook.create_sheet("Tarifs"), scenarios, tariff_descriptions, solution)
+    _tariffs_sheet(workbook.create_sheet("Tarifs"), scenarios, tariff_descriptions, solution, annee=annee)
     return save_workbook(workbook, path)
 
 
 def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Sequence[tuple[str, str]]],
-                   solution) -> None:
+                   solution, *, annee: int) -> None:
     """One column per tariff (current, then each scenario), one row per label; the solved rate below."""
     params.column_dimensions["A"].width = 36
-    print_setup(params, title="Simulation — tarifs comparés", landscape=len(scenarios) > 1, title_rows="1:1")
+    print_setup(params, title=f"Simulation des contributions {annee} — tarifs comparés", landscape=len(scenarios) > 1,
+                title_rows="1:1")
     column = 2
     put_text(params.cell(1, 2), "Tarif actuel")
     for scenario in scenarios:
         column += 1
         put_text(params.cell(1, column), scenario.name)
+    for cell in params[1]:
+        cell.font = BOLD
     rows: dict[str, int] = {}
     for tariff_index, description in enumerate(tariff_descriptions):
         for label, value in description:
@@ -85,6 +89,9 @@ def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Se
     for row in params.iter_rows(min_row=2):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+        height = wrapped_height([(cell.value, 36 if cell.column == 1 else 30) for cell in row])
+        if height:
+            params.row_dimensions[row[0].row].height = height
     if solution is not None:
         r = len(rows) + 3
         put_text(params.cell(r, 1), "Tarif résolu pour la cible")
