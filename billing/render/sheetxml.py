@@ -77,7 +77,7 @@ def wrapped_height(texts: Sequence[tuple[object, int]]) -> float | None:
     for text, width in texts:
         if text is None:
             continue
-        per_line = max(4, int(width * 0.95) - 1)
+        per_line = max(4, int(width) - 2)
         count = sum(max(1, -(-len(part) // per_line)) for part in str(text).split("\n"))
         lines = max(lines, count)
     return None if lines == 1 else round(lines * LINE_POINTS + 2, 1)
