@@ -138,3 +138,25 @@ def test_simulation_total_recomputes_in_libreoffice(workflow, tmp_path):  # noqa
                  if sheet.cell(r, 3).value == "facturée")
     assert billed > 0
     assert Decimal(str(sheet.cell(total_row, 4).value)).quantize(Decimal("0.01")) == billed.quantize(Decimal("0.01"))
+
+
+def test_correction_drafts_of_compute_keep_the_issued_siret_and_state_their_motif(tmp_path):
+    from click.testing import CliRunner
+    from freezegun import freeze_time
+
+    from billing.cli import main
+    from tests.test_golden import FROZEN_NOW, RAISED, REMOVED, WITHDRAWN, Workflow, _drop_line, _edit
+
+    flow = Workflow(tmp_path)
+    assert CliRunner().invoke(main, ["init", str(flow.inputs)], catch_exceptions=False).exit_code == 0
+    with freeze_time(FROZEN_NOW):
+        flow.run("compute", "2024")
+        flow.run("issue", "2024")
+        _drop_line(flow.inputs / "adhesions.csv", REMOVED)
+        _edit(flow.inputs / "adhesions.csv", *WITHDRAWN)
+        _edit(flow.inputs / "effectifs.csv", *RAISED)
+        flow.run("compute", "2024")
+    (draft,) = (flow.out / "avis").glob("PROJET-annulation-*_59106_*.xlsx")
+    sheet = load_workbook(draft)["Avis"]
+    assert sheet["B13"].value == BOUVINES_SIRET
+    assert sheet["A8"].value.endswith("motif : fin d'adhésion")

@@ -224,7 +224,7 @@ def _origine_text(notice: Notice, origine: str) -> str | None:
         return None
     text = ORIGINES[notice.nature].format(origine)
     with_motif = f"{text} — motif : {notice.motif}" if notice.motif else text
-    return with_motif if len(with_motif) <= 95 else text
+    return with_motif if len(with_motif) <= 120 else text
 
 
 def _payment_values(notice: Notice, origine: str) -> dict[str, object]:
