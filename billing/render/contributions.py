@@ -104,7 +104,7 @@ def _contributions_table(priced) -> Table:
             tuple(formulas)
 
     return Table("Contributions", tuple(fixed + money),
-                 (11, 22, 14, 13, 12, 32, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money), (data, total), rows,
+                 (11, 22, 14, 15, 12, 32, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money), (data, total), rows,
                  "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}", header_wrap=True,
                  print_title=f"Contributions {priced.annee} — montants par commune")
 
