@@ -124,7 +124,8 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     from billing import __version__
     from billing.documents import issue_date_for, issue_date_warning
     from billing.inputs.config import describe_tariff, tariff_to_dict
-    from billing.render.contributions import write_contributions_csv, write_contributions_workbook, write_manifest
+    from billing.render.contributions import (write_contributions_csv, write_contributions_excel_csv,
+                                              write_contributions_workbook, write_manifest)
 
     from billing.render.outdir import ensure_output_dir
 
@@ -146,6 +147,8 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
         problems=data.warnings,
         input_hashes=data.input_hashes, syndicat=data.syndicat, version=__version__, generated_at=generated_at)
     outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
+    outputs["Copie CSV (Excel)"] = write_contributions_excel_csv(out_dir / f"contributions_{annee}_excel.csv",
+                                                                priced=priced)
     synthese = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese
@@ -163,13 +166,14 @@ def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: d
 
     Returns (paths, planned corrections)."""
     from billing.core.corrections import plan_titres
-    from billing.documents import claims_of, correction_drafts, draft_notices
+    from billing.documents import claims_of, correction_drafts, draft_notices, recorded_sirets
     from billing.render.notice import notice_filename, write_notices
 
     corrections = None
     if issued:
         corrections = tuple(plan_titres(claims_of(data.priced), issued))
-        notices = correction_drafts(data, corrections, issued, today=today)
+        recorded = recorded_sirets(out_dir.parent / f"titres_{data.annee}.csv", issued)
+        notices = correction_drafts(data, corrections, issued, today=today, recorded=recorded)
     else:
         notices = draft_notices(data, today=today)
     out_dir.mkdir(exist_ok=True)

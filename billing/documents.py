@@ -6,6 +6,7 @@ Renderers receive these values and display them; they never price or look anythi
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -106,26 +107,65 @@ def claims_of(priced: Priced) -> list:
             for r in billed.iter_rows(named=True)]
 
 
-def debtor_facts(data: YearData, codes) -> dict[str, dict]:
-    """The register's facts of each debtor (name, town-hall address), the member's SIRET where the inputs give one."""
+def debtor_facts(data: YearData, codes, recorded: dict[str, str] | None = None) -> dict[str, dict]:
+    """The register's facts of each debtor (name, town-hall address) and its SIRET.
+
+    The SIRET is the one recorded when the commune's titres were issued (``recorded``, code_insee -> SIRET,
+    see ``recorded_sirets``) when there is one: what was issued does not change with today's inputs (a
+    commune removed from adhesions.csv keeps its SIRET on its annulation). Otherwise, today's inputs.
+    The ledger does not store the SIRET yet (a ``siret`` column on ``titres`` would make it the one source).
+    """
     from billing.inputs.register import load_register
 
     facts = {r["code_insee"]: r for r in load_register().facts_frame(set(codes)).iter_rows(named=True)}
     for row in data.billing_base.select("code_insee", "siret").iter_rows(named=True):
         if row["code_insee"] in facts and row["siret"]:
             facts[row["code_insee"]]["siret"] = row["siret"]
+    for code, siret in (recorded or {}).items():
+        if code in facts and siret:
+            facts[code]["siret"] = siret
     return facts
+
+
+def recorded_sirets(titres_csv: Path, titres) -> dict[str, str]:
+    """code_insee -> the SIRET written for its titres when they were issued, read back from the titres CSV
+    that ``issue`` wrote then (its ``siret`` column, by titre number). Empty when there is no such file."""
+    import csv
+
+    if not Path(titres_csv).exists():
+        return {}
+    codes = {t.numero: t.code_insee for t in titres}
+    out: dict[str, str] = {}
+    with Path(titres_csv).open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            code = codes.get(row.get("numero") or "")
+            siret = (row.get("siret") or "").strip()
+            if code and siret and code not in out:
+                out[code] = siret  # the first titre's: what was issued first stays
+    return out
+
+
+def notice_lines(lines) -> tuple:
+    """The stored (or planned) line dicts as notice lines."""
+    from billing.render.notice import NoticeLine
+
+    return tuple(NoticeLine(libelle=l["libelle"], detail=l.get("detail"), quantite=l.get("quantite"),
+                            taux_units=l.get("taux_units"), montant_cents=l["montant_cents"], formule=l["formule"],
+                            facteur_num=l.get("facteur_num"), facteur_den=l.get("facteur_den"))
+                 for l in lines)
+
+
+def motif_of(lines) -> str | None:
+    """A correction's motif, from its « motif » line (None for a titre)."""
+    return next((l.get("detail") for l in lines if l.get("code") == "motif" and l.get("formule") == "info"), None)
 
 
 def notice_for_titre(titre, data: YearData, facts: dict[str, dict], origin_dates: dict[str, date]):
     """The notice of an issued titre, rebuilt from the ledger alone (plus the debtor's address)."""
-    from billing.render.notice import Notice, NoticeLine
+    from billing.render.notice import Notice
 
     debtor = facts.get(titre.code_insee, {})
-    lines = tuple(NoticeLine(libelle=l["libelle"], detail=l.get("detail"), quantite=l.get("quantite"),
-                             taux_units=l.get("taux_units"), montant_cents=l["montant_cents"], formule=l["formule"],
-                             facteur_num=l.get("facteur_num"), facteur_den=l.get("facteur_den"))
-                  for l in titre.lines)
+    lines = notice_lines(titre.lines)
     return Notice(
         numero=titre.numero, nature=titre.nature, origine_numero=titre.origine_numero,
         origine_date=origin_dates.get(titre.origine_numero) if titre.origine_numero else None,
@@ -134,24 +174,23 @@ def notice_for_titre(titre, data: YearData, facts: dict[str, dict], origin_dates
         rentree=data.tariff.rentree, imputation=titre.imputation or imputation_for(data.tariff, data.syndicat),
         debiteur_nom=debtor.get("debiteur") or f"Commune de {titre.commune}", debiteur_code_insee=titre.code_insee,
         debiteur_adresse=debtor.get("mairie_adresse") or "", debiteur_siret=debtor.get("siret"), lines=lines,
-        total_cents=titre.montant_cents, syndicat=data.syndicat)
+        total_cents=titre.montant_cents, syndicat=data.syndicat, motif=motif_of(titre.lines))
 
 
-def correction_drafts(data: YearData, planned, issued, *, today: date | None = None) -> list:
-    """PROJET notices of the pièces ``issue`` would emit now, as it would write them (no number yet)."""
-    from billing.render.notice import Notice, NoticeLine
+def correction_drafts(data: YearData, planned, issued, *, today: date | None = None,
+                      recorded: dict[str, str] | None = None) -> list:
+    """PROJET notices of the pièces ``issue`` would emit now, as it would write them (no number yet).
+
+    ``recorded``: the SIRETs written when the titres were issued (``recorded_sirets``)."""
+    from billing.render.notice import Notice
 
     emission = issue_date_for(data.tariff, today)
-    facts = debtor_facts(data, {p.code_insee for p in planned})
+    facts = debtor_facts(data, {p.code_insee for p in planned}, recorded)
     origin_dates = {t.numero: t.date_emission for t in issued}
     notices = []
     for item in planned:
         debtor = facts.get(item.code_insee, {})
-        lines = tuple(NoticeLine(libelle=l["libelle"], detail=l.get("detail"), quantite=l.get("quantite"),
-                                 taux_units=l.get("taux_units"), montant_cents=l["montant_cents"],
-                                 formule=l["formule"], facteur_num=l.get("facteur_num"),
-                                 facteur_den=l.get("facteur_den"))
-                      for l in item.lines)
+        lines = notice_lines(item.lines)
         notices.append(Notice(
             numero=None, nature=item.nature, origine_numero=item.origine_numero,
             origine_date=origin_dates.get(item.origine_numero), annee=data.annee, date_emission=emission,
@@ -160,5 +199,5 @@ def correction_drafts(data: YearData, planned, issued, *, today: date | None = N
             imputation=imputation_for(data.tariff, data.syndicat),
             debiteur_nom=debtor.get("debiteur") or f"Commune de {item.commune}", debiteur_code_insee=item.code_insee,
             debiteur_adresse=debtor.get("mairie_adresse") or "", debiteur_siret=debtor.get("siret"), lines=lines,
-            total_cents=item.montant_cents, syndicat=data.syndicat))
+            total_cents=item.montant_cents, syndicat=data.syndicat, motif=motif_of(item.lines)))
     return notices

@@ -15,7 +15,7 @@ from billing.compute import write_summary
 from billing.core.errors import UserError
 from billing.core.problems import BillingError, Code
 from billing.documents import (claims_of, debtor_facts, due_date_for, imputation_for, issue_date_for,
-                               issue_date_warning, notice_for_titre, objet_for)
+                               issue_date_warning, notice_for_titre, objet_for, recorded_sirets)
 from billing.year import prepare_year
 
 
@@ -128,8 +128,13 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
 
     emission = issue_date_for(data.tariff, today)
     with open_ledger(ledger_path) as ledger:
-        issued = ledger.issue_claims(
-            claims, annee=data.annee, prefixe=data.syndicat.prefixe_titre,
+        from billing.core.corrections import plan_titres
+
+        # Planned from the full titres (their stored lines give each correction its motif); the ledger
+        # checks the plan again inside its transaction, so a run that issued meanwhile cannot double it.
+        planned = plan_titres(claims, ledger.titres(data.annee))
+        issued = ledger.issue(
+            planned, annee=data.annee, prefixe=data.syndicat.prefixe_titre,
             run=RunInfo.new(data.annee, version=__version__, input_hashes=data.input_hashes),
             date_emission=emission, date_echeance=due_date_for(data.tariff, emission),
             deliberation=data.tariff.deliberation, objet=objet_for(data.annee),
@@ -143,13 +148,15 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     summary, from the ledger."""
     from datetime import datetime
 
-    from billing.render.bordereau import write_bordereau, write_titres_csv
+    from billing.render.bordereau import write_bordereau, write_titres_csv, write_titres_excel_csv
     from billing.render.notice import notice_filename, write_notices
 
     annee = data.annee
     avis_dir = out_dir / "avis"
     avis_dir.mkdir(parents=True, exist_ok=True)
-    facts = debtor_facts(data, {t.code_insee for t in all_titres})
+    # the SIRET each titre was issued with, before titres_YEAR.csv is written again from today's facts
+    recorded = recorded_sirets(out_dir / f"titres_{annee}.csv", all_titres)
+    facts = debtor_facts(data, {t.code_insee for t in all_titres}, recorded)
     origin_dates = {t.numero: t.date_emission for t in all_titres}
     notices = [notice_for_titre(t, data, facts, origin_dates) for t in all_titres]
     missing = [n for n in notices if not (avis_dir / notice_filename(n)).exists()]
@@ -170,6 +177,8 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     files = {
         "Titres (CSV)": write_titres_csv(out_dir / f"titres_{annee}.csv", titres=all_titres, sirets=sirets,
                                          debtors=debtors),
+        "Titres (CSV Excel)": write_titres_excel_csv(out_dir / f"titres_{annee}_excel.csv", titres=all_titres,
+                                                     sirets=sirets, debtors=debtors),
         "Bordereau": write_bordereau(out_dir / f"bordereau_{annee}.xlsx", annee=annee, titres=all_titres,
                                      sirets=sirets, debtors=debtors, issuer=data.syndicat.nom,
                                      generated_at=generated_at),

@@ -82,13 +82,17 @@ def test_raise_gives_one_complementaire_citing_the_first_titre(tmp_path):
         (extra,) = issue(ledger, [claim("59009", 150_50)], date_emission=date(2024, 6, 1))
         assert (extra.numero, extra.nature, extra.montant_cents, extra.origine_numero) == (
             "ENT-2024-0002", "complementaire", 30_50, "ENT-2024-0001")
-        assert extra.lines == ({
-            "ordre": 1, "code": "complement",
-            "libelle": f"Complément : montant recalculé 150,50{NBSP}€ − déjà titré 120,00{NBSP}€",
+        *context, amount = extra.lines
+        assert amount == {
+            "ordre": len(context) + 1, "code": "complement",
+            "libelle": "Complément dû : montant recalculé − déjà titré",
             "quantite": 1, "taux_units": 30_5000, "montant_cents": 30_50, "formule": "valeur",
-            "detail": (f"complément du titre ENT-2024-0001 du 01/03/2024 : "
-                       f"150,50{NBSP}€ − 120,00{NBSP}€ = 30,50{NBSP}€"),
-        },)
+            "detail": f"150,50{NBSP}€ − 120,00{NBSP}€ = 30,50{NBSP}€",
+        }
+        assert all(line["formule"] == "info" and line["montant_cents"] == 0 for line in context)
+        assert [line["code"] for line in context] == ["motif", "base", "recalcule", "deja_titre", "deja_titre_total"]
+        assert context[3]["libelle"] == "Déjà titré — titre ENT-2024-0001 du 01/03/2024"
+        assert context[3]["detail"] == f"120,00{NBSP}€"
         # a further raise still cites the original titre, not the complément
         (again,) = issue(ledger, [claim("59009", 151_00)], date_emission=date(2024, 6, 1))
         assert (again.origine_numero, again.montant_cents) == ("ENT-2024-0001", 50)
@@ -104,10 +108,11 @@ def test_lower_reduces_newest_first_within_each_titre(tmp_path):
             ("ENT-2024-0003", "reduction", 30_00, "ENT-2024-0002"),
             ("ENT-2024-0004", "reduction", 10_00, "ENT-2024-0001"),
         ]
-        assert reductions[1].lines[0]["libelle"] == "Réduction du titre ENT-2024-0001 du 01/03/2024"
-        assert reductions[1].lines[0]["detail"] == (
-            f"montant recalculé 90,00{NBSP}€ − déjà titré 130,00{NBSP}€ ; "
+        assert reductions[1].lines[-1]["libelle"] == "Réduction du titre ENT-2024-0001 du 01/03/2024"
+        assert reductions[1].lines[-1]["detail"] == (
+            f"déjà titré 130,00{NBSP}€ − montant recalculé 90,00{NBSP}€ = 40,00{NBSP}€ ; "
             f"imputé sur ce titre : 10,00{NBSP}€")
+        assert [sum(line["montant_cents"] for line in t.lines) for t in reductions] == [30_00, 10_00]
         assert ledger.net_by_commune(2024) == {"59009": 90_00}
         assert ledger.verify() == []
 
@@ -122,7 +127,8 @@ def test_withdrawn_commune_gets_an_annulation_of_each_remaining_titre(tmp_path):
             ("ENT-2024-0005", "annulation", 20_00, "ENT-2024-0003"),
             ("ENT-2024-0006", "annulation", 100_00, "ENT-2024-0001"),
         ]
-        assert cancelled[1].lines[0]["libelle"] == "Annulation du titre ENT-2024-0001 du 01/03/2024"
+        assert cancelled[1].lines[-1]["libelle"] == "Annulation du titre ENT-2024-0001 du 01/03/2024"
+        assert cancelled[1].lines[0]["detail"].startswith("fin d'adhésion")
         assert issue(ledger, [claim("59350", 10_00), claim("59009", 0)]) == []
         assert ledger.net_by_commune(2024) == {"59009": 0, "59350": 10_00}
         # owed again after everything was cancelled: a fresh titre, not a complément of a cancelled one

@@ -14,15 +14,16 @@ is the sum of what remains of its debit titres.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol, Sequence
 
-from billing.core.money import format_euros
+from billing.core.money import format_count, format_euros, format_rate
 from billing.core.natures import CREDITS, DEBITS, NATURE_LABELS, NATURES, Nature, nature_label, signed
 
 __all__ = ["CREDITS", "DEBITS", "NATURE_LABELS", "NATURES", "Nature", "Claim", "IssuedTitre", "PlannedTitre",
-           "TitreHead", "net_by_commune", "plan_titres", "remaining_by_titre"]
+           "TitreHead", "correction_motif", "net_by_commune", "plan_titres", "remaining_by_titre"]
 
 _NATURE_RANK = {nature: rank for rank, nature in enumerate(NATURES)}
 
@@ -157,19 +158,16 @@ def _plan_commune(claim: Claim | None, titres: list) -> list[PlannedTitre]:
     if net == 0:
         # Nothing left standing (never issued, or everything cancelled): a fresh titre.
         return [PlannedTitre("titre", code, commune, owed, None, tuple(claim.lines))]
+    context = _context_lines(claim, titres, open_debits, remaining, owed=owed, net=net)
     if owed > net:
         first = next((t for t in open_debits if t.nature == "titre"), open_debits[0])
         difference = owed - net
-        line = {
-            "ordre": 1, "code": "complement",
-            "libelle": f"Complément : montant recalculé {format_euros(owed)} − déjà titré {format_euros(net)}",
-            "quantite": 1, "taux_units": difference * 100, "montant_cents": difference, "formule": "valeur",
-            "detail": (f"complément du titre {first.numero} du {_french_date(first.date_emission)} : "
-                       f"{format_euros(owed)} − {format_euros(net)} = {format_euros(difference)}"),
-        }
-        return [PlannedTitre("complementaire", code, commune, difference, first.numero, (line,))]
+        line = _amount_line("complement", "Complément dû : montant recalculé − déjà titré", difference,
+                            f"{format_euros(owed)} − {format_euros(net)} = {format_euros(difference)}")
+        return [PlannedTitre("complementaire", code, commune, difference, first.numero,
+                             (*context, {**line, "ordre": len(context) + 1}))]
     if owed == 0:
-        return [_credit("annulation", t, remaining[t.numero], owed=owed, net=net)
+        return [_credit("annulation", t, remaining[t.numero], context, owed=owed, net=net)
                 for t in reversed(open_debits)]
     # owed < net: reduce the newest titres first, each within what remains of it.
     to_reduce = net - owed
@@ -178,21 +176,127 @@ def _plan_commune(claim: Claim | None, titres: list) -> list[PlannedTitre]:
         if to_reduce == 0:
             break
         part = min(to_reduce, remaining[titre.numero])
-        out.append(_credit("reduction", titre, part, owed=owed, net=net))
+        out.append(_credit("reduction", titre, part, context, owed=owed, net=net))
         to_reduce -= part
     return out
 
 
-def _credit(nature: Nature, origin, amount: int, *, owed: int, net: int) -> PlannedTitre:
+def _credit(nature: Nature, origin, amount: int, context: tuple[dict, ...], *, owed: int, net: int) -> PlannedTitre:
     word = nature_label(nature, capitalized=True)
-    line = {
-        "ordre": 1, "code": nature,
-        "libelle": f"{word} du titre {origin.numero} du {_french_date(origin.date_emission)}",
-        "quantite": 1, "taux_units": amount * 100, "montant_cents": amount, "formule": "valeur",
-        "detail": (f"montant recalculé {format_euros(owed)} − déjà titré {format_euros(net)} ; "
-                   f"imputé sur ce titre : {format_euros(amount)}"),
-    }
-    return PlannedTitre(nature, origin.code_insee, origin.commune, amount, origin.numero, (line,))
+    detail = f"déjà titré {format_euros(net)} − montant recalculé {format_euros(owed)} = {format_euros(net - owed)}"
+    if amount != net - owed:
+        detail += f" ; imputé sur ce titre : {format_euros(amount)}"
+    line = _amount_line(nature, f"{word} du titre {origin.numero} du {_french_date(origin.date_emission)}", amount,
+                        detail)
+    return PlannedTitre(nature, origin.code_insee, origin.commune, amount, origin.numero,
+                        (*context, {**line, "ordre": len(context) + 1}))
+
+
+def _amount_line(code: str, libelle: str, cents: int, detail: str) -> dict:
+    """The one line of a correction that carries its amount (the difference); every other line is information."""
+    return {"ordre": 0, "code": code, "libelle": libelle, "quantite": 1, "taux_units": cents * 100,
+            "montant_cents": cents, "formule": "valeur", "detail": detail}
+
+
+def _info(code: str, libelle: str, detail: str | None, *, quantite=None, taux_units=None) -> dict:
+    """A line shown for information: no amount in the Montant column, so the total stays the sum shown."""
+    return {"ordre": 0, "code": code, "libelle": libelle, "quantite": quantite, "taux_units": taux_units,
+            "montant_cents": 0, "formule": "info", "detail": detail}
+
+
+def _context_lines(claim: Claim | None, titres: list, open_debits: list, remaining: dict[str, int], *,
+                   owed: int, net: int) -> tuple[dict, ...]:
+    """What a correction shows before its amount: the motif, the recalculated bases in full (every line of
+    the new calculation), the recalculated amount, and each titre already issued that still stands."""
+    original = next((t for t in titres if t.nature == "titre"), None)
+    out = [_info("motif", "Motif de la correction", correction_motif(claim, original))]
+    for line in (claim.lines if claim is not None else ()):
+        out.append(_info("base", f"Base recalculée — {line['libelle']}", _line_text(line),
+                         quantite=line.get("quantite"), taux_units=line.get("taux_units")))
+    out.append(_info("recalcule", "Montant recalculé pour l'exercice", f"= {format_euros(owed)}"))
+    for titre in open_debits:
+        credited = titre.montant_cents - remaining[titre.numero]
+        text = format_euros(remaining[titre.numero])
+        if credited:
+            text = (f"{format_euros(titre.montant_cents)} − réductions {format_euros(credited)} = "
+                    f"{format_euros(remaining[titre.numero])}")
+        label = "Déjà titré — " + ("titre" if titre.nature == "titre" else "titre complémentaire")
+        out.append(_info("deja_titre", f"{label} {titre.numero} du {_french_date(titre.date_emission)}", text))
+    out.append(_info("deja_titre_total", "Total déjà titré", f"= {format_euros(net)}"))
+    return tuple({**line, "ordre": index} for index, line in enumerate(out, start=1))
+
+
+def _line_text(line: dict) -> str:
+    """« 1 150 × 1,20 € = 1 380,00 € (rentrée 2023 : 1 150 élèves) »: a line of the calculation, in French."""
+    amount = format_euros(line["montant_cents"])
+    if line.get("formule") == "produit" and line.get("quantite") is not None and line.get("taux_units") is not None:
+        text = f"{format_count(line['quantite'])} × {format_rate(line['taux_units'])} = {amount}"
+    else:
+        text = amount
+    return f"{text} ({line['detail']})" if line.get("detail") else text
+
+
+_PERIOD = re.compile(r"du (\d{2}/\d{2}/\d{4}) au (\d{2}/\d{2}/\d{4})")
+_PUPIL_CODES = ("part_eleve", "tranche_")
+
+
+def correction_motif(claim: Claim | None, original) -> str:
+    """Why the amount moved, from the new claim's lines against the original titre's stored lines.
+
+    « fin d'adhésion » when nothing is owed any more; « retrait au 01/07/2024 » or « adhésion au … » when the
+    period changed; « effectifs corrigés : 1 150 élèves au lieu de 1 100 », « écoles : … » when the bases did;
+    « tarif modifié » when a unit price did; otherwise « montant recalculé ».
+    """
+    if claim is None or claim.montant_cents == 0:
+        return "fin d'adhésion"
+    old = tuple(original.lines) if original is not None and getattr(original, "lines", None) else ()
+    if not old:
+        return "montant recalculé"
+    reasons = []
+    new_period, old_period = _period(claim.lines), _period(old)
+    if new_period != old_period and new_period is not None:
+        if old_period is None or new_period[1] != old_period[1]:
+            reasons.append(_withdrawal(new_period[1]) if not new_period[1].startswith("31/12")
+                           else f"période d'adhésion : du {new_period[0]} au {new_period[1]}")
+        if old_period is not None and new_period[0] != old_period[0]:
+            reasons.append(f"adhésion au {new_period[0]}")
+    elif new_period is None and old_period is not None:
+        reasons.append("adhésion sur l'année entière")
+    pupils_new, pupils_old = _quantity(claim.lines, _PUPIL_CODES), _quantity(old, _PUPIL_CODES)
+    if pupils_new != pupils_old:
+        reasons.append(f"effectifs corrigés : {format_count(pupils_new)} élèves au lieu de {format_count(pupils_old)}")
+    schools_new, schools_old = _quantity(claim.lines, ("part_ecole",)), _quantity(old, ("part_ecole",))
+    if schools_new != schools_old:
+        reasons.append(f"écoles : {format_count(schools_new)} au lieu de {format_count(schools_old)}")
+    old_rates = {l["code"]: l.get("taux_units") for l in old}
+    for line in claim.lines:
+        before = old_rates.get(line["code"])
+        if line.get("taux_units") is not None and before is not None and before != line["taux_units"]:
+            reasons.append(f"tarif modifié : {line['libelle']} {format_rate(line['taux_units'])} "
+                           f"au lieu de {format_rate(before)}")
+    return " ; ".join(reasons) or "montant recalculé"
+
+
+def _withdrawal(last_day: str) -> str:
+    """« retrait au 01/07/2024 (adhésion jusqu'au 30/06/2024) »: the withdrawal takes effect the day after the
+    last day billed."""
+    from datetime import datetime, timedelta
+
+    effect = datetime.strptime(last_day, "%d/%m/%Y").date() + timedelta(days=1)
+    return f"retrait au {effect:%d/%m/%Y} (adhésion jusqu'au {last_day})"
+
+
+def _period(lines) -> tuple[str, str] | None:
+    for line in lines:
+        if line.get("code") == "prorata":
+            found = _PERIOD.search(line.get("detail") or "")
+            if found:
+                return found.group(1), found.group(2)
+    return None
+
+
+def _quantity(lines, codes: tuple[str, ...]) -> int:
+    return sum(line.get("quantite") or 0 for line in lines if str(line.get("code", "")).startswith(codes))
 
 
 def _french_date(value) -> str:

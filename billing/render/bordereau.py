@@ -1,4 +1,9 @@
-"""titres_<year>.csv and bordereau_<year>.xlsx: the schedule of titres for the finance software (DESIGN §6)."""
+"""titres_<year>.csv, titres_<year>_excel.csv and bordereau_<year>.xlsx: the schedule of titres (DESIGN §6).
+
+The CSV is for programs (``,``, ISO dates, ``.`` decimals, signed amounts as numbers); the ``_excel`` copy is
+what an officer double-clicks in a French Excel (``;``, UTF-8 with BOM, decimal comma, dd/mm/yyyy). The
+« Bases de liquidation » are text a person reads: French numbers in both (« 268 × 1,20 € = 321,60 € »).
+"""
 
 from __future__ import annotations
 
@@ -10,33 +15,64 @@ from typing import Sequence
 
 from openpyxl import Workbook
 
+from billing.core.money import cents_to_str, format_count, format_euros, format_rate
 from billing.core.natures import nature_label
-from billing.core.money import cents_to_str
 from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, save_with_tables
 
 COLUMNS = ("numero", "exercice", "nature", "titre_origine", "date_emission", "date_echeance", "code_insee",
            "debiteur", "siret", "imputation", "objet", "bases_liquidation", "montant", "deliberation")
+EXCEL_HEADERS = ("N° titre", "Exercice", "Nature", "Titre d'origine", "Émis le", "Échéance", "Code INSEE",
+                 "Débiteur", "SIRET", "Imputation", "Objet", "Bases de liquidation", "Montant", "Délibération")
+_NUMBERS = {COLUMNS.index("exercice"), COLUMNS.index("montant")}  # written as numbers, never prefixed
+_DATES = {COLUMNS.index("date_emission"), COLUMNS.index("date_echeance")}
+
+
+def _line_text(line: dict) -> str:
+    """One line of the bases, as a person reads it: « Part par élève 268 × 1,20 € = 321,60 € »."""
+    amount = format_euros(line["montant_cents"])
+    if line.get("formule") == "produit" and line.get("quantite") is not None and line.get("taux_units") is not None:
+        return f"{line['libelle']} {format_count(line['quantite'])} × {format_rate(line['taux_units'])} = {amount}"
+    return f"{line['libelle']} = {amount}"
 
 
 def _bases(titre) -> str:
+    """The lines that carry an amount; for a correction, its motif first (its information lines stay on
+    the notice)."""
     parts = []
     for line in titre.lines:
-        if line.get("formule") == "produit" and line.get("quantite") is not None:
-            rate = line["taux_units"] / 10_000
-            parts.append(f"{line['libelle']} {line['quantite']} x {rate:.4f}".rstrip("0").rstrip(".")
-                         + f" = {cents_to_str(line['montant_cents'])}")
-        else:
-            parts.append(f"{line['libelle']} {cents_to_str(line['montant_cents'])}")
+        if line.get("formule") == "info":
+            if line.get("code") == "motif" and line.get("detail"):
+                parts.append(f"Motif : {line['detail']}")
+            continue
+        parts.append(_line_text(line))
+        if line.get("formule") == "valeur" and line.get("code") in ("complement", "reduction", "annulation") \
+                and line.get("detail"):
+            parts[-1] += f" ({line['detail']})"
     return " ; ".join(parts)
 
 
 def rows_of(titres: Sequence, sirets: dict[str, str | None], debtors: dict[str, str]) -> list[list]:
     return [[t.numero, t.exercice, nature_label(t.nature), t.origine_numero or "",
              t.date_emission.isoformat(), t.date_echeance.isoformat() if t.date_echeance else "", t.code_insee,
-             debtors.get(t.code_insee, f"Commune de {t.commune}"), sirets.get(t.code_insee) or "",
+             debtors.get(t.code_insee) or f"Commune de {t.commune}", sirets.get(t.code_insee) or "",
              t.imputation or "", t.objet or "", _bases(t), cents_to_str(t.signed_cents), t.deliberation or ""]
             for t in sorted(titres, key=lambda t: t.seq)]
+
+
+def _cells(row: list, *, excel: bool) -> list:
+    """Numbers stay numbers (a negative amount is « -33.34 », not the text « '-33.34 »); only text cells get
+    the formula guard. ``excel``: decimal comma and dd/mm/yyyy."""
+    out = []
+    for index, value in enumerate(row):
+        if index in _NUMBERS:
+            out.append(str(value).replace(".", ",") if excel else value)
+        elif index in _DATES and excel and value:
+            year, month, day = value.split("-")
+            out.append(f"{day}/{month}/{year}")
+        else:
+            out.append(csv_text(value))
+    return out
 
 
 def write_titres_csv(path: Path, *, titres, sirets, debtors) -> Path:
@@ -45,17 +81,30 @@ def write_titres_csv(path: Path, *, titres, sirets, debtors) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows_of(titres, sirets, debtors):
-        writer.writerow([csv_text(v) if isinstance(v, str) else v for v in row])
+        writer.writerow(_cells(row, excel=False))
     return write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def write_titres_excel_csv(path: Path, *, titres, sirets, debtors) -> Path:
+    """The same titres for a French Excel: ';', UTF-8 with BOM, « -33,34 », « 15/04/2024 », French headers."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(EXCEL_HEADERS)
+    for row in rows_of(titres, sirets, debtors):
+        writer.writerow(_cells(row, excel=True))
+    return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
+
+
+WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 28, 48, 15, 20)
 
 
 def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
     ordered = sorted(titres, key=lambda t: t.seq)
     first = 5
     last = first + len(ordered) - 1
-    text, day = Column("text"), Column("date", DATE)
-    data = (text, Column("int"), text, text, day, day, text, text, text, text, text, text, Column("euros", EUROS),
-            text)
+    text, wrapped, day = Column("text"), Column("text", wrap=True), Column("date", DATE)
+    data = (text, Column("int"), wrapped, text, day, day, text, wrapped, text, wrapped, wrapped, wrapped,
+            Column("euros", EUROS), wrapped)
     total = (None,) * 11 + (Column("text", bold=True), Column("formula", EUROS, bold=True))
     heading, plain = (Column("text", bold=True),), (Column("text"),)
 
@@ -75,15 +124,12 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
             yield 3, (f"À conserver hors du registre : « ent-bill verify --empreinte {anchor} » prouve qu'aucun "
                       "titre jusqu'à celui-ci n'a été modifié ni remplacé.",)
 
+    title = f"Bordereau des titres de recettes — exercice {annee} — {issuer}"
     return Table(
-        "Bordereau",
-        ("N° titre", "Exercice", "Nature", "Titre d'origine", "Émis le", "Échéance", "Code INSEE", "Débiteur",
-         "SIRET", "Imputation", "Objet", "Bases de liquidation", "Montant", "Délibération"),
-        (16, 9, 18, 16, 11, 11, 10, 34, 16, 10, 50, 80, 14, 30), (data, total, heading, plain), rows,
+        "Bordereau", EXCEL_HEADERS, WIDTHS, (data, total, heading, plain), rows,
         freeze="B5", filter_ref=f"A4:N{last}" if ordered else None,
-        preamble=(((f"Bordereau des titres de recettes — exercice {annee} — {issuer}", TITLE),),
-                  ((f"Édité le {generated_at.strftime('%d/%m/%Y %H:%M')}", None),), ()),
-        header_wrap=True)
+        preamble=(((title, TITLE),), ((f"Édité le {generated_at.strftime('%d/%m/%Y %H:%M')}", None),), ()),
+        header_wrap=True, print_title=f"Bordereau des titres de recettes — exercice {annee}")
 
 
 def write_bordereau(path: Path, *, annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime,

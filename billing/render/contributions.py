@@ -18,13 +18,15 @@ from typing import Mapping, Sequence
 import polars as pl
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
 from billing.core.model import SITUATION_LABELS, STATUT_LABELS, InputHash, Syndicat
 from billing.core.money import cents_to_str, ratio_to_str
 from billing.core.problems import Problem
-from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, write_bytes_atomic
-from billing.render.sheetxml import Column, Formula, Table, add_table, header_cells, save_with_tables
+from billing.render.files import BOLD, DATE, EUROS, INTEGER, RATE, csv_text, print_setup, write_bytes_atomic
+from billing.render.sheetxml import (Column, Formula, Table, add_table, header_cells, save_with_tables,
+                                     wrapped_height)
 
 LINE_COLUMN_ORDER = ("part_fixe", "part_ecole", "part_eleve")
 
@@ -68,8 +70,9 @@ def _contributions_table(priced) -> Table:
              "Fin", "Jours", "Mois", "Facteur de prorata"]
     money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
     text, count, day, euros = Column("text"), Column("int", INTEGER), Column("date", DATE), Column("euros", EUROS)
-    data = (text, text, text, text, text, text, count, count, day, day, Column("int"), Column("int"), text) + \
-        (euros,) * len(money)
+    wrapped = Column("text", wrap=True)
+    data = (text, wrapped, wrapped, wrapped, wrapped, wrapped, count, count, day, day, Column("int"), Column("int"),
+            text) + (euros,) * len(money)
     total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
         len(money)
     first_money = len(fixed) + 1
@@ -101,15 +104,16 @@ def _contributions_table(priced) -> Table:
             tuple(formulas)
 
     return Table("Contributions", tuple(fixed + money),
-                 (11, 30, 14, 22, 16, 40, 8, 9, 11, 11, 7, 6, 12) + (15,) * len(money), (data, total), rows,
-                 "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}")
+                 (11, 22, 14, 15, 12, 32, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money), (data, total), rows,
+                 "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}", header_wrap=True,
+                 print_title=f"Contributions {priced.annee} — montants par commune")
 
 
 def _lines_table(priced) -> Table:
     names = dict(zip(priced.contributions["code_insee"].to_list(), priced.contributions["commune"].to_list()))
-    text = Column("text")
-    data = (text, text, Column("int"), text, text, Column("int", INTEGER), Column("rate", RATE),
-            Column("euros", EUROS), text, text)
+    text, wrapped = Column("text"), Column("text", wrap=True)
+    data = (text, wrapped, Column("int"), text, wrapped, Column("int", INTEGER), Column("rate", RATE),
+            Column("euros", EUROS), text, wrapped)
     fields = ("code_insee", "ordre", "code", "libelle", "quantite", "taux_units", "montant_cents", "formule",
               "detail")
 
@@ -120,16 +124,19 @@ def _lines_table(priced) -> Table:
 
     return Table("Lignes", ("Code INSEE", "Commune", "Ordre", "Code", "Libellé", "Quantité", "Taux", "Montant",
                             "Formule", "Détail"),
-                 (11, 30, 6, 14, 52, 10, 12, 14, 12, 60), (data,), rows, "A2", f"A1:J{priced.lines.height + 1}")
+                 (11, 24, 6, 12, 36, 10, 11, 13, 11, 44), (data,), rows, "A2", f"A1:J{priced.lines.height + 1}",
+                 header_wrap=True, print_title=f"Contributions {priced.annee} — lignes de calcul")
 
 
-def _cell(sheet, value, *, bold: bool = False):
+def _cell(sheet, value, *, bold: bool = False, wrap: bool = False):
     """A small sheet's cell: text stays text."""
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         cell.data_type = "s"
     if bold:
         cell.font = BOLD
+    if wrap:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
     return cell
 
 
@@ -150,31 +157,44 @@ def write_contributions_workbook(path: Path, *, priced, tariff_description: Sequ
     sheets = [add_table(workbook, table, streamed=streamed)
               for table in (_contributions_table(priced), _lines_table(priced))]
     _write_small_sheets(workbook, tariff_description=tariff_description, problems=problems,
-                        input_hashes=input_hashes, syndicat=syndicat, version=version, generated_at=generated_at)
+                        input_hashes=input_hashes, syndicat=syndicat, version=version, generated_at=generated_at,
+                        annee=priced.annee)
     return save_with_tables(workbook, sheets, path)
 
 
 def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str]], problems: Sequence[Problem],
                         input_hashes: Sequence[InputHash], syndicat: Syndicat, version: str,
-                        generated_at: datetime) -> None:
+                        generated_at: datetime, annee: int) -> None:
     anomalies = workbook.create_sheet("Anomalies")
-    for index, width in enumerate([16, 28, 8, 20, 28, 80, 50], start=1):
+    print_setup(anomalies, title=f"Contributions {annee} — anomalies des données", title_rows="1:1")
+    for index, width in enumerate((14, 20, 7, 14, 20, 60, 44), start=1):
         anomalies.column_dimensions[get_column_letter(index)].width = width
     anomalies.append(header_cells(anomalies, ["Gravité", "Fichier", "Ligne", "Colonne", "Valeur", "Message", "Suggestion"]))
     if not problems:
         anomalies.append(["Aucune anomalie"])
-    for problem in problems:
-        anomalies.append([_cell(anomalies, problem.severity), _cell(anomalies, problem.file), problem.row,
-                          _cell(anomalies, problem.column), _cell(anomalies, problem.value),
-                          _cell(anomalies, problem.message), _cell(anomalies, problem.suggestion)])
+    widths = (14, 20, 7, 14, 20, 60, 44)
+    for row, problem in enumerate(problems, start=2):
+        height = wrapped_height([(problem.file, widths[1]), (problem.column, widths[3]), (problem.value, widths[4]),
+                                 (problem.message, widths[5]), (problem.suggestion, widths[6])])
+        if height:
+            anomalies.row_dimensions[row].height = height  # before the row is written (write-only sheet)
+        anomalies.append([_cell(anomalies, problem.severity, wrap=True), _cell(anomalies, problem.file, wrap=True),
+                          _cell(anomalies, problem.row, wrap=True),
+                          _cell(anomalies, problem.column, wrap=True), _cell(anomalies, problem.value, wrap=True),
+                          _cell(anomalies, problem.message, wrap=True),
+                          _cell(anomalies, problem.suggestion, wrap=True)])
 
     params = workbook.create_sheet("Paramètres")
+    print_setup(params, title=f"Contributions {annee} — paramètres du calcul", landscape=False)
     params.column_dimensions["A"].width = 34
     params.column_dimensions["B"].width = 70
     params.column_dimensions["C"].width = 12
     params.append([_cell(params, "Tarif appliqué", bold=True)])
-    for label, value in tariff_description:
-        params.append([_cell(params, label), _cell(params, value)])
+    for row, (label, value) in enumerate(tariff_description, start=2):
+        height = wrapped_height([(label, 34), (value, 70)])
+        if height:
+            params.row_dimensions[row].height = height
+        params.append([_cell(params, label, wrap=True), _cell(params, value, wrap=True)])
     params.append([])
     params.append([_cell(params, "Syndicat", bold=True)])
     for label, value in (("Émetteur", syndicat.nom), ("SIRET", syndicat.siret),
@@ -201,29 +221,60 @@ def _check_totals(priced) -> None:
         raise AssertionError(f"lignes et montants divergent pour {broken['code_insee'].to_list()[:5]}")
 
 
+EXCEL_HEADERS = ("Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI (SIREN)", "Écoles", "Élèves",
+                 "Début", "Fin", "Jours", "Mois", "Facteur de prorata", "Facteur de prorata (décimal)",
+                 "Montant annuel", "Montant dû", "Montant indicatif")
+
+
+def _csv_rows(priced, *, excel: bool):
+    """One row per commune. ``excel``: decimal comma, dd/mm/yyyy, French labels, and a prorata written
+    « 306 / 366 » (Excel would read « 1/1 » as a date)."""
+    def day(value):
+        if not value:
+            return ""
+        return value.strftime("%d/%m/%Y") if excel else value.isoformat()
+
+    def number(text: str) -> str:
+        return text.replace(".", ",") if excel else text
+
+    for row in priced.contributions.sort("code_insee").iter_rows(named=True):
+        billed = row["situation"] == "facturee"
+        indicative = row["montant_indicatif_cents"]
+        statut, situation = row["statut"], row["situation"]
+        if excel:
+            statut, situation = STATUT_LABELS.get(statut, statut), SITUATION_LABELS.get(situation, situation)
+        fraction = f"{row['facteur_num']}{' / ' if excel else '/'}{row['facteur_den']}"
+        yield [
+            csv_text(row["code_insee"]), csv_text(row["commune"]), statut, situation,
+            csv_text(row.get("departement")), csv_text(row.get("epci_siren")), row["ecoles"], row["eleves"],
+            day(row["date_debut"]), day(row["date_fin"]),
+            row["jours"] if billed else "", row["mois"] if billed else "",
+            fraction, number(ratio_to_str(row["facteur_num"], row["facteur_den"])),
+            number(cents_to_str(row["montant_annuel_cents"])), number(cents_to_str(row["montant_cents"])),
+            "" if indicative is None else number(cents_to_str(indicative)),
+        ]
+
+
 def contributions_csv_bytes(priced) -> bytes:
     """The machine-readable copy: UTF-8, ',', one row per commune, byte-identical on re-run."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in priced.contributions.sort("code_insee").iter_rows(named=True):
-        billed = row["situation"] == "facturee"
-        indicative = row["montant_indicatif_cents"]
-        writer.writerow([
-            csv_text(row["code_insee"]), csv_text(row["commune"]), row["statut"], row["situation"],
-            csv_text(row.get("departement")), csv_text(row.get("epci_siren")), row["ecoles"], row["eleves"],
-            row["date_debut"].isoformat() if row["date_debut"] else "",
-            row["date_fin"].isoformat() if row["date_fin"] else "",
-            row["jours"] if billed else "", row["mois"] if billed else "",
-            f"{row['facteur_num']}/{row['facteur_den']}", ratio_to_str(row["facteur_num"], row["facteur_den"]),
-            cents_to_str(row["montant_annuel_cents"]), cents_to_str(row["montant_cents"]),
-            "" if indicative is None else cents_to_str(indicative),
-        ])
+    writer.writerows(_csv_rows(priced, excel=False))
     return buffer.getvalue().encode("utf-8")
 
 
 def write_contributions_csv(path: Path, *, priced) -> Path:
     return write_bytes_atomic(path, contributions_csv_bytes(priced))
+
+
+def write_contributions_excel_csv(path: Path, *, priced) -> Path:
+    """What an officer double-clicks in a French Excel: ';', UTF-8 with BOM, « 1234,56 », « 01/03/2024 »."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(EXCEL_HEADERS)
+    writer.writerows(_csv_rows(priced, excel=True))
+    return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 
 
 def _sha256(path: Path) -> str:

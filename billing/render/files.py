@@ -131,3 +131,23 @@ def header_row(sheet, row: int, titles, *, widths=None) -> None:
         cell.alignment = Alignment(wrap_text=True, vertical="center")
         if widths is not None:
             sheet.column_dimensions[get_column_letter(column)].width = widths[column - 1]
+
+
+def print_setup(sheet, *, title: str, landscape: bool = True, title_rows: str | None = None,
+                fit_width: bool = True) -> None:
+    """How a sheet prints: A4, fitted to the page width, as many pages as needed; the title and year in the
+    header, « page n / N » in the footer, ``title_rows`` (« 4:4 ») repeated on every page."""
+    sheet.page_setup.paperSize = 9  # A4
+    sheet.page_setup.orientation = "landscape" if landscape else "portrait"
+    if fit_width:
+        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.page_margins.header = sheet.page_margins.footer = 0.25
+    if title_rows:
+        sheet.print_title_rows = title_rows
+    sheet.oddHeader.center.text = title.replace("&", "&&")
+    sheet.oddHeader.center.size = 9
+    sheet.oddFooter.center.text = "page &P / &N"
+    sheet.oddFooter.center.size = 8

@@ -33,7 +33,7 @@ from billing.core.text import slug
 from billing.render.files import fsync_dir, safe_child, write_bytes_atomic
 from billing.render.notice_page import FIRST_LINE_ROW, Formula, build_workbook, page_bytes, prepare
 
-FORMULES = ("produit", "prorata", "ajustement", "valeur")
+FORMULES = ("produit", "prorata", "ajustement", "valeur", "info")
 PROJET_MARK = "PROJET — sans valeur de titre exécutoire"
 EXECUTORY_MENTION = ("Titre de recettes émis et rendu exécutoire en application de l'article L. 252 A du livre "
                      "des procédures fiscales et de l'article L. 1617-5 du CGCT")
@@ -51,7 +51,8 @@ class NoticeLine:
 
     ``formule`` says how the spreadsheet recomputes ``montant_cents``: « produit »
     (quantité × taux), « prorata » (subtotal × facteur_num / facteur_den − subtotal),
-    « ajustement » (plancher/plafond target − subtotal), « valeur » (the amount itself).
+    « ajustement » (plancher/plafond target − subtotal), « valeur » (the amount itself), « info » (a
+    correction's motif, recalculated bases and titres already issued: shown, never summed, no amount).
     """
 
     libelle: str
@@ -90,6 +91,7 @@ class Notice:
     lines: tuple[NoticeLine, ...]
     total_cents: int
     syndicat: Syndicat
+    motif: str | None = None  # why a correction was issued (its « motif » line), shown beside the titre it cites
 
     def __post_init__(self) -> None:
         """Refuse a notice that cannot be written as given: a line without what its formula reads,
@@ -114,6 +116,8 @@ def _check_line(line: NoticeLine, *, where: str) -> None:
         raise ValueError(f"{where} : formule « {line.formule} » inconnue (attendu : {', '.join(FORMULES)})")
     if line.formule == "produit" and (line.quantite is None or line.taux_units is None):
         raise ValueError(f"{where} : une ligne « produit » demande une quantité et un taux")
+    if line.formule == "info" and line.montant_cents != 0:
+        raise ValueError(f"{where} : une ligne d'information ne porte pas de montant")
     if line.formule == "prorata" and (not line.facteur_den or line.facteur_num is None):
         raise ValueError(f"{where} : une ligne « prorata » demande facteur_num et facteur_den (> 0)")
 
@@ -193,7 +197,7 @@ def _heading_values(notice: Notice, origine: str) -> dict[str, object]:
         "date_emission": notice.date_emission,
         "intitule": INTITULES[notice.nature],
         "projet": PROJET_MARK if draft else None,
-        "origine": ORIGINES[notice.nature].format(origine) if notice.nature in ORIGINES else None,
+        "origine": _origine_text(notice, origine),
         "debiteur_nom": notice.debiteur_nom,
         "debiteur_adresse": notice.debiteur_adresse or "adresse non communiquée",
         "debiteur_siret": notice.debiteur_siret or "non communiqué",
@@ -213,6 +217,16 @@ def _heading_values(notice: Notice, origine: str) -> dict[str, object]:
     }
 
 
+def _origine_text(notice: Notice, origine: str) -> str | None:
+    """« Réduction du titre n° … du … — motif : … »; the motif only when the line still fits the page width
+    (it is always on the first line of the bases de liquidation)."""
+    if notice.nature not in ORIGINES:
+        return None
+    text = ORIGINES[notice.nature].format(origine)
+    with_motif = f"{text} — motif : {notice.motif}" if notice.motif else text
+    return with_motif if len(with_motif) <= 120 else text
+
+
 def _payment_values(notice: Notice, origine: str) -> dict[str, object]:
     """What to pay and by when (nothing, for a credit), and the executory mention."""
     draft = notice.numero is None
@@ -223,7 +237,8 @@ def _payment_values(notice: Notice, origine: str) -> dict[str, object]:
         values["reference"] = notice.numero if not draft else "numéro attribué lors de l'émission"
         values["paiement_note"] = (f"Si le titre {origine} a déjà été réglé, le comptable public rembourse "
                                    f"la somme trop perçue ; sinon, elle est déduite du montant restant à payer.")
-        values["executoire"] = (f"Le présent avis réduit le titre {origine}, émis et rendu exécutoire en application "
+        verb = "annule" if notice.nature == "annulation" else "réduit à due concurrence"
+        values["executoire"] = (f"Le présent avis {verb} le titre {origine}, émis et rendu exécutoire en application "
                                 f"de l'article L. 252 A du livre des procédures fiscales et de l'article L. 1617-5 "
                                 f"du CGCT.")
     else:
@@ -276,6 +291,8 @@ def _amount_cell(line: NoticeLine, *, row: int, first: int, subtotal: int) -> ob
     if line.formule == "ajustement":
         target = subtotal + line.montant_cents
         return Formula(f"({target}-ROUND({above}*100,0))/100", line.montant_cents)
+    if line.formule == "info":
+        return None  # information only: an empty Montant cell, so the total is the sum of the amounts shown
     return cents_to_decimal(line.montant_cents)
 
 

@@ -272,7 +272,7 @@ def build_workbook(n_lines: int, values: dict[str, object] | None) -> Workbook:
     sheet.page_margins.header = sheet.page_margins.footer = 0.3
     sheet.print_options.horizontalCentered = True
     sheet.sheet_view.showGridLines = False
-    sheet.oddFooter.center.text = "Avis des sommes à payer — page &P / &N"
+    sheet.oddFooter.center.text = "page &P / &N"  # the same for a credit: its title says what it is
     sheet.oddFooter.center.size = 8
     return workbook
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -23,8 +23,9 @@ from billing.core.money import format_euros
 from billing.core.natures import nature_label
 from billing.core.reconcile import Reconciliation, Totals, check_balance
 from billing.render.files import (
-    BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, put_date, put_euros, put_text, save_workbook,
+    BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, print_setup, put_date, put_euros, put_text, save_workbook,
 )
+from billing.render.sheetxml import wrapped_height
 
 DAYS = "0"
 
@@ -334,9 +335,23 @@ def _widths(sheet: Worksheet, widths: list[int]) -> None:
 
 
 def _landscape(sheet: Worksheet) -> None:
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    """A4 landscape fitted to the width, the sheet's title and year on top, « page n / N », the header row
+    (row 5, under the three heading lines) repeated, long text wrapped in its column."""
+    print_setup(sheet, title=str(sheet["A1"].value or sheet.title), title_rows="5:5")
+    wide = {index for index in range(1, sheet.max_column + 1)
+            if (sheet.column_dimensions[get_column_letter(index)].width or 0) >= 28}
+    for row in sheet.iter_rows(min_row=6):
+        texts = []
+        for cell in row:
+            if cell.column in wide and isinstance(cell.value, str) and not cell.value.startswith("="):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+                texts.append((cell.value, sheet.column_dimensions[cell.column_letter].width))
+        height = wrapped_height(texts)
+        if height and row:
+            sheet.row_dimensions[row[0].row].height = height
+    headers = [(cell.value, sheet.column_dimensions[cell.column_letter].width or 10) for cell in sheet[5]
+               if isinstance(cell.value, str)]
+    height = wrapped_height(headers)
+    if height:
+        sheet.row_dimensions[5].height = height
 

@@ -35,7 +35,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
 from billing.core.money import cents_to_decimal, cents_to_str, rate_units_to_decimal
-from billing.render.files import BOLD, HEADER_FILL, save_workbook, write_atomic
+from billing.render.files import BOLD, HEADER_FILL, print_setup, save_workbook, write_atomic
 
 KINDS = ("text", "int", "date", "euros", "rate", "formula")
 PROTOTYPE = "\u27e6prototype\u27e7"
@@ -57,10 +57,35 @@ class Column:
     kind: str
     number_format: str | None = None
     bold: bool = False
+    wrap: bool = False  # long text wraps in its column (the row grows) instead of running into the next
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"type de colonne inconnu : {self.kind}")
+
+
+_TOP = Alignment(vertical="top")
+_WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+LINE_POINTS = 14.5  # one line of 11-point text
+
+
+def wrapped_height(texts: Sequence[tuple[object, int]]) -> float | None:
+    """The row height (points) that shows every wrapped text whole, from (text, column width) pairs; None for
+    one line. LibreOffice keeps the default height of a row it did not measure, so wrapped text would
+    overprint the next row: the height is written, estimated from the length (a width unit ≈ one character)."""
+    lines = 1
+    for text, width in texts:
+        if text is None:
+            continue
+        per_line = max(4, int(width) - 2)
+        count = sum(max(1, -(-len(part) // per_line)) for part in str(text).split("\n"))
+        lines = max(lines, count)
+    return None if lines == 1 else round(lines * LINE_POINTS + 2, 1)
+
+
+def _row_height(form: Sequence[Column | None], values: Sequence, widths: Sequence[int]) -> float | None:
+    return wrapped_height([(value, widths[index]) for index, (column, value) in enumerate(zip(form, values))
+                           if column is not None and column.wrap and index < len(widths)])
 
 
 # ----- the reference: plain openpyxl cells --------------------------------------------------
@@ -87,6 +112,8 @@ def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
         cell.number_format = column.number_format
     if font is not None:
         cell.font = font
+    # every cell top-aligned, long text wrapped: a row grown for a wrapped text reads along its top line
+    cell.alignment = _WRAP_TOP if column.wrap else _TOP
     return cell
 
 
@@ -135,6 +162,7 @@ class StreamedSheet:
     forms: tuple[tuple[Column | None, ...], ...]
     rows: Iterable[tuple[int, int, Sequence]]
     first_row: int = 2
+    widths: tuple[int, ...] = ()  # the columns' widths: a row with wrapped text gets the height it needs
 
 
 _ROW = re.compile(r'<row r="([0-9]+)"[^>]*>(.*?)</row>|<row r="([0-9]+)"[^>]*/>', re.S)
@@ -188,7 +216,9 @@ def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
                     cells.append(f'<c r="{ref}"{style}/>')
             else:
                 cells.append(encode(ref, style, value))
-        chunk.append(f'<row r="{number}">{"".join(cells)}</row>')
+        height = _row_height(sheet.forms[form_index], values, sheet.widths) if sheet.widths else None
+        opening = f'<row r="{number}" ht="{height}" customHeight="1">' if height else f'<row r="{number}">'
+        chunk.append(f'{opening}{"".join(cells)}</row>')
         if len(chunk) >= _ROWS_PER_CHUNK:
             yield _checked("".join(chunk), sheet.part)
             chunk = []
@@ -255,6 +285,7 @@ class Table:
     preamble: tuple[tuple[tuple[str, object], ...], ...] = ()
     header_wrap: bool = False
     landscape: bool = True  # printed on A4 landscape, as wide as the page, the header row on every page
+    print_title: str | None = None  # the page header when printed (title and year); the sheet's title otherwise
 
 
 def header_cells(sheet, titles: Sequence[str], *, wrap: bool = False) -> list[WriteOnlyCell]:
@@ -282,13 +313,9 @@ def _lay_out(workbook, table: Table):
         sheet.freeze_panes = table.freeze
     if table.filter_ref:
         sheet.auto_filter.ref = table.filter_ref
-    if table.landscape:
-        sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = 9  # A4
-        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
-        sheet.sheet_properties.pageSetUpPr.fitToPage = True
-        header = len(table.preamble) + 1
-        sheet.print_title_rows = f"{header}:{header}"
+    header = len(table.preamble) + 1
+    print_setup(sheet, title=table.print_title or table.title, landscape=table.landscape,
+                title_rows=f"{header}:{header}")
     for row in table.preamble:
         cells = []
         for text, font in row:
@@ -298,6 +325,10 @@ def _lay_out(workbook, table: Table):
                 cell.font = font
             cells.append(cell)
         sheet.append(cells)
+    if table.header_wrap:
+        height = wrapped_height(list(zip(table.headers, table.widths)))
+        if height:
+            sheet.row_dimensions[header].height = height
     sheet.append(header_cells(sheet, table.headers, wrap=table.header_wrap))
     return sheet
 
@@ -311,15 +342,21 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
     """
     sheet = _lay_out(workbook, table)
     if not streamed:
+        number = len(table.preamble) + 1
         for form, values in table.rows():
+            number += 1
             if form is None:
                 sheet.append([])
                 continue
+            height = _row_height(table.forms[form], values, table.widths)
+            if height:
+                sheet.row_dimensions[number].height = height
             sheet.append([None if column is None else openpyxl_cell(sheet, column, value, font=_font(column))
                           for column, value in zip(table.forms[form], values)])
         return None
     for columns in table.forms:
-        sheet.append([None if column is None else openpyxl_cell(sheet, Column("text", column.number_format),
+        sheet.append([None if column is None else openpyxl_cell(sheet, Column("text", column.number_format,
+                                                                       wrap=column.wrap),
                                                                 PROTOTYPE, font=_font(column))
                       for column in columns])
     first = len(table.preamble) + 2
@@ -331,7 +368,7 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
             if form is not None:
                 yield number, form, values
 
-    return StreamedSheet(worksheet_part(workbook, table.title), table.forms, numbered(), first)
+    return StreamedSheet(worksheet_part(workbook, table.title), table.forms, numbered(), first, tuple(table.widths))
 
 
 def save_with_tables(workbook, streamed: Sequence[StreamedSheet | None], path: Path) -> Path:

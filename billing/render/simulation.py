@@ -8,9 +8,14 @@ from typing import Sequence
 
 import polars as pl
 from openpyxl import Workbook
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 
-from billing.render.files import BOLD, EUROS, TITLE, header_row, put_euros, put_text, save_workbook
+from billing.core.model import SITUATION_LABELS
+from billing.render.files import BOLD, EUROS, TITLE, header_row, print_setup, put_euros, put_text, save_workbook
+from billing.render.sheetxml import wrapped_height
+
+BILLED = SITUATION_LABELS["facturee"]  # the label shown in « Situation », which the totals' SUMIF selects
 
 
 def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, comparison: pl.DataFrame,
@@ -29,13 +34,14 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     headers = ["Code INSEE", "Commune", "Situation", "Tarif actuel"]
     for scenario in scenarios:
         headers += [scenario.name, f"Écart {scenario.name}", f"Écart % {scenario.name}"]
-    header_row(sheet, 4, headers, widths=[14, 32] + [14] * (len(headers) - 2))
+    header_row(sheet, 4, headers, widths=[11, 28, 22] + [14] * (len(headers) - 3))
+    sheet.row_dimensions[4].height = 30  # two-line headers stay above the first row
     first = 5
     for offset, row in enumerate(comparison.iter_rows(named=True)):
         r = first + offset
         put_text(sheet.cell(r, 1), row["code_insee"])
         put_text(sheet.cell(r, 2), row["commune"])
-        put_text(sheet.cell(r, 3), row["situation"])
+        put_text(sheet.cell(r, 3), SITUATION_LABELS.get(row["situation"], row["situation"]))
         put_euros(sheet.cell(r, 4), row["montant_actuel"])
         for index in range(len(scenarios)):
             base = 5 + 3 * index
@@ -49,24 +55,29 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     for column in [4] + [5 + 3 * i for i in range(len(scenarios))] + [6 + 3 * i for i in range(len(scenarios))]:
         letter = get_column_letter(column)
         cell = sheet.cell(total_row, column,
-                          f'=SUMIF(C{first}:C{last},"facturee",{letter}{first}:{letter}{last})')
+                          f'=SUMIF(C{first}:C{last},"{BILLED}",{letter}{first}:{letter}{last})')
         cell.number_format, cell.font = EUROS, BOLD
     sheet.freeze_panes = "C5"
     sheet.auto_filter.ref = f"A4:{get_column_letter(len(headers))}{last}"
+    print_setup(sheet, title=f"Simulation des contributions {annee} — comparaison", title_rows="4:4")
 
-    _tariffs_sheet(workbook.create_sheet("Tarifs"), scenarios, tariff_descriptions, solution)
+    _tariffs_sheet(workbook.create_sheet("Tarifs"), scenarios, tariff_descriptions, solution, annee=annee)
     return save_workbook(workbook, path)
 
 
 def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Sequence[tuple[str, str]]],
-                   solution) -> None:
+                   solution, *, annee: int) -> None:
     """One column per tariff (current, then each scenario), one row per label; the solved rate below."""
     params.column_dimensions["A"].width = 36
+    print_setup(params, title=f"Simulation des contributions {annee} — tarifs comparés", landscape=len(scenarios) > 1,
+                title_rows="1:1")
     column = 2
     put_text(params.cell(1, 2), "Tarif actuel")
     for scenario in scenarios:
         column += 1
         put_text(params.cell(1, column), scenario.name)
+    for cell in params[1]:
+        cell.font = BOLD
     rows: dict[str, int] = {}
     for tariff_index, description in enumerate(tariff_descriptions):
         for label, value in description:
@@ -75,6 +86,12 @@ def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Se
                 put_text(params.cell(rows[label], 1), label)
             put_text(params.cell(rows[label], 2 + tariff_index), value)
         params.column_dimensions[get_column_letter(2 + tariff_index)].width = 30
+    for row in params.iter_rows(min_row=2):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        height = wrapped_height([(cell.value, 36 if cell.column == 1 else 30) for cell in row])
+        if height:
+            params.row_dimensions[row[0].row].height = height
     if solution is not None:
         r = len(rows) + 3
         put_text(params.cell(r, 1), "Tarif résolu pour la cible")
