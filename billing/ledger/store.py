@@ -36,7 +36,9 @@ import pyarrow as pa
 from billing.core.corrections import Claim, IssuedTitre, PlannedTitre, plan_titres, remaining_by_titre
 from billing.core.natures import CREDITS, DEBITS, NATURES, signed
 from billing.core.money import format_euros
+from billing.ledger import bordereaux as _bordereaux
 from billing.ledger import guard
+from billing.ledger.bordereaux import Bordereau
 from billing.ledger.chain import (GENESIS, TITRE_FIELDS, canonical_json, decode_lines, format_numero, titre_hash,
                                   verify_rows)
 from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, LedgerOutdated, damaged
@@ -44,7 +46,7 @@ from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, Ledge
 __all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger", "LedgerBusy", "LedgerError",
            "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # ----- values ---------------------------------------------------------------------------
 
@@ -93,8 +95,14 @@ def _v0_to_v1(con: duckdb.DuckDBPyConnection) -> None:
             UNIQUE (exercice, seq))""")
 
 
+def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Bordereaux (DESIGN §6c): the table, and the runs already issued numbered in the order they were issued."""
+    _bordereaux.create_table(con)
+    _bordereaux.backfill(con)
+
+
 # MIGRATIONS[i] brings a ledger from schema i to schema i + 1; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1,)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1, _v1_to_v2)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -102,6 +110,7 @@ _TABLES = {
     "runs": ("run_id", "annee", "started_at", "utilisateur", "machine", "version", "input_hashes_json", "prefixe",
              "premier_seq", "dernier_seq", "dernier_hash"),
     "titres": TITRE_FIELDS,
+    "bordereaux": _bordereaux.FIELDS,
 }
 
 
@@ -395,6 +404,16 @@ class Ledger:
             return self._issue_locked(plan_titres(claims, heads), heads, **options)
         return self._in_transaction(work)
 
+    def bordereaux(self, annee: int | None = None) -> list[Bordereau]:
+        """The numbered bordereaux (of one exercice, or all), by exercice, series and number."""
+        return guard.run(self.path, lambda: _bordereaux.listing(self._con, annee))
+
+    def record_pes(self, item: Bordereau, sha256: str) -> None:
+        """Keep the hash of the PES file written for ``item`` (set once, never overwritten)."""
+        if self.readonly:
+            raise LedgerError(f"le registre des titres {self.path} est ouvert en lecture seule")
+        guard.run(self.path, lambda: _bordereaux.record_pes(self._con, item, sha256))
+
     def _heads(self, annee: int) -> list["_Head"]:
         """What planning and numbering need, without decoding lines (fast on 35 000 titres)."""
         rows = self._query(f"SELECT {', '.join(_HEAD_FIELDS)} FROM titres WHERE exercice = ? ORDER BY seq",
@@ -457,6 +476,7 @@ class Ledger:
                               f"SELECT {', '.join(TITRE_FIELDS)} FROM _nouveaux_titres")
         finally:
             self._con.unregister("_nouveaux_titres")
+        _bordereaux.allocate(self._con, annee, run.run_id)  # same transaction: no titre without its bordereau
         stored = [name for name in TITRE_FIELDS if name != "lignes_json"]
         return [IssuedTitre(**{name: row[name] for name in stored}, lines=tuple(item.lines))
                 for row, item in zip(rows, planned)]
