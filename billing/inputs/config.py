@@ -35,6 +35,7 @@ from billing.core.money import (
     rate_units_to_decimal,
 )
 from billing.core.problems import Problem
+from billing.inputs.pes_config import read_pes
 
 SYNDICAT_KEYS = ("nom", "adresse", "siret", "president", "qualite", "prefixe_titre", "delai_paiement_jours",
                  "tribunal", "imputation")
@@ -629,6 +630,8 @@ def read_syndicat(path: Path, *, display: str) -> tuple[Syndicat | None, list[Pr
     if data is None:
         return None, report.problems
     for key, value in data.items():
+        if key == "pes":
+            continue  # [pes] (PES V2 export) is checked by read_pes below
         if key in ("syndicat", "comptable"):
             if not isinstance(value, dict):
                 report.error((key,), f"« {key} » doit être une section [{key}]")
@@ -669,9 +672,12 @@ def read_syndicat(path: Path, *, display: str) -> tuple[Syndicat | None, list[Pr
     if values["iban"] and values["bic"] and values["iban"][:2] != values["bic"][4:6]:
         report.warning(("comptable", "bic"), f"le pays du BIC ({values['bic'][4:6]}) n'est pas celui de l'IBAN "
                                              f"({values['iban'][:2]})", value=values["bic"])
+    # [pes]: the PES V2 export settings (billing.inputs.pes_config); absent = no PES file written
+    pes, pes_problems = read_pes(data.get("pes"), display=display, siret=values["siret"] or "")
+    report.problems.extend(pes_problems)
     if report.error_count():
         return None, report.problems
-    return Syndicat(**values), report.problems
+    return Syndicat(**values, pes=pes), report.problems
 
 
 # --------------------------------------------------------------------------- tarifs.toml
