@@ -7,6 +7,10 @@ transaction as the titres they carry, so a killed run leaves neither titres with
 bordereau nor a gap. A bordereau once numbered is never renumbered: its pièces are the
 titres of its run and series, read back from the titres table (whose hash chain protects
 them); the row records its count and total so ``verify`` can compare.
+
+Once its PES file is written, the row also keeps the file's SHA-256 and the debtors as the
+file named them (``pes_debiteurs_json``): a re-write reads them back, so a commune that later
+leaves ``adhesions.csv`` (and takes its SIRET with it) does not change a file already sent.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Bordereau:
     premier_seq: int
     dernier_seq: int
     pes_sha256: str | None = None  # the hash of the PES file written for it, once written
+    pes_debiteurs_json: str | None = None  # the debtors that file named, by pièce (canonical JSON)
 
     @property
     def typ_bord(self) -> str:
@@ -59,7 +64,7 @@ class Bordereau:
 
 
 FIELDS = ("exercice", "serie", "numero", "run_id", "date_bordereau", "nb_pieces", "total_cents", "premier_seq",
-          "dernier_seq", "pes_sha256")
+          "dernier_seq", "pes_sha256", "pes_debiteurs_json")
 
 
 def create_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -67,7 +72,7 @@ def create_table(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TABLE bordereaux (
             exercice INTEGER NOT NULL, serie TEXT NOT NULL, numero INTEGER NOT NULL, run_id TEXT NOT NULL,
             date_bordereau DATE NOT NULL, nb_pieces INTEGER NOT NULL, total_cents BIGINT NOT NULL,
-            premier_seq INTEGER NOT NULL, dernier_seq INTEGER NOT NULL, pes_sha256 TEXT,
+            premier_seq INTEGER NOT NULL, dernier_seq INTEGER NOT NULL, pes_sha256 TEXT, pes_debiteurs_json TEXT,
             PRIMARY KEY (exercice, serie, numero), UNIQUE (exercice, serie, run_id))""")
 
 
@@ -109,7 +114,10 @@ def listing(con: duckdb.DuckDBPyConnection, exercice: int | None = None) -> list
     return [Bordereau(*row) for row in rows]
 
 
-def record_pes(con: duckdb.DuckDBPyConnection, item: Bordereau, sha256: str) -> None:
-    """Keep the hash of the PES file written for a bordereau (set once; a re-write must give the same bytes)."""
-    con.execute("UPDATE bordereaux SET pes_sha256 = ? WHERE exercice = ? AND serie = ? AND numero = ? "
-                "AND pes_sha256 IS NULL", [sha256, item.exercice, item.serie, item.numero])
+def record_pes(con: duckdb.DuckDBPyConnection, item: Bordereau, sha256: str, debiteurs_json: str | None = None) -> bool:
+    """Keep the hash of the PES file written for a bordereau and the debtors it named (set once; a re-write
+    must give the same bytes). True when this call recorded them, False when they already were."""
+    row = con.execute("UPDATE bordereaux SET pes_sha256 = ?, pes_debiteurs_json = ? WHERE exercice = ? AND serie = ? "
+                      "AND numero = ? AND pes_sha256 IS NULL RETURNING numero",
+                      [sha256, debiteurs_json, item.exercice, item.serie, item.numero]).fetchall()
+    return bool(row)

@@ -408,11 +408,12 @@ class Ledger:
         """The numbered bordereaux (of one exercice, or all), by exercice, series and number."""
         return guard.run(self.path, lambda: _bordereaux.listing(self._con, annee))
 
-    def record_pes(self, item: Bordereau, sha256: str) -> None:
-        """Keep the hash of the PES file written for ``item`` (set once, never overwritten)."""
+    def record_pes(self, item: Bordereau, sha256: str, debiteurs_json: str | None = None) -> bool:
+        """Keep the hash of the PES file written for ``item`` and the debtors it named (set once, never
+        overwritten); True when recorded by this call."""
         if self.readonly:
             raise LedgerError(f"le registre des titres {self.path} est ouvert en lecture seule")
-        guard.run(self.path, lambda: _bordereaux.record_pes(self._con, item, sha256))
+        return guard.run(self.path, lambda: _bordereaux.record_pes(self._con, item, sha256, debiteurs_json))
 
     def _heads(self, annee: int) -> list["_Head"]:
         """What planning and numbering need, without decoding lines (fast on 35 000 titres)."""
