@@ -71,6 +71,17 @@ def _nature_digits(imputation: str | None) -> str:
     return "".join(re.findall(r"\d", imputation or ""))
 
 
+def _sent_sirets(known: list[Bordereau], titres: list[IssuedTitre]) -> dict[str, str]:
+    """code_insee -> the SIRET an earlier PES file of the exercice named for it (the latest one)."""
+    code_of = {str(t.seq): t.code_insee for t in titres}
+    sent: dict[str, str] = {}
+    for item in sorted(known, key=lambda b: b.premier_seq):
+        for seq, record in json.loads(item.pes_debiteurs_json or "{}").items():
+            if record.get("siret") and seq in code_of:
+                sent[code_of[seq]] = record["siret"]
+    return sent
+
+
 def pes_bordereau(item: Bordereau, titres: Iterable[IssuedTitre], debtors: dict[str, dict]) -> PesBordereau:
     """The PesBordereau of ``item``: its run's titres of its series, each with the debtor recorded for it."""
     from billing.ledger.bordereaux import series_of
@@ -111,8 +122,10 @@ def write_pes_files(ledger_path: Path, out_dir: Path, syndicat: Syndicat, annee:
     report = PesReport()
     issuer = pes_issuer(syndicat)
     with open_ledger(ledger_path) as ledger:
-        items = [b for b in ledger.bordereaux(annee) if wanted(b)]
+        known = ledger.bordereaux(annee)
+        items = [b for b in known if wanted(b)]
         titres = ledger.titres(annee, lines=False) if items else []
+        sent = _sent_sirets(known, titres)
         for item in items:
             mine = [t for t in titres if t.run_id == item.run_id]
             if item.pes_debiteurs_json:
@@ -120,6 +133,9 @@ def write_pes_files(ledger_path: Path, out_dir: Path, syndicat: Syndicat, annee:
             else:
                 found = facts({t.code_insee for t in mine})
                 debtors = {str(t.seq): debtor_record(t, found) for t in mine}
+                for t in mine:  # a commune gone from adhesions.csv keeps the SIRET its titre was sent with
+                    if debtors[str(t.seq)]["siret"] is None and t.code_insee in sent:
+                        debtors[str(t.seq)]["siret"] = sent[t.code_insee]
             values = pes_bordereau(item, titres, debtors)
             name = pes_filename(item.exercice, values.kind, item.numero)
             try:
@@ -186,16 +202,61 @@ def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], 
         items = [b for b in ledger.bordereaux(data.annee) if b.run_id == run_id]
     facts = debtor_facts(data, {t.code_insee for t in all_titres})
     files: dict[str, Path] = {}
-    for item in items:
-        label = f"Bordereau {'titres' if item.serie == 'titres' else 'réductions'} n° {item.numero}"
+    for item in sorted(items, key=lambda b: b.serie != "titres"):
+        label = f"Bordereau {'T' if item.serie == 'titres' else 'R'}{item.numero:03d}"
         files[label] = write_run_bordereau(out_dir, run_bordereau_values(item, all_titres, facts, data.syndicat))
     if data.syndicat.pes is None:
         return files, [f"PES : {HOW_TO_CONFIGURE}"]
     report = write_pes_files(ledger_path, out_dir, data.syndicat, data.annee, wanted=lambda b: b.run_id == run_id,
                              facts=lambda codes: facts)
-    for path in report.written:
+    for path in sorted(report.written, key=lambda p: "_R" in p.name):
         files[f"PES {path.stem.rsplit('_', 1)[-1]}"] = path
     notes = [f"Attention, PES non écrit : {problem}" for problem in report.problems]
     if report.problems:
         notes.append(f"  corrigez puis « ent-bill pes {data.annee} » : les titres, eux, sont bien enregistrés")
     return files, notes
+
+
+def rewrite_pes(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, numero: int | None = None,
+                serie: str | None = None) -> PesReport:
+    """``ent-bill pes``: write again the PES files of the exercice's bordereaux (or of one), from the ledger.
+
+    Numbers nothing. The inputs are read only for a bordereau whose file was never written
+    (its debtors are not in the ledger yet).
+    """
+    from billing.core.problems import BillingError, Code, errors_of
+    from billing.documents import debtor_facts
+    from billing.inputs.config import read_syndicat
+    from billing.ledger.store import open_ledger
+    from billing.year import prepare_year
+
+    toml = Path(inputs_dir) / "syndicat.toml"
+    if not toml.exists():
+        raise BillingError.single(f"{toml} introuvable : le fichier PES reprend le syndicat et sa section [pes]",
+                                  code=Code.MISSING)
+    syndicat, problems = read_syndicat(toml, display="syndicat.toml")
+    if errors_of(problems):
+        raise BillingError(problems)
+    if syndicat.pes is None:
+        raise BillingError.single(HOW_TO_CONFIGURE, file="syndicat.toml")
+    if not Path(ledger_path).exists():
+        raise BillingError.single(f"aucun registre des titres ({ledger_path}) : émettez d'abord les titres "
+                                  f"(ent-bill issue {annee})", code=Code.MISSING)
+    with open_ledger(ledger_path, readonly=True) as ledger:
+        known = ledger.bordereaux(annee)
+    chosen = [b for b in known if (numero is None or b.numero == numero) and (serie is None or b.serie == serie)]
+    if not chosen:
+        which = f" n° {numero}" if numero is not None else ""
+        which += f" de la série {serie}" if serie else ""
+        listed = ", ".join(f"{b.serie} n° {b.numero}" for b in known) or "aucun"
+        raise BillingError.single(f"aucun bordereau{which} pour l'exercice {annee} (bordereaux : {listed})",
+                                  code=Code.MISSING)
+    keys = {(b.serie, b.numero) for b in chosen}
+    loaded: dict = {}
+
+    def facts(codes: set[str]) -> dict[str, dict]:
+        if "data" not in loaded:
+            loaded["data"] = prepare_year(Path(inputs_dir), annee)
+        return debtor_facts(loaded["data"], codes)
+    return write_pes_files(ledger_path, out_dir, syndicat, annee, wanted=lambda b: (b.serie, b.numero) in keys,
+                           facts=facts)
