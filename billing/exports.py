@@ -199,8 +199,12 @@ def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], 
         return {}, []
     run_id = issued[0].run_id
     with open_ledger(ledger_path, readonly=True) as ledger:
-        items = [b for b in ledger.bordereaux(data.annee) if b.run_id == run_id]
+        known = ledger.bordereaux(data.annee)
+    items = [b for b in known if b.run_id == run_id]
     facts = debtor_facts(data, {t.code_insee for t in all_titres})
+    for code, siret in _sent_sirets(known, all_titres).items():  # a commune gone from the inputs: as sent before
+        if code in facts and not facts[code].get("siret"):
+            facts[code]["siret"] = siret
     files: dict[str, Path] = {}
     for item in sorted(items, key=lambda b: b.serie != "titres"):
         label = f"Bordereau {'T' if item.serie == 'titres' else 'R'}{item.numero:03d}"

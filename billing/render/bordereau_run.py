@@ -135,7 +135,10 @@ def _foot(sheet, item: RunBordereau, row: int, last_col: int) -> None:
     for column in (4, last_col):
         sheet.cell(row, column).font = BOLD
         sheet.cell(row, column).border = TOTAL_BORDER
-    kind = "titres" if item.serie == "titres" else "pièces de réduction ou d'annulation"
+    if item.serie == "titres":
+        kind = "titre" if count == 1 else "titres"
+    else:
+        kind = "pièce de réduction ou d'annulation" if count == 1 else "pièces de réduction ou d'annulation"
     lines = [
         (row + 2, f"Certifié exécutoire le présent bordereau n° {item.numero} de {format_count(count)} {kind}, "
                   f"arrêté à la somme de {format_euros(item.total_cents)}.", True),
