@@ -144,3 +144,23 @@ def test_killed_runs_leave_continuous_bordereau_numbers(tmp_path):
             titres = ledger.titres(2024, lines=False)
             for b in made:
                 assert b.total_cents == sum(t.montant_cents for t in titres if t.run_id == b.run_id)
+
+
+def test_verify_names_a_bordereau_that_no_longer_matches_its_titres(tmp_path):
+    path = schema1_copy(tmp_path)
+    with open_ledger(path) as ledger:
+        assert ledger.verify() == []
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE bordereaux SET total_cents = total_cents + 1 WHERE exercice = 2024 AND serie = 'titres' "
+                "AND numero = 2")
+    con.execute("DELETE FROM bordereaux WHERE exercice = 2024 AND serie = 'titres' AND numero = 3")
+    con.execute("UPDATE bordereaux SET numero = 4 WHERE exercice = 2023")
+    con.close()
+    with open_ledger(path, readonly=True) as ledger:
+        found = ledger.verify()
+    assert found == [
+        "bordereaux des titres 2023 : numérotation interrompue (4)",
+        "bordereau n° 2 des titres 2024 : 1 pièce(s) pour 2501 centimes enregistrées, 1 pour 2500 dans les titres",
+        next(f for f in found if f.endswith("sans bordereau")),
+    ]
+    assert found[2].startswith("1 titre(s) titres 2024 du traitement ")

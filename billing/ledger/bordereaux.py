@@ -121,3 +121,34 @@ def record_pes(con: duckdb.DuckDBPyConnection, item: Bordereau, sha256: str, deb
                       "AND numero = ? AND pes_sha256 IS NULL RETURNING numero",
                       [sha256, debiteurs_json, item.exercice, item.serie, item.numero]).fetchall()
     return bool(row)
+
+
+_SERIE_SQL = "CASE WHEN nature IN ('reduction', 'annulation') THEN 'reductions' ELSE 'titres' END"
+
+
+def findings(con: duckdb.DuckDBPyConnection, exercice: int | None = None) -> list[str]:
+    """What ``verify`` reports about the bordereaux: numbering gaps, counts or totals that no longer match
+    their titres, titres that no bordereau carries (French, one finding per defect)."""
+    where, params = ("WHERE exercice = ?", [exercice]) if exercice is not None else ("", [])
+    found = []
+    numbers: dict[tuple[int, str], list[int]] = {}
+    for item in listing(con, exercice):
+        numbers.setdefault((item.exercice, item.serie), []).append(item.numero)
+    for (year, serie), seen in numbers.items():
+        if seen != list(range(1, len(seen) + 1)):
+            found.append(f"bordereaux des {serie} {year} : numérotation interrompue ({', '.join(map(str, seen))})")
+    rows = con.execute(f"""
+        WITH t AS (SELECT exercice, run_id, {_SERIE_SQL} AS serie, COUNT(*) AS n, SUM(montant_cents) AS total
+                   FROM titres {where} GROUP BY ALL)
+        SELECT COALESCE(b.exercice, t.exercice), COALESCE(b.serie, t.serie), b.numero, b.nb_pieces, b.total_cents,
+               t.n, t.total, t.run_id
+        FROM (SELECT * FROM bordereaux {where}) b FULL OUTER JOIN t
+             ON b.exercice = t.exercice AND b.run_id = t.run_id AND b.serie = t.serie
+        ORDER BY 1, 2, 3""", params + params).fetchall()
+    for year, serie, numero, count, total, real_count, real_total, run_id in rows:
+        if numero is None:
+            found.append(f"{real_count} titre(s) {serie} {year} du traitement {run_id[:8]} sans bordereau")
+        elif (count, total) != (real_count or 0, real_total or 0):
+            found.append(f"bordereau n° {numero} des {serie} {year} : {count} pièce(s) pour {total} centimes "
+                         f"enregistrées, {real_count or 0} pour {real_total or 0} dans les titres")
+    return found

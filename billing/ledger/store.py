@@ -486,7 +486,10 @@ class Ledger:
 
     def verify(self, annee: int | None = None) -> list[str]:
         """Findings in French, one per defect, naming the titre; empty when the ledger (or exercice) is intact."""
-        return verify_rows(self._rows(annee), self.runs(), annee=annee)
+        found = verify_rows(self._rows(annee), self.runs(), annee=annee)
+        if found:  # altered titres: their findings say it; the bordereaux would only echo them
+            return found
+        return guard.run(self.path, lambda: _bordereaux.findings(self._con, annee))
 
 
 # ----- checks -------------------------------------------------------------------------
