@@ -164,3 +164,14 @@ def test_verify_names_a_bordereau_that_no_longer_matches_its_titres(tmp_path):
         next(f for f in found if f.endswith("sans bordereau")),
     ]
     assert found[2].startswith("1 titre(s) titres 2024 du traitement ")
+
+
+def test_reading_commands_migrate_a_schema_1_ledger_after_an_upgrade(tmp_path):
+    """`titres`, `verify`, `compute` open read-only: after an upgrade they must not wait for the next issue."""
+    path = schema1_copy(tmp_path)
+    with open_ledger(path, readonly=True) as ledger:
+        assert ledger.readonly and ledger.schema_version == 2
+        assert [t.seq for t in ledger.titres(2024)] == list(range(1, 8))
+        assert [(b.serie, b.numero) for b in ledger.bordereaux(2024)] == \
+               [("reductions", 1), ("titres", 1), ("titres", 2), ("titres", 3)]
+        assert ledger.verify() == []

@@ -227,10 +227,28 @@ def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float
             delay = min(delay * 2, 0.2)
     try:
         version = guard.run(path, lambda: _migrate(con, path, readonly=readonly))
+    except LedgerOutdated:
+        _close_quietly(con)
+        if _read_only_version(path) < 1:
+            raise  # schema 0 holds no titres: nothing to read until issue creates them
+        # titres written by an older ent-bill: bring the file up to date once (additive, all or nothing),
+        # so that reading commands keep working after an upgrade without waiting for the next issue
+        open_ledger(path, wait_seconds=wait_seconds).close()
+        return open_ledger(path, readonly=True, wait_seconds=wait_seconds)
     except BaseException:
         _close_quietly(con)
         raise
     return Ledger(con, path, readonly=readonly, schema_version=version)
+
+
+def _read_only_version(path: Path) -> int:
+    def read() -> int:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return _read_version(con, path)
+        finally:
+            con.close()
+    return guard.run(path, read)
 
 
 def _held_by_another(path: Path) -> bool:
@@ -263,7 +281,7 @@ def check_chain_before_issue(path: Path | str, annee: int) -> None:
         with open_ledger(path, readonly=True) as ledger:
             findings = ledger.verify(annee)
     except LedgerOutdated:
-        return  # schema 0 (the only older one) holds no titres; issue's writing open migrates it
+        return  # schema 0 holds no titres (a read-only open migrates any later one); issue's open migrates it
     if findings:
         shown = " ; ".join(findings[:5]) + (f" ; et {len(findings) - 5} autre(s)" if len(findings) > 5 else "")
         raise LedgerError(f"le registre des titres {path} a été altéré pour l'exercice {annee} : {shown}. "
