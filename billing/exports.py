@@ -189,18 +189,24 @@ def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], 
                 ledger_path: Path) -> tuple[dict[str, Path], list[str]]:
     """The run's signed bordereaux and, with ``[pes]``, their PES files (after the commit, from the ledger).
 
+    A signed bordereau of an earlier run whose workbook is missing is written again too (as the
+    notices are); a PES file only for this run (``ent-bill pes`` re-writes the others).
     Returns the files written (label -> path) and the lines ``issue`` adds to its summary.
     """
     from billing.documents import debtor_facts
+    from billing.ledger.guard import LedgerError
     from billing.ledger.store import open_ledger
-    from billing.render.bordereau_run import write_run_bordereau
+    from billing.render.bordereau_run import FOLDER, run_bordereau_filename, write_run_bordereau
 
-    if not issued:
+    run_id = issued[0].run_id if issued else None
+    if not Path(ledger_path).exists():
         return {}, []
-    run_id = issued[0].run_id
     with open_ledger(ledger_path, readonly=True) as ledger:
         known = ledger.bordereaux(data.annee)
-    items = [b for b in known if b.run_id == run_id]
+    items = [b for b in known if b.run_id == run_id
+             or not (out_dir / FOLDER / run_bordereau_filename(b.exercice, b.serie, b.numero)).exists()]
+    if not items:
+        return {}, []
     facts = debtor_facts(data, {t.code_insee for t in all_titres})
     for code, siret in _sent_sirets(known, all_titres).items():  # a commune gone from the inputs: as sent before
         if code in facts and not facts[code].get("siret"):
@@ -209,10 +215,15 @@ def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], 
     for item in sorted(items, key=lambda b: b.serie != "titres"):
         label = f"Bordereau {'T' if item.serie == 'titres' else 'R'}{item.numero:03d}"
         files[label] = write_run_bordereau(out_dir, run_bordereau_values(item, all_titres, facts, data.syndicat))
+    if run_id is None:
+        return files, []
     if data.syndicat.pes is None:
         return files, [f"PES : {HOW_TO_CONFIGURE}"]
-    report = write_pes_files(ledger_path, out_dir, data.syndicat, data.annee, wanted=lambda b: b.run_id == run_id,
-                             facts=lambda codes: facts)
+    try:
+        report = write_pes_files(ledger_path, out_dir, data.syndicat, data.annee,
+                                 wanted=lambda b: b.run_id == run_id, facts=lambda codes: facts)
+    except LedgerError as exc:  # e.g. busy: the titres are committed; the files can be written later
+        report = PesReport(problems=[str(exc)])
     for path in sorted(report.written, key=lambda p: "_R" in p.name):
         files[f"PES {path.stem.rsplit('_', 1)[-1]}"] = path
     notes = [f"Attention, PES non écrit : {problem}" for problem in report.problems]

@@ -241,3 +241,14 @@ def test_a_bad_pes_section_stops_before_anything_is_issued(tmp_path):
     output = flow.run("issue", "2024", code=1)
     assert "pes.id_post" in output and "guillemets" in output
     assert not flow.ledger.exists()
+
+
+def test_a_missing_signed_bordereau_is_written_again_by_the_next_issue(flow):
+    path = flow.out / "bordereaux" / "bordereau_2024_T001.xlsx"
+    before = [c.value for row in load_workbook(path).active.iter_rows() for c in row]
+    path.unlink()
+    pes_before = {p.name: p.read_bytes() for p in (flow.out / "pes").iterdir()}
+    output = flow.run("issue", "2024")  # nothing to issue
+    assert "Rien à émettre" in output and path.exists()
+    assert [c.value for row in load_workbook(path).active.iter_rows() for c in row] == before
+    assert {p.name: p.read_bytes() for p in (flow.out / "pes").iterdir()} == pes_before
