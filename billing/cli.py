@@ -377,6 +377,39 @@ def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: boo
     emit_json(ctx, result.as_json())
 
 
+@main.command()
+@click.argument("annee", type=YEAR)
+@click.option("--bordereau", "numero", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Seulement le bordereau n° N (des deux séries, sauf --serie).")
+@click.option("--serie", type=click.Choice(["titres", "reductions"]), default=None,
+              help="Seulement la série titres (TypBord 01) ou reductions (TypBord 02).")
+@click.pass_obj
+def pes(ctx: Context, annee: int, numero: int | None, serie: str | None) -> None:
+    """Réécrire les fichiers PES V2 (Hélios) des bordereaux émis, depuis le registre.
+
+    Ne numérote rien : chaque fichier est réécrit à l'identique, octet pour octet ; une
+    différence avec l'empreinte enregistrée à sa première écriture est signalée (code 1).
+
+    Example:
+
+        ent-bill pes 2024 --bordereau 2 --serie titres
+    """
+    from billing.exports import rewrite_pes
+
+    report = run_guarded(ctx, lambda: rewrite_pes(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
+                                                  ledger_path=ctx.ledger_path(), numero=numero, serie=serie))
+    for path in report.written:
+        say(ctx, f"PES écrit : {path}")
+    emit_json(ctx, {"ok": not (report.mismatches or report.problems), "fichiers": [str(p) for p in report.written],
+                    "differences": report.mismatches, "erreurs": report.problems})
+    for text in report.problems:
+        click.echo(f"Erreur : {text}", err=True)
+    for text in report.mismatches:
+        click.echo(f"Erreur : {text}", err=True)
+    if report.mismatches or report.problems:
+        sys.exit(EXIT_DATA)
+
+
 def _check_anchors(click_ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
     """A malformed empreinte is a typing mistake (exit 2), not a sign that the ledger was altered."""
     from billing.core.problems import BillingError

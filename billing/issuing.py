@@ -14,6 +14,7 @@ import polars as pl
 from billing.compute import write_summary
 from billing.core.errors import UserError
 from billing.core.problems import BillingError, Code
+from billing.exports import after_issue
 from billing.documents import (claims_of, debtor_facts, due_date_for, imputation_for, issue_date_for,
                                issue_date_warning, notice_for_titre, objet_for, recorded_sirets)
 from billing.year import prepare_year
@@ -31,6 +32,7 @@ class IssueResult:
     dry_run: bool
     warnings: tuple
     date_note: str | None = None  # the titres are (or would be) dated outside their exercice
+    notes: tuple[str, ...] = ()  # what the PES export says (not configured, or what stopped a file)
 
     def summary_lines(self) -> list[str]:
         from billing.core.corrections import NATURE_LABELS as labels
@@ -63,6 +65,7 @@ class IssueResult:
                 lines.append(f"  Avis écrits : {self.rendered} dans {self.out_dir / 'avis'}/")
             for label, path in self.files.items():
                 lines.append(f"  {label:<24}: {path}")
+            lines.extend(f"  {note}" for note in self.notes)
         return lines
 
     def as_json(self) -> dict:
@@ -117,8 +120,10 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     with rendering_after_commit(len(issued)):  # a failure here exits 1 saying the titres exist and how to render
         rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
                                         progress=progress, pdf=pdf or data.syndicat.wants_pdf)
-    return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), files, rendered, False,
-                       data.warnings, date_note)
+        # the run's signed bordereaux and PES files (billing.exports), numbered in the same transaction
+        run_files, notes = after_issue(data, issued, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path)
+    return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), {**files, **run_files}, rendered,
+                       False, data.warnings, date_note, tuple(notes))
 
 
 def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tuple[list, list]:

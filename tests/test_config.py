@@ -154,11 +154,26 @@ def test_unknown_keys_are_warnings_with_the_nearest_key(tmp_path):
         "inputs/syndicat.toml, ligne 6, colonne « syndicat.presidnet » : clé inconnue, ignorée. "
         "Vouliez-vous dire « president » ?",
         "inputs/syndicat.toml, ligne 7, colonne « syndicat.couleur » : clé inconnue, ignorée. Clés reconnues : nom, "
-        "adresse, siret, president, qualite, prefixe_titre, delai_paiement_jours, tribunal, imputation.",
+        "adresse, siret, president, qualite, prefixe_titre, delai_paiement_jours, tribunal, imputation, notices.",
         "inputs/syndicat.toml, ligne 12, colonne « banque » : section inconnue, ignorée (attendu : [syndicat] et "
         "[comptable])",
     ]
     assert all(not p.is_error for p in problems)
+
+
+@pytest.mark.parametrize(("line", "wanted", "error"), [
+    ('notices = ["xlsx", "pdf"]', ("xlsx", "pdf"), None),
+    ('notices = ["pdf"]', ("xlsx", "pdf"), None),
+    ('notices = ["xlsx", "docx"]', None, "format d'avis inconnu « docx » (attendu : xlsx, pdf)"),
+    ('notices = "pdf"', None, "une liste de formats est attendue"),
+])
+def test_notice_formats(tmp_path, line, wanted, error):
+    text = MINIMAL_SYNDICAT.replace('president = "P"', f'president = "P"\n{line}')
+    value, problems = syndicat(tmp_path, text)
+    if error is None:
+        assert value is not None and value.notices == wanted and value.wants_pdf
+    else:
+        assert value is None and any(error in p.render() for p in problems), lines(problems)
 
 
 def test_missing_required_key_points_at_its_section(tmp_path):

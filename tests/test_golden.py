@@ -98,12 +98,14 @@ def workflow(tmp_path_factory) -> Workflow:
     for name in ("contributions", "synthese", "bordereau", "rapprochement"):
         flow.take(f"{name}_2024", flow.out / f"{name}_2024.xlsx")
     flow.take("simulation_2024_part-eleve-1-35", flow.out / "simulation_2024_part-eleve-1-35.xlsx")
+    for name in ("bordereau_2024_T002", "bordereau_2024_R001"):  # the second run's signed bordereaux
+        flow.take(name, flow.out / "bordereaux" / f"{name}.xlsx")
     return flow
 
 
 GOLDEN_NAMES = ("avis_projet", "avis_titre", "avis_complementaire", "avis_reduction", "avis_annulation",
                 "contributions_2024", "synthese_2024", "bordereau_2024", "rapprochement_2024",
-                "simulation_2024_part-eleve-1-35")
+                "simulation_2024_part-eleve-1-35", "bordereau_2024_T002", "bordereau_2024_R001")
 
 
 @pytest.mark.parametrize("name", GOLDEN_NAMES)

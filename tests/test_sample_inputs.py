@@ -115,7 +115,13 @@ def test_syndicat_is_the_design_example_with_valid_keys():
                      "imputation": "7474"},
         "comptable": {"nom": "Service de gestion comptable de Lille Métropole",
                       "iban": "FR7630001007941234567890185", "bic": "BDFEFRPPCCT"},
+        # PES V2 export enabled with placeholder codes, marked « à convenir avec le comptable » in the file
+        "pes": {"id_post": "059000", "cod_col": "123", "cod_bud": "00", "cod_prod_loc": "ENT", "fonction": "213",
+                "ref_bdf": "123456", "centre_encaissement": {"adresse": "TSA 50000, 35908 Rennes Cedex 9"},
+                "centre_finances": {"nom": "Service de gestion comptable de Lille Métropole",
+                                    "adresse": "82 avenue Kennedy, 59000 Lille"}},
     }
+    assert (INPUTS / "syndicat.toml").read_text(encoding="utf-8").count("à convenir avec le comptable") >= 6
     assert luhn_ok(data["syndicat"]["siret"])
     iban = data["comptable"]["iban"]
     assert int("".join(str(int(c, 36)) for c in iban[4:] + iban[:4])) % 97 == 1

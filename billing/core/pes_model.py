@@ -147,10 +147,11 @@ class PesLine:
 
 @dataclass(frozen=True)
 class PesOrigin:
-    """The titre a réduction / annulation points at (RattachPiece): its IdPce and exercice."""
+    """The titre a réduction / annulation points at (RattachPiece): its IdPce, exercice and NatPce."""
 
     id_pce: int
     exercice: int
+    nature: str = NATURE_ORDINARY  # NatPceOrig: 07 when the reduced titre is a complémentaire
 
 
 @dataclass(frozen=True)

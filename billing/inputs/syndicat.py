@@ -7,12 +7,26 @@ from typing import Any, Callable
 
 from billing.core.model import Syndicat
 from billing.core.problems import Problem
-from billing.inputs.tomlfile import _Fields, _did_you_mean, _load
+from billing.inputs.pes_config import read_pes
+from billing.inputs.tomlfile import _Fields, _did_you_mean, _Invalid, _load
 from billing.inputs.values import _bic, _days, _iban, _imputation, _prefix, _siret, _text
 
 
 SYNDICAT_KEYS = ("nom", "adresse", "siret", "president", "qualite", "prefixe_titre", "delai_paiement_jours",
-                 "tribunal", "imputation")
+                 "tribunal", "imputation", "notices")
+NOTICE_FORMATS = ("xlsx", "pdf")
+
+
+def _notices(value: Any) -> tuple[str, ...]:
+    """``notices = ["xlsx", "pdf"]``: the formats of the notices (DESIGN §6b); the workbook is always written."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Invalid('une liste de formats est attendue', suggestion='Écrivez : notices = ["xlsx", "pdf"]')
+    formats = [item.strip().lower() for item in value]
+    unknown = [item for item in formats if item not in NOTICE_FORMATS]
+    if unknown:
+        raise _Invalid(f"format d'avis inconnu « {unknown[0]} » (attendu : xlsx, pdf)",
+                       suggestion='Écrivez : notices = ["xlsx", "pdf"]')
+    return tuple(dict.fromkeys(["xlsx", *formats]))
 COMPTABLE_KEYS = ("nom", "iban", "bic")
 _SYNDICAT_WHAT = {
     ("syndicat", "nom"): ("le nom du syndicat", 'nom = "Syndicat mixte …"'),
@@ -31,6 +45,8 @@ def read_syndicat(path: Path, *, display: str) -> tuple[Syndicat | None, list[Pr
     if data is None:
         return None, report.problems
     for key, value in data.items():
+        if key == "pes":
+            continue  # [pes] (PES V2 export) is checked by read_pes below
         if key in ("syndicat", "comptable"):
             if not isinstance(value, dict):
                 report.error((key,), f"« {key} » doit être une section [{key}]")
@@ -64,6 +80,7 @@ def read_syndicat(path: Path, *, display: str) -> tuple[Syndicat | None, list[Pr
         delai_paiement_jours=synd.get("delai_paiement_jours", _days, default=30),
         tribunal=synd.get("tribunal", _text, default="Tribunal administratif de Lille"),
         imputation=synd.get("imputation", _imputation),
+        notices=synd.get("notices", _notices, default=("xlsx",)),
         comptable_nom=required(compt, "nom", _text),
         iban=required(compt, "iban", _iban),
         bic=required(compt, "bic", _bic),
@@ -71,6 +88,9 @@ def read_syndicat(path: Path, *, display: str) -> tuple[Syndicat | None, list[Pr
     if values["iban"] and values["bic"] and values["iban"][:2] != values["bic"][4:6]:
         report.warning(("comptable", "bic"), f"le pays du BIC ({values['bic'][4:6]}) n'est pas celui de l'IBAN "
                                              f"({values['iban'][:2]})", value=values["bic"])
+    # [pes]: the PES V2 export settings (billing.inputs.pes_config); absent = no PES file written
+    pes, pes_problems = read_pes(data.get("pes"), display=display, siret=values["siret"] or "")
+    report.problems.extend(pes_problems)
     if report.error_count():
         return None, report.problems
-    return Syndicat(**values), report.problems
+    return Syndicat(**values, pes=pes), report.problems

@@ -7,6 +7,10 @@ transaction as the titres they carry, so a killed run leaves neither titres with
 bordereau nor a gap. A bordereau once numbered is never renumbered: its pièces are the
 titres of its run and series, read back from the titres table (whose hash chain protects
 them); the row records its count and total so ``verify`` can compare.
+
+Once its PES file is written, the row also keeps the file's SHA-256 and the debtors as the
+file named them (``pes_debiteurs_json``): a re-write reads them back, so a commune that later
+leaves ``adhesions.csv`` (and takes its SIRET with it) does not change a file already sent.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Bordereau:
     premier_seq: int
     dernier_seq: int
     pes_sha256: str | None = None  # the hash of the PES file written for it, once written
+    pes_debiteurs_json: str | None = None  # the debtors that file named, by pièce (canonical JSON)
 
     @property
     def typ_bord(self) -> str:
@@ -59,7 +64,7 @@ class Bordereau:
 
 
 FIELDS = ("exercice", "serie", "numero", "run_id", "date_bordereau", "nb_pieces", "total_cents", "premier_seq",
-          "dernier_seq", "pes_sha256")
+          "dernier_seq", "pes_sha256", "pes_debiteurs_json")
 
 
 def create_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -67,7 +72,7 @@ def create_table(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TABLE bordereaux (
             exercice INTEGER NOT NULL, serie TEXT NOT NULL, numero INTEGER NOT NULL, run_id TEXT NOT NULL,
             date_bordereau DATE NOT NULL, nb_pieces INTEGER NOT NULL, total_cents BIGINT NOT NULL,
-            premier_seq INTEGER NOT NULL, dernier_seq INTEGER NOT NULL, pes_sha256 TEXT,
+            premier_seq INTEGER NOT NULL, dernier_seq INTEGER NOT NULL, pes_sha256 TEXT, pes_debiteurs_json TEXT,
             PRIMARY KEY (exercice, serie, numero), UNIQUE (exercice, serie, run_id))""")
 
 
@@ -109,7 +114,41 @@ def listing(con: duckdb.DuckDBPyConnection, exercice: int | None = None) -> list
     return [Bordereau(*row) for row in rows]
 
 
-def record_pes(con: duckdb.DuckDBPyConnection, item: Bordereau, sha256: str) -> None:
-    """Keep the hash of the PES file written for a bordereau (set once; a re-write must give the same bytes)."""
-    con.execute("UPDATE bordereaux SET pes_sha256 = ? WHERE exercice = ? AND serie = ? AND numero = ? "
-                "AND pes_sha256 IS NULL", [sha256, item.exercice, item.serie, item.numero])
+def record_pes(con: duckdb.DuckDBPyConnection, item: Bordereau, sha256: str, debiteurs_json: str | None = None) -> bool:
+    """Keep the hash of the PES file written for a bordereau and the debtors it named (set once; a re-write
+    must give the same bytes). True when this call recorded them, False when they already were."""
+    row = con.execute("UPDATE bordereaux SET pes_sha256 = ?, pes_debiteurs_json = ? WHERE exercice = ? AND serie = ? "
+                      "AND numero = ? AND pes_sha256 IS NULL RETURNING numero",
+                      [sha256, debiteurs_json, item.exercice, item.serie, item.numero]).fetchall()
+    return bool(row)
+
+
+_SERIE_SQL = "CASE WHEN nature IN ('reduction', 'annulation') THEN 'reductions' ELSE 'titres' END"
+
+
+def findings(con: duckdb.DuckDBPyConnection, exercice: int | None = None) -> list[str]:
+    """What ``verify`` reports about the bordereaux: numbering gaps, counts or totals that no longer match
+    their titres, titres that no bordereau carries (French, one finding per defect)."""
+    where, params = ("WHERE exercice = ?", [exercice]) if exercice is not None else ("", [])
+    found = []
+    numbers: dict[tuple[int, str], list[int]] = {}
+    for item in listing(con, exercice):
+        numbers.setdefault((item.exercice, item.serie), []).append(item.numero)
+    for (year, serie), seen in numbers.items():
+        if seen != list(range(1, len(seen) + 1)):
+            found.append(f"bordereaux des {serie} {year} : numérotation interrompue ({', '.join(map(str, seen))})")
+    rows = con.execute(f"""
+        WITH t AS (SELECT exercice, run_id, {_SERIE_SQL} AS serie, COUNT(*) AS n, SUM(montant_cents) AS total
+                   FROM titres {where} GROUP BY ALL)
+        SELECT COALESCE(b.exercice, t.exercice), COALESCE(b.serie, t.serie), b.numero, b.nb_pieces, b.total_cents,
+               t.n, t.total, t.run_id
+        FROM (SELECT * FROM bordereaux {where}) b FULL OUTER JOIN t
+             ON b.exercice = t.exercice AND b.run_id = t.run_id AND b.serie = t.serie
+        ORDER BY 1, 2, 3""", params + params).fetchall()
+    for year, serie, numero, count, total, real_count, real_total, run_id in rows:
+        if numero is None:
+            found.append(f"{real_count} titre(s) {serie} {year} du traitement {run_id[:8]} sans bordereau")
+        elif (count, total) != (real_count or 0, real_total or 0):
+            found.append(f"bordereau n° {numero} des {serie} {year} : {count} pièce(s) pour {total} centimes "
+                         f"enregistrées, {real_count or 0} pour {real_total or 0} dans les titres")
+    return found

@@ -36,7 +36,9 @@ import pyarrow as pa
 from billing.core.corrections import Claim, IssuedTitre, PlannedTitre, plan_titres, remaining_by_titre
 from billing.core.natures import CREDITS, DEBITS, NATURES, signed
 from billing.core.money import format_euros
+from billing.ledger import bordereaux as _bordereaux
 from billing.ledger import guard
+from billing.ledger.bordereaux import Bordereau
 from billing.ledger.chain import (GENESIS, TITRE_FIELDS, canonical_json, decode_lines, format_numero, titre_hash,
                                   verify_rows)
 from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, LedgerOutdated, damaged
@@ -44,7 +46,7 @@ from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, Ledge
 __all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger", "LedgerBusy", "LedgerError",
            "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # ----- values ---------------------------------------------------------------------------
 
@@ -93,8 +95,14 @@ def _v0_to_v1(con: duckdb.DuckDBPyConnection) -> None:
             UNIQUE (exercice, seq))""")
 
 
+def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Bordereaux (DESIGN §6c): the table, and the runs already issued numbered in the order they were issued."""
+    _bordereaux.create_table(con)
+    _bordereaux.backfill(con)
+
+
 # MIGRATIONS[i] brings a ledger from schema i to schema i + 1; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1,)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1, _v1_to_v2)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -102,6 +110,7 @@ _TABLES = {
     "runs": ("run_id", "annee", "started_at", "utilisateur", "machine", "version", "input_hashes_json", "prefixe",
              "premier_seq", "dernier_seq", "dernier_hash"),
     "titres": TITRE_FIELDS,
+    "bordereaux": _bordereaux.FIELDS,
 }
 
 
@@ -218,10 +227,28 @@ def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float
             delay = min(delay * 2, 0.2)
     try:
         version = guard.run(path, lambda: _migrate(con, path, readonly=readonly))
+    except LedgerOutdated:
+        _close_quietly(con)
+        if _read_only_version(path) < 1:
+            raise  # schema 0 holds no titres: nothing to read until issue creates them
+        # titres written by an older ent-bill: bring the file up to date once (additive, all or nothing),
+        # so that reading commands keep working after an upgrade without waiting for the next issue
+        open_ledger(path, wait_seconds=wait_seconds).close()
+        return open_ledger(path, readonly=True, wait_seconds=wait_seconds)
     except BaseException:
         _close_quietly(con)
         raise
     return Ledger(con, path, readonly=readonly, schema_version=version)
+
+
+def _read_only_version(path: Path) -> int:
+    def read() -> int:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return _read_version(con, path)
+        finally:
+            con.close()
+    return guard.run(path, read)
 
 
 def _held_by_another(path: Path) -> bool:
@@ -254,7 +281,7 @@ def check_chain_before_issue(path: Path | str, annee: int) -> None:
         with open_ledger(path, readonly=True) as ledger:
             findings = ledger.verify(annee)
     except LedgerOutdated:
-        return  # schema 0 (the only older one) holds no titres; issue's writing open migrates it
+        return  # schema 0 holds no titres (a read-only open migrates any later one); issue's open migrates it
     if findings:
         shown = " ; ".join(findings[:5]) + (f" ; et {len(findings) - 5} autre(s)" if len(findings) > 5 else "")
         raise LedgerError(f"le registre des titres {path} a été altéré pour l'exercice {annee} : {shown}. "
@@ -395,6 +422,17 @@ class Ledger:
             return self._issue_locked(plan_titres(claims, heads), heads, **options)
         return self._in_transaction(work)
 
+    def bordereaux(self, annee: int | None = None) -> list[Bordereau]:
+        """The numbered bordereaux (of one exercice, or all), by exercice, series and number."""
+        return guard.run(self.path, lambda: _bordereaux.listing(self._con, annee))
+
+    def record_pes(self, item: Bordereau, sha256: str, debiteurs_json: str | None = None) -> bool:
+        """Keep the hash of the PES file written for ``item`` and the debtors it named (set once, never
+        overwritten); True when recorded by this call."""
+        if self.readonly:
+            raise LedgerError(f"le registre des titres {self.path} est ouvert en lecture seule")
+        return guard.run(self.path, lambda: _bordereaux.record_pes(self._con, item, sha256, debiteurs_json))
+
     def _heads(self, annee: int) -> list["_Head"]:
         """What planning and numbering need, without decoding lines (fast on 35 000 titres)."""
         rows = self._query(f"SELECT {', '.join(_HEAD_FIELDS)} FROM titres WHERE exercice = ? ORDER BY seq",
@@ -457,6 +495,7 @@ class Ledger:
                               f"SELECT {', '.join(TITRE_FIELDS)} FROM _nouveaux_titres")
         finally:
             self._con.unregister("_nouveaux_titres")
+        _bordereaux.allocate(self._con, annee, run.run_id)  # same transaction: no titre without its bordereau
         stored = [name for name in TITRE_FIELDS if name != "lignes_json"]
         return [IssuedTitre(**{name: row[name] for name in stored}, lines=tuple(item.lines))
                 for row, item in zip(rows, planned)]
@@ -465,7 +504,10 @@ class Ledger:
 
     def verify(self, annee: int | None = None) -> list[str]:
         """Findings in French, one per defect, naming the titre; empty when the ledger (or exercice) is intact."""
-        return verify_rows(self._rows(annee), self.runs(), annee=annee)
+        found = verify_rows(self._rows(annee), self.runs(), annee=annee)
+        if found:  # altered titres: their findings say it; the bordereaux would only echo them
+            return found
+        return guard.run(self.path, lambda: _bordereaux.findings(self._con, annee))
 
 
 # ----- checks -------------------------------------------------------------------------

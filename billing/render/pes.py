@@ -322,7 +322,7 @@ def _write_piece(parent: etree._Element, bordereau: PesBordereau, piece: PesPiec
         ])
         if reduction:
             _leaves(etree.SubElement(bloc_ligne, "RattachPiece"), [
-                ("NatPceOrig", "01"), ("ExerRat", piece.origin.exercice), ("IdPceOrig", piece.origin.id_pce),
+                ("NatPceOrig", piece.origin.nature), ("ExerRat", piece.origin.exercice), ("IdPceOrig", piece.origin.id_pce),
                 ("IdLigneOrig", line.origin_line),
             ])
         _write_tiers(ligne, piece.debtor)
