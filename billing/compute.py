@@ -139,6 +139,7 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, corrections = write_drafts(data, issued, out_dir=out_dir / "avis", today=today, report=report,
+                                        ledger_path=ledger_path,
                                         pdf=pdf or data.syndicat.wants_pdf)
     generated_at = datetime.now().replace(microsecond=0)
     outputs: dict[str, Path] = {}
@@ -161,18 +162,20 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
                          date_note, corrections)
 
 
-def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report, pdf: bool):
+def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report, pdf: bool,
+                 ledger_path: Path | None = None):
     """PROJET notices of what would be issued now (workbooks, and PDFs when asked); stale drafts removed.
 
     Returns (paths, planned corrections)."""
     from billing.core.corrections import plan_titres
-    from billing.documents import claims_of, correction_drafts, draft_notices, recorded_sirets
+    from billing.documents import claims_of, correction_drafts, draft_notices, ledger_sirets, recorded_sirets
     from billing.render.notice import notice_filename, write_notices
 
     corrections = None
     if issued:
         corrections = tuple(plan_titres(claims_of(data.priced), issued))
-        recorded = recorded_sirets(out_dir.parent / f"titres_{data.annee}.csv", issued)
+        recorded = {**recorded_sirets(out_dir.parent / f"titres_{data.annee}.csv", issued),
+                    **ledger_sirets(ledger_path, data.annee)}
         notices = correction_drafts(data, corrections, issued, today=today, recorded=recorded)
     else:
         notices = draft_notices(data, today=today)

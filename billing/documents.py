@@ -113,7 +113,8 @@ def debtor_facts(data: YearData, codes, recorded: dict[str, str] | None = None) 
     The SIRET is the one recorded when the commune's titres were issued (``recorded``, code_insee -> SIRET,
     see ``recorded_sirets``) when there is one: what was issued does not change with today's inputs (a
     commune removed from adhesions.csv keeps its SIRET on its annulation). Otherwise, today's inputs.
-    The ledger does not store the SIRET yet (a ``siret`` column on ``titres`` would make it the one source).
+    The ledger records it at issue (schema 3, table ``debiteurs``); titres issued before that fall back on
+    the titres CSV written then.
     """
     from billing.inputs.register import load_register
 
@@ -143,6 +144,14 @@ def recorded_sirets(titres_csv: Path, titres) -> dict[str, str]:
             if code and siret and code not in out:
                 out[code] = siret  # the first titre's: what was issued first stays
     return out
+
+
+def ledger_sirets(ledger_path: Path, annee: int) -> dict[str, str]:
+    """The SIRETs the ledger recorded at issue (titres issued before schema 3 have none)."""
+    from billing.ledger.store import open_ledger
+
+    with open_ledger(ledger_path, readonly=True) as ledger:
+        return ledger.recorded_sirets(annee)
 
 
 def notice_lines(lines) -> tuple:

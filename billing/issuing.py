@@ -16,7 +16,8 @@ from billing.core.errors import UserError
 from billing.core.problems import BillingError, Code
 from billing.exports import after_issue
 from billing.documents import (claims_of, debtor_facts, due_date_for, imputation_for, issue_date_for,
-                               issue_date_warning, notice_for_titre, objet_for, recorded_sirets)
+                               issue_date_warning, ledger_sirets, notice_for_titre, objet_for,
+                               recorded_sirets)
 from billing.year import prepare_year
 
 
@@ -137,13 +138,17 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
 
         # Planned from the full titres (their stored lines give each correction its motif); the ledger
         # checks the plan again inside its transaction, so a run that issued meanwhile cannot double it.
-        planned = plan_titres(claims, ledger.titres(data.annee))
+        existing = ledger.titres(data.annee)
+        planned = plan_titres(claims, existing)
+        recorded = ledger.recorded_sirets(data.annee)
+        facts = debtor_facts(data, {p.code_insee for p in planned}, recorded)
         issued = ledger.issue(
             planned, annee=data.annee, prefixe=data.syndicat.prefixe_titre,
             run=RunInfo.new(data.annee, version=__version__, input_hashes=data.input_hashes),
             date_emission=emission, date_echeance=due_date_for(data.tariff, emission),
             deliberation=data.tariff.deliberation, objet=objet_for(data.annee),
-            imputation=imputation_for(data.tariff, data.syndicat))
+            imputation=imputation_for(data.tariff, data.syndicat),
+            sirets={code: f["siret"] for code, f in facts.items() if f.get("siret")})
         return issued, ledger.titres(data.annee)
 
 
@@ -160,7 +165,7 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     avis_dir = out_dir / "avis"
     avis_dir.mkdir(parents=True, exist_ok=True)
     # the SIRET each titre was issued with, before titres_YEAR.csv is written again from today's facts
-    recorded = recorded_sirets(out_dir / f"titres_{annee}.csv", all_titres)
+    recorded = {**recorded_sirets(out_dir / f"titres_{annee}.csv", all_titres), **ledger_sirets(ledger_path, annee)}
     facts = debtor_facts(data, {t.code_insee for t in all_titres}, recorded)
     origin_dates = {t.numero: t.date_emission for t in all_titres}
     notices = [notice_for_titre(t, data, facts, origin_dates) for t in all_titres]

@@ -287,3 +287,24 @@ def test_explain_suggests_members_first_and_simulations_keep_their_own_files(wor
     names = sorted(p.name for p in (work / "out").glob("simulation_*.xlsx"))
     assert names == ["simulation_2024_part-eleve-1-35.xlsx", "simulation_2024_part-eleve-1-40.xlsx"]
     assert "Plus grands écarts des communes facturées" in first.stdout
+
+
+def test_an_annulation_keeps_the_siret_the_ledger_recorded_even_without_the_old_reports(work):
+    """What was issued comes from the ledger: the reports folder may be gone, the commune may have left."""
+    import shutil
+
+    from openpyxl import load_workbook
+
+    assert run(work, "issue", "2024").exit_code == 0
+    adhesions = work / "inputs" / "adhesions.csv"
+    line = next(l for l in adhesions.read_text(encoding="utf-8-sig").splitlines() if l.startswith("59106;"))
+    siret = line.split(";")[8]
+    assert len(siret) == 14
+    edit(adhesions, line + "\n", "")
+    shutil.rmtree(work / "out")  # the titres CSV written at the first issue is gone too
+    assert run(work, "issue", "2024").exit_code == 0
+    (notice,) = [p for p in (work / "out" / "avis").glob("ENT-2024-*_59106_*.xlsx")
+                 if "annul" in " ".join(str(c.value) for row in load_workbook(p).active.iter_rows() for c in row
+                                        if isinstance(c.value, str)).lower()]
+    texts = " ".join(str(c.value) for row in load_workbook(notice).active.iter_rows() for c in row if c.value)
+    assert siret in texts.replace(" ", "") and "non communiqué" not in texts

@@ -46,7 +46,7 @@ from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, Ledge
 __all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger", "LedgerBusy", "LedgerError",
            "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # ----- values ---------------------------------------------------------------------------
 
@@ -101,8 +101,15 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
     _bordereaux.backfill(con)
 
 
+def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> None:
+    """The debtor's SIRET as issued, per titre: what was issued must come from the ledger, not from today's
+    inputs (a commune removed from adhesions.csv keeps its SIRET on its annulation). Titres issued before
+    this schema have no row; their notices fall back on the titres CSV written then."""
+    con.execute("CREATE TABLE debiteurs (numero TEXT PRIMARY KEY, code_insee TEXT NOT NULL, siret TEXT)")
+
+
 # MIGRATIONS[i] brings a ledger from schema i to schema i + 1; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1, _v1_to_v2)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -111,6 +118,7 @@ _TABLES = {
              "premier_seq", "dernier_seq", "dernier_hash"),
     "titres": TITRE_FIELDS,
     "bordereaux": _bordereaux.FIELDS,
+    "debiteurs": ("numero", "code_insee", "siret"),
 }
 
 
@@ -399,16 +407,33 @@ class Ledger:
 
     def issue(self, planned: Sequence[PlannedTitre], *, annee: int, prefixe: str, run: RunInfo,
               date_emission: date, date_echeance: date | None, deliberation: str | None, objet: str | None,
-              imputation: str | None) -> list[IssuedTitre]:
+              imputation: str | None, sirets: dict[str, str] | None = None) -> list[IssuedTitre]:
         """Number and record ``planned`` in one transaction; all or nothing.
 
         The plan is checked against the ledger as it stands inside the transaction: a
         plan made from a stale read (a titre for a commune already titled, a credit beyond
-        what remains of its titre) is refused rather than issued twice.
+        what remains of its titre) is refused rather than issued twice. ``sirets``
+        (code_insee -> SIRET) records each debtor's SIRET as issued, in the same transaction.
         """
         options = dict(annee=annee, prefixe=prefixe, run=run, date_emission=date_emission,
                        date_echeance=date_echeance, deliberation=deliberation, objet=objet, imputation=imputation)
-        return self._in_transaction(lambda: self._issue_locked(list(planned), self._heads(annee), **options))
+
+        def work() -> list[IssuedTitre]:
+            issued = self._issue_locked(list(planned), self._heads(annee), **options)
+            rows = [(t.numero, t.code_insee, (sirets or {}).get(t.code_insee)) for t in issued]
+            if rows:
+                self._con.executemany("INSERT INTO debiteurs VALUES (?, ?, ?)", rows)
+            return issued
+        return self._in_transaction(work)
+
+    def recorded_sirets(self, annee: int) -> dict[str, str]:
+        """code_insee -> the SIRET its first titre of ``annee`` was issued with (where one was known)."""
+        rows = self._query("SELECT d.code_insee, d.siret FROM debiteurs d JOIN titres t USING (numero) "
+                           "WHERE t.exercice = ? AND d.siret IS NOT NULL ORDER BY t.seq", [annee])
+        out: dict[str, str] = {}
+        for code, siret in rows:
+            out.setdefault(code, siret)
+        return out
 
     def issue_claims(self, claims: Sequence[Claim], *, annee: int, prefixe: str, run: RunInfo,
                      date_emission: date, date_echeance: date | None, deliberation: str | None,
