@@ -46,10 +46,11 @@ _ROWS_PER_CHUNK = 2_000
 
 @dataclass(frozen=True)
 class Formula:
-    """A formula (without « = ») and the value it computes, in cents, cached in the file."""
+    """A formula (without « = ») and the value it computes, in cents, cached in the file
+    (``cents`` None: no cached value, as openpyxl writes one, for a count or a ratio)."""
 
     text: str
-    cents: int
+    cents: int | None
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,14 @@ def _encoder(kind: str) -> Callable[[str, str, object], str]:
         return lambda ref, style, value: f'<c r="{ref}"{style}><v>{_shortest(cents_to_str(value))}</v></c>'
     if kind == "rate":
         return lambda ref, style, value: f'<c r="{ref}"{style}><v>{_shortest(str(rate_units_to_decimal(value)))}</v></c>'
-    return lambda ref, style, value: (f'<c r="{ref}"{style}><f>{escape(value.text)}</f>'
-                                      f'<v>{_shortest(cents_to_str(value.cents))}</v></c>')
+    return _formula_xml
+
+
+def _formula_xml(ref: str, style: str, value: Formula) -> str:
+    if value.cents is None:
+        return f'<c r="{ref}"{style}><f>{escape(value.text)}</f><v></v></c>'
+    return f'<c r="{ref}"{style}><f>{escape(value.text)}</f><v>{_shortest(cents_to_str(value.cents))}</v></c>'
+
 
 
 def _shortest(decimal_text: str) -> str:
@@ -128,15 +135,18 @@ class StreamedSheet:
 
     ``forms[i]`` (a kind of row: its columns) is the prototype written at row
     ``first_row + i``; ``rows`` yields ``(row number, form index, values)`` in increasing
-    row order, from ``first_row``.
+    row order, from ``first_row``. A sheet of an ordinary (not write-only) workbook carries
+    a ``<dimension>``: ``dimension`` gives the real one (« A1:M35000 »), which replaces it.
     """
 
     part: str
     forms: tuple[tuple[Column | None, ...], ...]
     rows: Iterable[tuple[int, int, Sequence]]
     first_row: int = 2
+    dimension: str | None = None
 
 
+_DIMENSION = re.compile(r'<dimension ref="[^"]*"\s*/>')
 _ROW = re.compile(r'<row r="([0-9]+)"[^>]*>(.*?)</row>|<row r="([0-9]+)"[^>]*/>', re.S)
 _CELL_STYLE = re.compile(r'<c r="([A-Z]+)([0-9]+)"((?: s="[0-9]+")?)[^>]*>')
 
@@ -145,7 +155,10 @@ def _prototype_styles(sheet_xml: str, sheet: StreamedSheet) -> tuple[str, str, l
     """(XML up to the first prototype row, XML from </sheetData>, style attribute per form and column)."""
     forms, part, first = sheet.forms, sheet.part, sheet.first_row
     if "<dimension " in sheet_xml:
-        raise RuntimeError(f"{part} : un classeur en écriture seule (write_only) est attendu, sans <dimension>")
+        if sheet.dimension is None:
+            raise RuntimeError(f"{part} : un classeur en écriture seule (write_only) est attendu, sans <dimension>, "
+                               "ou la dimension réelle de la feuille")
+        sheet_xml = _DIMENSION.sub(f'<dimension ref="{sheet.dimension}"/>', sheet_xml, count=1)
     start = sheet_xml.find(f'<row r="{first}"')
     end = sheet_xml.find("</sheetData>")
     if start < 0 or end < 0:

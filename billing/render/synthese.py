@@ -13,7 +13,6 @@ billed total before writing (a mismatch is a bug and raises ``SummaryError``).
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,12 +29,14 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing import __version__
-from billing.core.model import SITUATION_LABELS, STATUT_LABELS, Syndicat, Tariff
+from billing.core.model import Syndicat, Tariff
 from billing.core.money import format_euros
 from billing.render.files import (
     header_row,
-    BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text, save_workbook,
+    BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text,
 )
+from billing.render.sheetxml import save_with_tables
+from billing.render.synthese_communes import communes_sheet
 
 PERCENT = "0.0 %"
 COUNT = "#,##0"
@@ -100,7 +101,10 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
                  title="Contributions par département", headers=("Département", "Nom"))
     _group_sheet(workbook.create_sheet(EPCIS), year, key="epci_siren", name="epci_nom",
                  title="Contributions par EPCI (intercommunalité)", headers=("SIREN de l'EPCI", "EPCI"))
-    _communes_sheet(workbook.create_sheet(COMMUNES), year, previous_source=previous_source)
+    communes = communes_sheet(workbook, workbook.create_sheet(COMMUNES), year, previous_source=previous_source,
+                              new=NEW, departed=DEPARTED, widths=_widths)
+    shown = year.comparison if year.comparison is not None else year.communes
+    _check("total facturé par commune", int(shown["facture_cents"].sum() or 0), year.billed_cents)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
     charts = _charts_sheet(workbook.create_sheet(CHARTS), year)
     _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
@@ -111,7 +115,7 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     charts_sheet = workbook[CHARTS]
     charts_sheet.page_setup.orientation = "portrait"
     charts_sheet.page_setup.fitToHeight = 1  # the charts print together, never cut across pages
-    return save_workbook(workbook, Path(path))
+    return save_with_tables(workbook, [communes], Path(path))
 
 
 # --------------------------------------------------------------------------- data (pure)
@@ -160,14 +164,14 @@ def _compare(communes: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sorted_by_name(frame: pl.DataFrame) -> pl.DataFrame:
-    """Alphabetical as a French reader expects (accents and case ignored), then by code."""
-    keys = [_fold(name) for name in frame["commune"].to_list()]
-    return frame.with_columns(pl.Series("_tri", keys, dtype=pl.Utf8)).sort("_tri", "code_insee").drop("_tri")
+    """Alphabetical as a French reader expects (accents and case ignored), then by code.
 
-
-def _fold(text: str | None) -> str:
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    Accents folded by polars (NFKD, nonspacing marks dropped, lower case): the same keys as
+    ``unicodedata`` gives on every name of the register, in a tenth of the time.
+    """
+    key = (pl.col("commune").fill_null("").str.normalize("NFKD").str.replace_all(r"\p{Mn}", "")
+           .str.to_lowercase().alias("_tri"))
+    return frame.with_columns(key).sort("_tri", "code_insee").drop("_tri")
 
 
 def _check(label: str, shown: int, expected: int) -> None:
@@ -308,75 +312,6 @@ def _groups(communes: pl.DataFrame, *, key: str, name: str) -> pl.DataFrame:
              pl.col("indicatif_cents").sum())
         .sort(["facture_cents", "indicatif_cents", "cle"], descending=[True, True, False])
     )
-
-
-def _communes_sheet(sheet: Worksheet, year: _Year, *, previous_source: str | None) -> None:
-    previous = year.annee - 1
-    if year.comparison is None:
-        subtitle = (f"Pas de comparaison avec {previous} : ni titres {previous} dans le registre des titres, "
-                    f"ni données {previous} dans le dossier des données.")
-    else:
-        subtitle = f"Montants {previous} : {previous_source or 'année précédente'}."
-    row = _title(sheet, f"Contributions {year.annee} par commune", subtitle)
-    base = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles publiques", "Élèves"]
-    if year.comparison is None:
-        header_row(sheet, row, (*base, f"Montant {year.annee}", "Montant indicatif"))
-        frame = year.communes
-    else:
-        header_row(sheet, row, (*base, f"Montant {previous}", f"Montant {year.annee}", "Δ €", "Δ %", "Mouvement"))
-        frame = year.comparison
-    first = row + 1
-    for offset, rec in enumerate(frame.iter_rows(named=True)):
-        _commune_row(sheet, first + offset, rec, annee=year.annee, compared=year.comparison is not None)
-    last = first + frame.height - 1
-    total = last + 1
-    sheet.cell(total, 1, "Total").font = BOLD
-    for column in range(1, 7):
-        sheet.cell(total, column).border = TOTAL_BORDER
-    _sum(sheet, total, 7, first, last, COUNT)
-    _sum(sheet, total, 8, first, last, COUNT)
-    _sum(sheet, total, 9, first, last, EUROS)
-    _sum(sheet, total, 10, first, last, EUROS)
-    _check("total facturé par commune", int(frame["facture_cents"].sum() or 0), year.billed_cents)
-    if year.comparison is not None:
-        _sum(sheet, total, 11, first, last, EUROS)
-        cell = sheet.cell(total, 12, f'=IF(I{total}=0,"",K{total}/I{total})')
-        cell.number_format, cell.font, cell.border = PERCENT, BOLD, TOTAL_BORDER
-        sheet.cell(total, 13).border = TOTAL_BORDER
-        joined = int((frame["mouvement"] == NEW).sum())
-        left = int((frame["mouvement"] == DEPARTED).sum())
-        sheet.cell(total + 2, 1, f"Nouvelles communes facturées : {joined} ; communes sorties (facturées en "
-                                 f"{previous}, plus en {year.annee}) : {left}.")
-        _widths(sheet, (11, 30, 14, 14, 12, 36, 10, 10, 16, 16, 14, 9, 12))
-        letters = "M"
-    else:
-        _widths(sheet, (11, 30, 14, 14, 12, 36, 10, 10, 16, 16))
-        letters = "J"
-    sheet.freeze_panes = sheet.cell(first, 3)
-    if frame.height:
-        sheet.auto_filter.ref = f"A{row}:{letters}{last}"
-
-
-def _commune_row(sheet: Worksheet, r: int, rec: dict, *, annee: int, compared: bool) -> None:
-    put_text(sheet.cell(r, 1), rec["code_insee"])
-    put_text(sheet.cell(r, 2), rec["commune"])
-    put_text(sheet.cell(r, 3), STATUT_LABELS.get(rec["statut"], rec["statut"]) if rec["statut"] else "—")
-    put_text(sheet.cell(r, 4), SITUATION_LABELS.get(rec["situation"], rec["situation"]) if rec["situation"]
-             else "non membre en " + str(annee))
-    put_text(sheet.cell(r, 5), rec["departement"])
-    put_text(sheet.cell(r, 6), rec["epci_nom"])
-    if rec["ecoles"] is not None:
-        _count(sheet.cell(r, 7), rec["ecoles"])
-        _count(sheet.cell(r, 8), rec["eleves"])
-    if not compared:
-        put_euros(sheet.cell(r, 9), rec["facture_cents"])
-        put_euros(sheet.cell(r, 10), rec["indicatif_cents"])
-    else:
-        put_euros(sheet.cell(r, 9), rec["precedent_cents"])
-        put_euros(sheet.cell(r, 10), rec["facture_cents"])
-        sheet.cell(r, 11, f"=J{r}-I{r}").number_format = EUROS
-        sheet.cell(r, 12, f'=IF(I{r}=0,"",K{r}/I{r})').number_format = PERCENT
-        put_text(sheet.cell(r, 13), rec["mouvement"])
 
 
 def _budget_sheet(sheet: Worksheet, year: _Year, budget: pl.DataFrame | None, *, imputation: str,
