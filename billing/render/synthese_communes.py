@@ -50,15 +50,16 @@ def communes_sheet(workbook, sheet: Worksheet, year, *, previous_source: str | N
         header_row(sheet, row, (*base, f"Montant {previous}", f"Montant {year.annee}", "Δ €", "Δ %", "Mouvement"))
     else:
         header_row(sheet, row, (*base, f"Montant {year.annee}", "Montant indicatif"))
+    sheet.row_dimensions[row].height = 30  # two-line titles, clear of the first commune
     first = row + 1
     last = first + frame.height - 1
     total = last + 1
     forms = _forms(compared)
     _prototypes(sheet, first, forms, compared)
     if compared:
-        widths(sheet, (11, 30, 14, 14, 12, 36, 10, 10, 16, 16, 14, 9, 12))
+        widths(sheet, (11, 30, 14, 24, 12, 36, 10, 10, 16, 16, 14, 9, 12))
     else:
-        widths(sheet, (11, 30, 14, 14, 12, 36, 10, 10, 16, 16))
+        widths(sheet, (11, 30, 14, 24, 12, 36, 10, 10, 16, 16))
     letter = "M" if compared else "J"
     sheet.freeze_panes = sheet.cell(first, 3)
     if frame.height:
