@@ -407,3 +407,20 @@ def test_the_streamed_communes_sheet_states_its_real_extent(summary):
     assert re.findall(r'<dimension ref="([^"]+)"', xml) == ["A1:M19"]
     assert xml.count("<row ") == 3 + 12 + 2  # title, subtitle, header; 12 communes; total, note
     assert "\u27e6prototype\u27e7" not in xml and "&#10214;" not in xml
+
+
+@pytest.mark.parametrize("compared", [True, False])
+def test_streamed_communes_sheet_equals_the_plain_openpyxl_one(tmp_path, compared):
+    """Every cell, value, formula and number format of the streamed sheet as openpyxl writes it cell by cell."""
+    from tests.golden import snapshot
+
+    options = {} if compared else dict(previous=None, previous_source=None)
+    fast = snapshot(write(tmp_path / "fast.xlsx", **options))
+    plain = snapshot(write(tmp_path / "plain.xlsx", streamed=False, **options))
+    assert fast == plain and "Communes!A5\t" in fast
+    fast_sheet = openpyxl.load_workbook(tmp_path / "fast.xlsx")["Communes"]
+    plain_sheet = openpyxl.load_workbook(tmp_path / "plain.xlsx")["Communes"]
+    for fast_row, plain_row in zip(fast_sheet.iter_rows(), plain_sheet.iter_rows(), strict=True):
+        for a, b in zip(fast_row, plain_row):
+            assert (a.value, a.number_format, a.font.b, a.border.bottom.style) == \
+                (b.value, b.number_format, b.font.b, b.border.bottom.style), a.coordinate

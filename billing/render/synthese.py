@@ -76,13 +76,14 @@ class _Year:
 def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str, str]],
                    previous: pl.DataFrame | None, previous_source: str | None,
                    budget: pl.DataFrame | None, syndicat: Syndicat, input_hashes: Iterable,
-                   generated_at: datetime) -> Path:
+                   generated_at: datetime, streamed: bool = True) -> Path:
     """Write the budget summary to ``path`` (temporary name, fsync, rename); return ``path``.
 
     ``previous``: code_insee, commune, montant_cents of the previous year (from the ledger
     when it was issued, else from that year's inputs), ``previous_source`` says which;
     ``budget``: annee, compte, libelle, montant_prevu_cents; ``tariff_description``: the
-    tariff as (label, value) rows (``describe_tariff``), shown on the cover.
+    tariff as (label, value) rows (``describe_tariff``), shown on the cover. ``streamed``
+    False writes the Communes sheet cell by cell through openpyxl (the slow reference).
     """
     year = _prepare(priced.contributions, previous, annee=priced.annee)
     tariff: Tariff = priced.tariff
@@ -97,7 +98,7 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     _group_sheet(workbook.create_sheet(EPCIS), year, key="epci_siren", name="epci_nom",
                  title="Contributions par EPCI (intercommunalité)", headers=("SIREN de l'EPCI", "EPCI"))
     communes = communes_sheet(workbook, workbook.create_sheet(COMMUNES), year, previous_source=previous_source,
-                              new=NEW, departed=DEPARTED, widths=_widths)
+                              new=NEW, departed=DEPARTED, widths=_widths, streamed=streamed)
     shown = year.comparison if year.comparison is not None else year.communes
     _check("total facturé par commune", int(shown["facture_cents"].sum() or 0), year.billed_cents)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)

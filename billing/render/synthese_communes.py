@@ -14,7 +14,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from billing.core.model import SITUATION_LABELS, STATUT_LABELS
 from billing.render.files import BOLD, EUROS, TITLE, TOTAL_BORDER, header_row
-from billing.render.sheetxml import PROTOTYPE, Column, Formula, StreamedSheet, worksheet_part
+from billing.render.sheetxml import PROTOTYPE, Column, Formula, StreamedSheet, openpyxl_value, worksheet_part
 
 PERCENT = "0.0 %"
 COUNT = "#,##0"
@@ -25,12 +25,13 @@ _BORDERED = Column("text")  # an empty cell that carries the total row's border
 
 
 def communes_sheet(workbook, sheet: Worksheet, year, *, previous_source: str | None, new: str,
-                   departed: str, widths) -> StreamedSheet:
+                   departed: str, widths, streamed: bool = True) -> StreamedSheet | None:
     """Lay the sheet out and return the rows to stream into it when the workbook is saved.
 
     ``year`` is the summary's ``_Year``; ``new``/``departed`` the « mouvement » words;
     ``widths(sheet, widths)`` sets the column widths. The caller checks, before saving, that
-    the rows add up to the year's billed total.
+    the rows add up to the year's billed total. ``streamed=False`` writes every cell through
+    openpyxl instead (the reference the tests and the benchmark compare with) and returns None.
     """
     previous = year.annee - 1
     compared = year.comparison is not None
@@ -55,7 +56,12 @@ def communes_sheet(workbook, sheet: Worksheet, year, *, previous_source: str | N
     last = first + frame.height - 1
     total = last + 1
     forms = _forms(compared)
-    _prototypes(sheet, first, forms, compared)
+    rows = _rows(frame, year, first=first, compared=compared, new=new, departed=departed)
+    if streamed:
+        _prototypes(sheet, first, forms)
+    else:
+        for r, form, values in rows:
+            _plain_row(sheet, r, forms[form], values, total=form == 1)
     if compared:
         widths(sheet, (11, 30, 14, 24, 12, 36, 10, 10, 16, 16, 14, 9, 12))
     else:
@@ -64,7 +70,8 @@ def communes_sheet(workbook, sheet: Worksheet, year, *, previous_source: str | N
     sheet.freeze_panes = sheet.cell(first, 3)
     if frame.height:
         sheet.auto_filter.ref = f"A{row}:{letter}{last}"
-    rows = _rows(frame, year, first=first, compared=compared, new=new, departed=departed)
+    if not streamed:
+        return None
     end = total + 2 if compared else total
     return StreamedSheet(worksheet_part(workbook, sheet.title), forms, rows, first, f"A1:{letter}{end}")
 
@@ -83,22 +90,34 @@ def _forms(compared: bool) -> tuple[tuple[Column | None, ...], ...]:
             (_TEXT,))
 
 
-def _prototypes(sheet: Worksheet, first: int, forms, compared: bool) -> None:
-    """One row per form, each cell styled as the plain openpyxl way styles it."""
+def _prototypes(sheet: Worksheet, first: int, forms) -> None:
+    """One row per form, each cell styled as the plain way styles it."""
     for offset, form in enumerate(forms):
-        r = first + offset
-        is_total = offset == 1
         for index, column in enumerate(form, start=1):
-            if column is None:
-                continue
-            cell = sheet.cell(r, index, PROTOTYPE)
-            cell.data_type = "s"
-            if column.number_format:
-                cell.number_format = column.number_format
-            if column.bold:
-                cell.font = BOLD
-            if is_total:
-                cell.border = TOTAL_BORDER
+            if column is not None:
+                _styled(sheet.cell(first + offset, index, PROTOTYPE), column, total=offset == 1).data_type = "s"
+
+
+def _plain_row(sheet: Worksheet, r: int, form, values, *, total: bool) -> None:
+    """One row through openpyxl cells: the same values, the same styles (an empty cell keeps its style)."""
+    for index, (column, value) in enumerate(zip(form, values), start=1):
+        if column is None or (value is None and not (column.number_format or column.bold or total)):
+            continue
+        cell = _styled(sheet.cell(r, index), column, total=total)
+        if value is not None:
+            cell.value = openpyxl_value(column, value)
+            if column.kind == "text":
+                cell.data_type = "s"
+
+
+def _styled(cell, column: Column, *, total: bool):
+    if column.number_format:
+        cell.number_format = column.number_format
+    if column.bold:
+        cell.font = BOLD
+    if total:
+        cell.border = TOTAL_BORDER
+    return cell
 
 
 def _rows(frame: pl.DataFrame, year, *, first: int, compared: bool, new: str, departed: str):
