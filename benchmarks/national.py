@@ -186,34 +186,11 @@ def print_profile(steps: dict[str, float]) -> None:
     print(f"  {'total':<34} {total:7.3f} ms  = {1000 / total:,.0f} per second per core")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--communes", type=int, default=None, help="only the first N communes (default: all)")
-    parser.add_argument("--baseline", type=int, default=300, help="notices written the plain openpyxl way")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each stage; the table shows medians")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    args = parser.parse_args()
-
-    import statistics
+def time_stages(args, inputs: Path, timed, notice_cpu: list[float]):
+    """Each stage of ``compute`` in this process, ``args.runs`` times, beside the plain ways (once or each run).
+    Returns (the notices' paths, the baseline sample, the number billed, the notice writer's profile)."""
     from datetime import datetime
 
-    timings: dict[str, list[float]] = {}
-    notes: dict[str, str] = {}
-    notice_cpu: list[float] = []
-    load_before = os.getloadavg()
-
-    def timed(label, action, note=""):
-        start = time.perf_counter()
-        value = action()
-        timings.setdefault(label, []).append(time.perf_counter() - start)
-        notes[label] = note
-        return value
-
-    def median(label):
-        return statistics.median(timings[label])
-
-    inputs = args.out / "inputs"
-    size = timed("generate the inputs", lambda: generate(inputs, communes=args.communes), "not compute")
     import polars as pl
 
     from billing.documents import draft_notices
@@ -265,11 +242,12 @@ def main() -> None:
         if run == 0:
             profile = profile_notices(notices[:args.baseline * 10], reports / "profile")
 
-    fast_rate = len(paths) / median("write notices (fast, parallel)")
-    base_rate = len(sample) / median(f"write {len(sample)} notices (plain openpyxl)")
-    workbook_ratio = median("write contributions workbook (plain openpyxl)") / \
-        median("write contributions workbook (streamed)")
+    return paths, sample, billed, profile
 
+
+def time_commands(args, inputs: Path) -> dict:
+    """The installed command, as an officer runs it: ``compute`` (each run), ``issue`` into a new ledger,
+    ``verify``, ``--help``."""
     script = Path(sys.executable).with_name("ent-bill")  # the installed command, as an officer runs it
     executable = [str(script)] if script.exists() else [sys.executable, "-m", "billing.cli"]
     whole, peaks = [], []
@@ -292,6 +270,60 @@ def main() -> None:
     verify_seconds, _ = run_whole(executable + ["--ledger", str(ledger), "--quiet", "verify"])
     helps = [run_whole(executable + ["--help"])[0] for _ in range(7)]
 
+    return {"whole": whole, "peaks": peaks, "issue": (issue_seconds, issue_peak), "verify": verify_seconds,
+            "helps": helps}
+
+
+def issue_table(fast_rate: float, base_rate: float, cpu_rate: float, summary: float, summary_plain: float,
+                whole: float) -> None:
+    """Issue 14's table: each row, its ratio against the plain way of the same run, its target."""
+    print("\nIssue 14, speed (medians; ratio = the plain openpyxl way in this run / this way)\n")
+    print(f"{'what':<40} {'measured':>14} {'ratio':>8}  target")
+    print(f"{'xlsx notices (wall)':<40} {fast_rate:>12,.0f}/s {fast_rate / base_rate:>7.1f}×  ≥ 5 000/s")
+    print(f"{'xlsx notices (CPU of all procs / cores)':<40} {cpu_rate:>12,.0f}/s {cpu_rate / base_rate:>7.1f}×  "
+          "(what the machine gives when not shared)")
+    print(f"{'summary workbook, national':<40} {summary:>12.2f} s {summary_plain / summary:>7.1f}×  < 1.5 s")
+    print(f"{'whole national `compute` (xlsx only)':<40} {whole:>12.1f} s {'':>8}  < 12 s")
+
+
+def main() -> None:
+    """Time every stage, then print one report (over 60 lines: the report is one flat list of prints)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--communes", type=int, default=None, help="only the first N communes (default: all)")
+    parser.add_argument("--baseline", type=int, default=300, help="notices written the plain openpyxl way")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each stage; the table shows medians")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    args = parser.parse_args()
+
+    import statistics
+
+    timings: dict[str, list[float]] = {}
+    notes: dict[str, str] = {}
+    notice_cpu: list[float] = []
+    load_before = os.getloadavg()
+
+    def timed(label, action, note=""):
+        start = time.perf_counter()
+        value = action()
+        timings.setdefault(label, []).append(time.perf_counter() - start)
+        notes[label] = note
+        return value
+
+    def median(label):
+        return statistics.median(timings[label])
+
+    inputs = args.out / "inputs"
+    size = timed("generate the inputs", lambda: generate(inputs, communes=args.communes), "not compute")
+    paths, sample, billed, profile = time_stages(args, inputs, timed, notice_cpu)
+
+    fast_rate = len(paths) / median("write notices (fast, parallel)")
+    base_rate = len(sample) / median(f"write {len(sample)} notices (plain openpyxl)")
+    workbook_ratio = median("write contributions workbook (plain openpyxl)") / \
+        median("write contributions workbook (streamed)")
+
+    commands = time_commands(args, inputs)
+    whole, peaks, (issue_seconds, issue_peak) = commands["whole"], commands["peaks"], commands["issue"]
+
     print(f"\nNational case: {size['communes']} communes ({billed} billed), {size['schools']} schools; "
           f"medians of {args.runs} runs; load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} "
           f"after (2 cores shared: the wall times below include other people's work)\n")
@@ -307,22 +339,15 @@ def main() -> None:
     print(f"whole `ent-bill compute 2024`    : {statistics.median(whole):.1f} s median "
           f"({', '.join(f'{w:.1f}' for w in whole)}) (target < 60 s)")
     print(f"peak memory, compute (all procs) : {max(peaks):.0f} MB (target < 1 024 MB)")
-    print(f"`ent-bill --help`                : {statistics.median(helps):.2f} s median of 7 (target < 0.3 s)")
+    print(f"`ent-bill --help`                : {statistics.median(commands['helps']):.2f} s median of 7 (target < 0.3 s)")
     print(f"`ent-bill issue 2024`, new ledger: {issue_seconds:.1f} s, {billed} titres, peak {issue_peak:.0f} MB "
           "(one run; no target)")
-    print(f"`ent-bill verify`                : {verify_seconds:.1f} s (one run; no target)")
+    print(f"`ent-bill verify`                : {commands['verify']:.1f} s (one run; no target)")
 
-    cores = os.cpu_count() or 1
-    cpu_rate = len(paths) / (statistics.median(notice_cpu) / cores)
-    summary_ratio = median("write summary (plain openpyxl)") / median("write summary (streamed)")
-    print("\nIssue 14, speed (medians; ratio = the plain openpyxl way in this run / this way)\n")
-    print(f"{'what':<40} {'measured':>14} {'ratio':>8}  target")
-    print(f"{'xlsx notices (wall)':<40} {fast_rate:>12,.0f}/s {fast_rate / base_rate:>7.1f}×  ≥ 5 000/s")
-    print(f"{'xlsx notices (CPU of all procs / cores)':<40} {cpu_rate:>12,.0f}/s {cpu_rate / base_rate:>7.1f}×  "
-          "(what the machine gives when not shared)")
-    print(f"{'summary workbook, national':<40} {median('write summary (streamed)'):>12.2f} s "
-          f"{summary_ratio:>7.1f}×  < 1.5 s")
-    print(f"{'whole national `compute` (xlsx only)':<40} {statistics.median(whole):>12.1f} s {'':>8}  < 12 s")
+    issue_table(fast_rate, base_rate,
+                len(paths) / (statistics.median(notice_cpu) / (os.cpu_count() or 1)),
+                median("write summary (streamed)"), median("write summary (plain openpyxl)"),
+                statistics.median(whole))
     print_profile(profile)
 
 
