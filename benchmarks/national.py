@@ -142,7 +142,8 @@ def _cpu_seconds() -> float:
 
 
 def profile_notices(notices, folder: Path) -> dict[str, float]:
-    """Where one notice's time goes, on one core: milliseconds per notice for each step of the writer."""
+    """Where one notice's time goes, on one core: CPU milliseconds per notice for each step of the writer
+    (the wall time of a shared machine also counts the time others hold the core)."""
     from billing.render.files import make_durable
     from billing.render.notice import _slot_values
     from billing.render.notice_page import package, prepare, sheet_xml
@@ -152,11 +153,13 @@ def profile_notices(notices, folder: Path) -> dict[str, float]:
     for count in {len(notice.lines) for notice in notices}:
         prepare(count)
     steps: dict[str, float] = {}
+    walls: dict[str, float] = {}
 
-    def step(label, action):
-        start = time.perf_counter()
+    def step(label, action):  # CPU time (user + system) of this process, and wall time
+        start, wall = time.process_time(), time.perf_counter()
         value = action()
-        steps[label] = (time.perf_counter() - start) * 1000 / len(notices)
+        steps[label] = (time.process_time() - start) * 1000 / len(notices)
+        walls[label] = (time.perf_counter() - wall) * 1000 / len(notices)
         return value
 
     values = step("build values", lambda: [_slot_values(notice) for notice in notices])
@@ -174,16 +177,19 @@ def profile_notices(notices, folder: Path) -> dict[str, float]:
     step("on disk (one syncfs per chunk)", lambda: make_durable(folder, temporaries))
     step("rename", lambda: [os.replace(t, folder / f"{index}.xlsx") for index, t in enumerate(temporaries)])
     steps["(file size, bytes)"] = sum(map(len, files)) / len(files)
-    return steps
+    return steps, walls
 
 
-def print_profile(steps: dict[str, float]) -> None:
+def print_profile(profile: tuple[dict[str, float], dict[str, float]]) -> None:
+    steps, walls = profile
     size = steps.pop("(file size, bytes)")
     total = sum(steps.values())
-    print(f"\nWhere a notice's time goes (one core, {size:,.0f} bytes per file):")
+    print(f"\nWhere a notice's time goes (one process, {size:,.0f} bytes per file; CPU = user + system of this "
+          "process, wall = also the time others held the core or the disk made us wait):")
     for label, ms in steps.items():
-        print(f"  {label:<34} {ms:7.3f} ms  {ms / total:6.1%}")
-    print(f"  {'total':<34} {total:7.3f} ms  = {1000 / total:,.0f} per second per core")
+        print(f"  {label:<34} CPU {ms:7.3f} ms  {ms / total:6.1%}   wall {walls[label]:7.3f} ms")
+    print(f"  {'total':<34} CPU {total:7.3f} ms  = {1000 / total:,.0f} per second per core "
+          f"(wall {sum(walls.values()):.3f} ms)")
 
 
 def time_stages(args, inputs: Path, timed, notice_cpu: list[float]):
