@@ -181,10 +181,12 @@ def _prototype_styles(sheet_xml: str, sheet: StreamedSheet) -> tuple[str, str, l
 
 
 def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
+    """The rows as XML, in chunks. Text and euros, most of the cells, are written inline (no call per
+    cell: ~1.4 million cells nationally); the other kinds through their encoder."""
     letters = [get_column_letter(i) for i in range(1, max(len(form) for form in sheet.forms) + 1)]
     plans = []
     for form, form_styles in zip(sheet.forms, styles):
-        plans.append([(i, letters[i], form_styles[i], _encoder(column.kind))
+        plans.append([(i, f'<c r="{letters[i]}', form_styles[i], column.kind, _encoder(column.kind))
                       for i, column in enumerate(form) if column is not None])
     chunk: list[str] = []
     previous = sheet.first_row - 1
@@ -193,20 +195,41 @@ def _rows_xml(sheet: StreamedSheet, styles: list[list[str]]) -> Iterable[str]:
             raise ValueError(f"{sheet.part} : ligne {number} après la ligne {previous}")
         previous = number
         cells = []
-        for index, letter, style, encode in plans[form_index]:
+        for index, opening, style, kind, encode in plans[form_index]:
             value = values[index]
-            ref = f"{letter}{number}"
             if value is None:
                 if style:
-                    cells.append(f'<c r="{ref}"{style}/>')
+                    cells.append(f'{opening}{number}"{style}/>')
+            elif kind == "text":
+                text = str(value)
+                if "&" in text or "<" in text or ">" in text:
+                    text = escape(text)
+                if text[:1].isspace() or text[-1:].isspace() or "\n" in text:
+                    cells.append(f'{opening}{number}"{style} t="inlineStr"><is><t xml:space="preserve">{text}'
+                                 '</t></is></c>')
+                else:
+                    cells.append(f'{opening}{number}"{style} t="inlineStr"><is><t>{text}</t></is></c>')
+            elif kind == "euros":
+                cells.append(f'{opening}{number}"{style}><v>{_euros(value)}</v></c>')
             else:
-                cells.append(encode(ref, style, value))
+                cells.append(encode(f"{opening[6:]}{number}", style, value))
         chunk.append(f'<row r="{number}">{"".join(cells)}</row>')
         if len(chunk) >= _ROWS_PER_CHUNK:
             yield _checked("".join(chunk), sheet.part)
             chunk = []
     if chunk:
         yield _checked("".join(chunk), sheet.part)
+
+
+def _euros(cents: int) -> str:
+    """``_shortest(cents_to_str(cents))`` without the strings: « 150 », « 321.6 », « -0.05 »."""
+    whole, part = divmod(abs(cents), 100)
+    sign = "-" if cents < 0 else ""
+    if part == 0:
+        return f"{sign}{whole}"
+    if part % 10 == 0:
+        return f"{sign}{whole}.{part // 10}"
+    return f"{sign}{whole}.{part:02d}"
 
 
 def _checked(xml: str, part: str) -> str:
