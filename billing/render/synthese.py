@@ -102,7 +102,7 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     shown = year.comparison if year.comparison is not None else year.communes
     _check("total facturé par commune", int(shown["facture_cents"].sum() or 0), year.billed_cents)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
-    charts = charts_sheet(workbook.create_sheet(CHARTS), year, new=NEW, departed=DEPARTED)
+    charts = charts_sheet(workbook.create_sheet(CHARTS), year, new=NEW, departed=DEPARTED, check=_check)
     _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
                  generated_at=generated_at, status_total=status_total, charts=charts)

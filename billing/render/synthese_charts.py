@@ -46,8 +46,9 @@ def groups(communes: pl.DataFrame, *, key: str, name: str) -> pl.DataFrame:
     )
 
 
-def charts_sheet(sheet: Worksheet, year, *, new: str, departed: str) -> list[str]:
-    """Native bar charts over data tables written on the same sheet; returns the charts' titles."""
+def charts_sheet(sheet: Worksheet, year, *, new: str, departed: str, check) -> list[str]:
+    """Native bar charts over data tables written on the same sheet; returns the charts' titles.
+    ``check(label, shown, expected)`` raises when a total shown is not the one expected."""
     sheet["A1"] = f"Graphiques — contributions {year.annee}"
     sheet["A1"].font = TITLE
     sheet["A2"] = "Les tableaux de gauche sont les données des graphiques (montants facturés)."
@@ -70,7 +71,7 @@ def charts_sheet(sheet: Worksheet, year, *, new: str, departed: str) -> list[str
                        horizontal=True)
     titles.append(title)
     if year.comparison is not None:
-        row, more = _evolution(sheet, row, year, new=new, departed=departed)
+        row, more = _evolution(sheet, row, year, new=new, departed=departed, check=check)
         titles += more
     for column, width in enumerate((34, 16), start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
@@ -113,7 +114,7 @@ def _capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _evolution(sheet: Worksheet, row: int, year, *, new: str, departed: str) -> tuple[int, list[str]]:
+def _evolution(sheet: Worksheet, row: int, year, *, new: str, departed: str, check) -> tuple[int, list[str]]:
     """From last year's billed total to this year's; then the largest changes of members billed both years."""
     frame = year.comparison.with_columns((pl.col("facture_cents") - pl.col("precedent_cents")).alias("delta"))
     before = int(frame["precedent_cents"].sum() or 0)
@@ -125,10 +126,8 @@ def _evolution(sheet: Worksheet, row: int, year, *, new: str, departed: str) -> 
              (f"Communes sorties ({left.height})", int(left["delta"].sum() or 0)),
              (f"Variation des communes reconduites ({staying.height})", int(staying["delta"].sum() or 0)),
              (f"Facturé {year.annee}", year.billed_cents)]
-    if sum(cents for _, cents in parts[:4]) != year.billed_cents:
-        from billing.render.synthese import SummaryError
-
-        raise SummaryError(f"évolution {year.annee - 1} → {year.annee} : les parts ne font pas le total facturé")
+    check(f"évolution {year.annee - 1} → {year.annee} (total des parts)", sum(cents for _, cents in parts[:4]),
+          year.billed_cents)
     colors = [NAVY] + [GREEN if cents >= 0 else RED for _, cents in parts[1:4]] + [NAVY]
     titles = [f"Évolution {year.annee - 1} → {year.annee} : entrées, sorties et communes reconduites"]
     row = _chart_block(sheet, row, titles[0], ("Composante", "Montant (€)"), parts, horizontal=False, colors=colors)
