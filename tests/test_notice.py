@@ -316,6 +316,28 @@ def test_parallel_batch_writes_every_notice_in_order(tmp_path):
     assert find(ws, "Montant total à payer").offset(0, 4).value == (75_000 + 237 * 120) / 100
 
 
+def test_notices_written_in_the_background_while_the_caller_works(tmp_path):
+    from billing.render.notice import start_notices
+
+    notices = [make_notice(standard_lines(eleves=100 + i), code=f"59{i:03d}", nom=f"Commune n{i}",
+                           numero=f"ENT-2024-{i + 1:04d}") for i in range(260)]
+    seen: list[int] = []
+    with start_notices(notices, tmp_path / "a", workers=2, progress=seen.append) as pending:
+        (tmp_path / "meanwhile.txt").write_text("le classeur des contributions", encoding="utf-8")
+    assert [p.name for p in pending.paths] == [notice_filename(n) for n in notices]
+    assert seen[-1] == 260 and seen == sorted(seen)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in pending.paths)
+    ws = sheet(pending.paths[200], data_only=True)
+    assert find(ws, "Montant total à payer").offset(0, 4).value == (75_000 + 300 * 120) / 100
+
+    with pytest.raises(RuntimeError, match="le résumé a échoué"):
+        with start_notices(notices, tmp_path / "b", workers=2):
+            raise RuntimeError("le résumé a échoué")
+    left = list((tmp_path / "b").iterdir())
+    assert not [p for p in left if p.name.startswith(".")]  # chunks finished or never begun: no temporary
+    assert all(zipfile.is_zipfile(p) for p in left)
+
+
 # ----- LibreOffice recomputes the same cents -----------------------------------------------
 
 

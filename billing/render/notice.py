@@ -367,6 +367,56 @@ def write_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | No
     Above a few hundred notices the work is spread over processes in chunks; ``progress``
     receives the number of notices written so far.
     """
+    return start_notices(notices, out_dir, workers=workers, progress=progress).wait()
+
+
+class PendingNotices:
+    """Notices being written by worker processes while the caller does something else.
+
+    ``wait()`` (or leaving a ``with`` block) waits for every chunk, reports progress, makes
+    the renames durable and returns the paths in the notices' order; a worker's error is
+    raised there. Leaving the block on an exception cancels the chunks not yet started.
+    """
+
+    def __init__(self, out_dir: Path, paths: list[Path], futures: list, pool, report, done: int) -> None:
+        self.out_dir, self.paths, self._futures, self._pool = out_dir, paths, futures, pool
+        self._report, self._done, self._finished = report, done, False
+
+    def wait(self) -> list[Path]:
+        if not self._finished:
+            try:
+                for future in as_completed(self._futures):
+                    self._done += future.result()
+                    self._report(self._done)
+            finally:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=True, cancel_futures=True)
+                self._finished = True
+            fsync_dir(self.out_dir)
+        return self.paths
+
+    def __enter__(self) -> "PendingNotices":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is None:
+            self.wait()
+        elif self._pool is not None and not self._finished:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._finished = True
+
+
+def start_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> PendingNotices:
+    """Start writing the notices (as ``write_notices``) and return at once, the workers busy.
+
+    On a 2-core machine the caller's own single-threaded work (the contributions workbook, the
+    summary) then runs while the workers write, instead of leaving a core idle:
+
+        with start_notices(notices, out_dir) as pending:
+            write_contributions_workbook(…)
+        paths = pending.paths
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     notices = list(notices)
@@ -379,20 +429,20 @@ def write_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | No
         seen[path] = notice
     report = progress or (lambda done: None)
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    done = 0
     for count in sorted({len(notice.lines) for notice in notices}):
         prepare(count)  # built once here; forked workers inherit it
     if workers <= 1 or len(notices) <= PARALLEL_ABOVE:
+        done = 0
         for start in range(0, len(notices), 100):
             done += _write_chunk(notices[start:start + 100], paths[start:start + 100])
             report(done)
-    else:
-        chunk = max(50, min(CHUNK, -(-len(notices) // (workers * 4))))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_write_chunk, notices[start:start + chunk], paths[start:start + chunk])
-                       for start in range(0, len(notices), chunk)]
-            for future in as_completed(futures):
-                done += future.result()
-                report(done)
-    fsync_dir(out_dir)
-    return paths
+        return PendingNotices(out_dir, paths, [], None, report, done)
+    chunk = max(50, min(CHUNK, -(-len(notices) // (workers * 4))))
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(_write_chunk, notices[start:start + chunk], paths[start:start + chunk])
+                   for start in range(0, len(notices), chunk)]
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return PendingNotices(out_dir, paths, futures, pool, report, 0)
