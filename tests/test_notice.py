@@ -316,6 +316,21 @@ def test_parallel_batch_writes_every_notice_in_order(tmp_path):
     assert find(ws, "Montant total à payer").offset(0, 4).value == (75_000 + 237 * 120) / 100
 
 
+def test_without_syncfs_each_notice_is_fsynced_before_its_rename(tmp_path, monkeypatch):
+    """Where syncfs is missing or fails, the barrier falls back to one fsync per temporary file."""
+    import os as os_module
+
+    from billing.render import files
+
+    synced: list[int] = []
+    real_fsync = os_module.fsync
+    monkeypatch.setattr(files, "_SYNCFS", lambda fd: -1)
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    paths = write_notices([make_notice(code=f"59{i:03d}", nom=f"Commune n{i}") for i in range(3)], tmp_path)
+    assert len(synced) == 3 + 1  # each temporary file, then the folder
+    assert all(zipfile.is_zipfile(p) for p in paths)
+
+
 def test_notices_written_in_the_background_while_the_caller_works(tmp_path):
     from billing.render.notice import start_notices
 
