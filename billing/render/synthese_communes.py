@@ -63,7 +63,7 @@ def communes_sheet(workbook, sheet: Worksheet, year, *, previous_source: str | N
         for r, form, values in rows:
             _plain_row(sheet, r, forms[form], values, total=form == 1)
     if compared:
-        widths(sheet, (11, 30, 14, 24, 12, 36, 10, 10, 16, 16, 14, 9, 12))
+        widths(sheet, (11, 30, 14, 24, 12, 36, 10, 10, 16, 16, 14, 10, 12))
     else:
         widths(sheet, (11, 30, 14, 24, 12, 36, 10, 10, 16, 16))
     letter = "M" if compared else "J"
