@@ -316,6 +316,43 @@ def test_parallel_batch_writes_every_notice_in_order(tmp_path):
     assert find(ws, "Montant total à payer").offset(0, 4).value == (75_000 + 237 * 120) / 100
 
 
+def test_without_syncfs_each_notice_is_fsynced_before_its_rename(tmp_path, monkeypatch):
+    """Where syncfs is missing or fails, the barrier falls back to one fsync per temporary file."""
+    import os as os_module
+
+    from billing.render import files
+
+    synced: list[int] = []
+    real_fsync = os_module.fsync
+    monkeypatch.setattr(files, "_SYNCFS", lambda fd: -1)
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    paths = write_notices([make_notice(code=f"59{i:03d}", nom=f"Commune n{i}") for i in range(3)], tmp_path)
+    assert len(synced) == 3 + 1  # each temporary file, then the folder
+    assert all(zipfile.is_zipfile(p) for p in paths)
+
+
+def test_notices_written_in_the_background_while_the_caller_works(tmp_path):
+    from billing.render.notice import start_notices
+
+    notices = [make_notice(standard_lines(eleves=100 + i), code=f"59{i:03d}", nom=f"Commune n{i}",
+                           numero=f"ENT-2024-{i + 1:04d}") for i in range(260)]
+    seen: list[int] = []
+    with start_notices(notices, tmp_path / "a", workers=2, progress=seen.append) as pending:
+        (tmp_path / "meanwhile.txt").write_text("le classeur des contributions", encoding="utf-8")
+    assert [p.name for p in pending.paths] == [notice_filename(n) for n in notices]
+    assert seen[-1] == 260 and seen == sorted(seen)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in pending.paths)
+    ws = sheet(pending.paths[200], data_only=True)
+    assert find(ws, "Montant total à payer").offset(0, 4).value == (75_000 + 300 * 120) / 100
+
+    with pytest.raises(RuntimeError, match="le résumé a échoué"):
+        with start_notices(notices, tmp_path / "b", workers=2):
+            raise RuntimeError("le résumé a échoué")
+    left = list((tmp_path / "b").iterdir())
+    assert not [p for p in left if p.name.startswith(".")]  # chunks finished or never begun: no temporary
+    assert all(zipfile.is_zipfile(p) for p in left)
+
+
 # ----- LibreOffice recomputes the same cents -----------------------------------------------
 
 

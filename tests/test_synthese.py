@@ -106,6 +106,11 @@ def _plain(value):
     return value
 
 
+def cents_of(shown) -> int:
+    """Cents of a value as ``rows_of`` gives it: (« € », cents) for a float, whole euros for an int."""
+    return shown[1] if isinstance(shown, tuple) else shown * 100
+
+
 def cents(value: int) -> tuple:
     return ("€", value)
 
@@ -271,28 +276,72 @@ def chart_titles(path: Path) -> list[str]:
 
 
 def test_native_charts_are_in_the_file_over_the_data_they_show(summary):
-    assert chart_titles(summary) == ["Montant facturé par département", "Les 8 plus fortes contributions",
-                                     "Évolution 2023 → 2024 : les plus fortes variations"]
+    assert chart_titles(summary) == [
+        "Montant facturé par département", "Les 8 plus fortes contributions",
+        "Évolution 2023 → 2024 : entrées, sorties et communes reconduites",
+        "Évolution 2023 → 2024 : les plus fortes variations des communes facturées les deux années"]
     with zipfile.ZipFile(summary) as archive:
         # the serialiser (lxml or not) decides whether « /> » has a space before it
-        xml = [re.sub(r"\s+/>", "/>", archive.read(f"xl/charts/chart{i}.xml").decode()) for i in (1, 2, 3)]
+        xml = [re.sub(r"\s+/>", "/>", archive.read(f"xl/charts/chart{i}.xml").decode()) for i in (1, 2, 3, 4)]
         drawings = [n for n in archive.namelist() if n.startswith("xl/drawings/drawing")]
     assert drawings == ["xl/drawings/drawing1.xml"]
     assert "<barDir val=\"col\"/>" in xml[0] and "<barDir val=\"bar\"/>" in xml[1]
     assert "'Graphiques'!$B$6:$B$7" in xml[0] and "'Graphiques'!$A$6:$A$7" in xml[0]
     assert "'Graphiques'!$B$26:$B$33" in xml[1]
-    assert "'Graphiques'!$B$45:$B$53" in xml[2]
-    assert xml[2].count("<dPt>") == 9 and "C00000" in xml[2] and "2E7D32" in xml[2]  # falls red, rises green
+    assert "'Graphiques'!$B$45:$B$49" in xml[2] and "'Graphiques'!$B$65:$B$69" in xml[3]
+    assert xml[3].count("<dPt>") == 5 and "C00000" in xml[3] and "2E7D32" in xml[3]  # falls red, rises green
     ws = openpyxl.load_workbook(summary)["Graphiques"]
     assert rows_of(ws, 5, 7, 2) == [("Département", "Montant facturé"), ("59 Nord", cents(820_780)),
                                     ("62 Pas-de-Calais", cents(289_234))]
     assert rows_of(ws, 26, 33, 2) == [
         ("Wattrelos", 3000), ("Hénin-Beaumont", 2880), ("Leers", 2100), ("Lys-lez-Lannoy", 1470),
         ("Sailly-lez-Lannoy", cents(84_550)), ("Toufflers", cents(61_230)), ("Bersée", 180), (HOSTILE, cents(1234))]
-    assert rows_of(ws, 45, 53, 2) == [
-        ("Villeneuve-d'Ascq", -5000), ("Croix", -1800), ("Leers", -400), ("Bersée", 180), ("Hénin-Beaumont", -120),
-        ("Wattrelos", 100), ("Sailly-lez-Lannoy", cents(4550)), ("Lys-lez-Lannoy", -30), (HOSTILE, cents(1234))]
     assert ws["A33"].data_type == "s"
+    # the bridge from 2023 to 2024: new members and leavers apart from the continuing members' changes
+    bridge = rows_of(ws, 45, 49, 2)
+    assert bridge == [("Facturé 2023", cents(1_811_230)), ("Communes entrées (2)", cents(18_000 + 1234)),
+                      ("Communes sorties (2)", -6800), ("Variation des communes reconduites (6)", cents(-40_450)),
+                      ("Facturé 2024", cents(1_110_014))]
+    assert sum(cents_of(v) for _, v in bridge[:4]) == cents_of(bridge[4][1])
+    # the largest changes: members billed both years only (no new member, no leaver)
+    assert rows_of(ws, 65, 69, 2) == [("Leers", -400), ("Hénin-Beaumont", -120), ("Wattrelos", 100),
+                                      ("Sailly-lez-Lannoy", cents(4550)), ("Lys-lez-Lannoy", -30)]
+
+
+def test_one_category_gives_way_to_a_chart_that_distinguishes(tmp_path):
+    """Every billed member in one département, one EPCI, one statut: the amount goes by size of commune;
+    every member new: the « variations » chart is replaced by a sentence, the bridge shows the entries."""
+    rows = [(f"59{i:03d}", f"Commune {i}", "adherente", "facturee", 1, pupils, 1000, 10_000 + i, None, "59", "Nord",
+             *MEL) for i, pupils in enumerate((50, 80, 300, 1200, 3000))]
+    frame = pl.DataFrame(rows, schema=CONTRIBUTION_SCHEMA, orient="row")
+    empty = pl.DataFrame(schema={"code_insee": pl.Utf8, "commune": pl.Utf8, "montant_cents": pl.Int64})
+    path = write(tmp_path / "s.xlsx", priced=priced(frame), previous=empty, previous_source="données 2023",
+                 budget=None)
+    titles = chart_titles(path)
+    assert titles[0] == "Montant facturé par taille de commune" and "EPCI" not in " ".join(titles)
+    ws = openpyxl.load_workbook(path)["Graphiques"]
+    assert rows_of(ws, 5, 9, 2) == [("Taille de commune", "Montant facturé"),
+                                    ("moins de 100 élèves (2)", cents(20_001)), ("250 à 499 élèves (1)", cents(10_002)),
+                                    ("1 000 à 2 499 élèves (1)", cents(10_003)),
+                                    ("2 500 élèves et plus (1)", cents(10_004))]
+    assert len(titles) == 3  # no « plus fortes variations » chart when nobody was billed both years
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert any(t.startswith("Aucune commune facturée en 2023 et en 2024") for t in texts)
+
+
+def test_print_setup_and_headers_clear_of_the_data(summary):
+    wb = openpyxl.load_workbook(summary)
+    for ws in wb.worksheets:
+        assert ws.page_setup.paperSize == 9 and ws.sheet_properties.pageSetUpPr.fitToPage
+        assert ws.page_setup.orientation == ("portrait" if ws.title == "Graphiques" else "landscape")
+        assert ws.oddFooter.center.text == "page &P / &N"
+        assert ws.oddHeader.right.text == f"Synthèse budgétaire 2024 — {ws.title}"
+        assert ws.oddHeader.left.text == SYNDICAT.nom
+    for title in ("Par statut", "Par département", "Par EPCI", "Communes", "Budget"):
+        ws = wb[title]
+        assert ws.print_title_rows == "$4:$4"
+        assert ws.row_dimensions[4].height >= 30  # two lines of 11 pt: the titles do not overprint row 5
+    assert wb["Par EPCI"]["B4"].value == "EPCI"
 
 
 def test_many_groups_end_with_an_others_bar_that_adds_up(tmp_path):
@@ -348,3 +397,30 @@ def test_libreoffice_recalculates_every_total_to_the_same_cents(summary, tmp_pat
     assert money("Budget", "D10") == [indicative]
     assert money("Couverture", "B7", "B9") == [billed, indicative] and wb["Couverture"]["B8"].value == 11
     assert communes["B5"].value == HOSTILE
+
+
+def test_the_streamed_communes_sheet_states_its_real_extent(summary):
+    """The Communes rows are streamed as XML into the laid-out workbook: its <dimension> is the real one."""
+    with zipfile.ZipFile(summary) as archive:
+        names = openpyxl.load_workbook(summary).sheetnames
+        xml = archive.read(f"xl/worksheets/sheet{names.index('Communes') + 1}.xml").decode()
+    assert re.findall(r'<dimension ref="([^"]+)"', xml) == ["A1:M19"]
+    assert xml.count("<row ") == 3 + 12 + 2  # title, subtitle, header; 12 communes; total, note
+    assert "\u27e6prototype\u27e7" not in xml and "&#10214;" not in xml
+
+
+@pytest.mark.parametrize("compared", [True, False])
+def test_streamed_communes_sheet_equals_the_plain_openpyxl_one(tmp_path, compared):
+    """Every cell, value, formula and number format of the streamed sheet as openpyxl writes it cell by cell."""
+    from tests.golden import snapshot
+
+    options = {} if compared else dict(previous=None, previous_source=None)
+    fast = snapshot(write(tmp_path / "fast.xlsx", **options))
+    plain = snapshot(write(tmp_path / "plain.xlsx", streamed=False, **options))
+    assert fast == plain and "Communes!A5\t" in fast
+    fast_sheet = openpyxl.load_workbook(tmp_path / "fast.xlsx")["Communes"]
+    plain_sheet = openpyxl.load_workbook(tmp_path / "plain.xlsx")["Communes"]
+    for fast_row, plain_row in zip(fast_sheet.iter_rows(), plain_sheet.iter_rows(), strict=True):
+        for a, b in zip(fast_row, plain_row):
+            assert (a.value, a.number_format, a.font.b, a.border.bottom.style) == \
+                (b.value, b.number_format, b.font.b, b.border.bottom.style), a.coordinate

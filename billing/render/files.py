@@ -89,6 +89,43 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _syncfs():
+    """Linux's syncfs(2) through the C library, or None where there is none."""
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+_SYNCFS = _syncfs() if os.name == "posix" else None
+
+
+def make_durable(directory: Path, paths) -> None:
+    """Every file of ``paths`` (closed, in ``directory``) is on disk when this returns.
+
+    One syncfs of the directory's filesystem costs a few milliseconds for hundreds of small
+    files, where one fsync each costs ~0.6 ms of waiting per file; without syncfs (not
+    Linux), or when it fails, each file is fsynced.
+    """
+    if _SYNCFS is not None:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def put_text(cell, value) -> None:
     """Text from the inputs stays text: « =1+1 » or « #N/A » in a name must not become a formula or an error."""
     if value is None:

@@ -3,7 +3,8 @@
 ``build_workbook`` writes a page through plain openpyxl (the reference); ``page_bytes`` is the
 fast path: one openpyxl workbook per number of lines, built once as a template with
 placeholder cells, then per notice only the sheet XML is patched (inline strings, numbers,
-formulas) and the other parts are re-zipped byte for byte. The values come from
+formulas) and deflated; the other parts, compressed once with their zip headers, are copied
+as they are. The values come from
 ``billing.render.notice``: a slot name -> str, int, Decimal, date, ``Formula`` or None.
 """
 
@@ -18,7 +19,6 @@ import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
@@ -306,10 +306,17 @@ def _placeholder(name: str) -> str:
 
 @dataclass(frozen=True)
 class _Template:
-    """A zip as (name, raw entry) pieces plus the sheet XML cut at its slots."""
+    """The zip of a page but its sheet, ready to copy, plus the sheet XML cut at its slots.
 
-    before: tuple[tuple[str, bytes, int, int, int, int], ...]  # static entries: name, data, method, crc, size, csize
-    after: tuple[tuple[str, bytes, int, int, int, int], ...]
+    The constant parts (styles, theme, workbook, rels, content types, properties) are
+    deflated once: ``head`` is their local headers and data, ``central`` their central
+    directory entries, and the sheet is the last member, so a notice is ``head`` + the
+    sheet's header and deflated XML + ``central`` + the sheet's entry + the end record.
+    """
+
+    head: bytes
+    central: bytes
+    count: int  # members, the sheet included
     sheet_pieces: tuple[str, ...]  # len = len(slots) + 1
     slots: tuple[tuple[str, str, str], ...]  # (slot name, cell ref, style attribute « s="n" » or "")
 
@@ -340,9 +347,30 @@ def _template(n_lines: int) -> _Template:
     if len(slots) != expected or _MARK in "".join(pieces) or _SST in parts:
         raise RuntimeError(f"gabarit d'avis inattendu : {len(slots)} emplacements trouvés sur {expected} "
                            "(l'écriture des cellules par openpyxl a-t-elle changé ?)")
-    entries = [(name, *_deflate(parts[name])) for name in order if name != _SHEET]
-    sheet_at = order.index(_SHEET)
-    return _Template(tuple(entries[:sheet_at]), tuple(entries[sheet_at:]), tuple(pieces), tuple(slots))
+    head, central = _constant_members([(name, parts[name]) for name in order if name != _SHEET])
+    return _Template(head, central, len(order), tuple(pieces), tuple(slots))
+
+
+def _constant_members(members: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    """(local headers and data, central directory entries) of parts every notice carries unchanged."""
+    body: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, content in members:
+        data, method, crc, size, packed = _deflate(content)
+        local, entry = _headers(name.encode("ascii"), method, crc, size, packed, offset)
+        body += (local, data)
+        central.append(entry)
+        offset += len(local) + len(data)
+    return b"".join(body), b"".join(central)
+
+
+def _headers(name: bytes, method: int, crc: int, size: int, packed: int, offset: int) -> tuple[bytes, bytes]:
+    """A member's local header and its central directory entry (no data descriptor, no zip64)."""
+    local = _LOCAL.pack(0x04034B50, 20, 0, method, *_DOS_TIME, crc, packed, size, len(name), 0) + name
+    entry = _CENTRAL.pack(0x02014B50, 20, 20, 0, method, *_DOS_TIME, crc, packed, size, len(name),
+                          0, 0, 0, 0, 0, offset) + name
+    return local, entry
 
 
 def _deflate(data: bytes) -> tuple[bytes, int, int, int, int]:
@@ -379,37 +407,36 @@ _END = struct.Struct("<IHHHHIIH")
 
 
 def page_bytes(n_lines: int, values: dict[str, object]) -> bytes:
-    """The .xlsx file of a page of ``n_lines`` lines holding ``values``, from its template (≈ 0.5 ms)."""
+    """The .xlsx file of a page of ``n_lines`` lines holding ``values``, from its template (≈ 0.15 ms)."""
+    return package(n_lines, sheet_xml(n_lines, values))
+
+
+def sheet_xml(n_lines: int, values: dict[str, object]) -> bytes:
+    """The page's sheet XML: the template's, with each slot cell written from ``values``."""
     template = _template(n_lines)
     pieces = template.sheet_pieces
     out = [pieces[0]]
     for (name, ref, style), piece in zip(template.slots, pieces[1:]):
         out.append(_cell_xml(ref, style, values.get(name)))
         out.append(piece)
-    sheet = (_SHEET, *_deflate("".join(out).encode("utf-8")))
-    return _zip((*template.before, sheet, *template.after))
+    return "".join(out).encode("utf-8")
+
+
+_SHEET_NAME = _SHEET.encode("ascii")
+
+
+def package(n_lines: int, sheet: bytes) -> bytes:
+    """The zip of a page around its sheet XML: the constant parts copied as compressed once, the sheet deflated."""
+    template = _template(n_lines)
+    packed = zlib.compress(sheet, 1, -15)
+    offset = len(template.head)
+    local, entry = _headers(_SHEET_NAME, zipfile.ZIP_DEFLATED, zlib.crc32(sheet), len(sheet), len(packed), offset)
+    directory = len(template.central) + len(entry)
+    end = _END.pack(0x06054B50, 0, 0, template.count, template.count, directory,
+                    offset + len(local) + len(packed), 0)
+    return b"".join((template.head, local, packed, template.central, entry, end))
 
 
 def prepare(n_lines: int) -> None:
     """Build the template of this line count now (before forking workers, which then inherit it)."""
     _template(n_lines)
-
-
-def _zip(entries: Iterable[tuple[str, bytes, int, int, int, int]]) -> bytes:
-    """A plain zip (no data descriptors, no zip64): the parts are small and their number fixed."""
-    body: list[bytes] = []
-    central: list[bytes] = []
-    offset = 0
-    count = 0
-    for name, data, method, crc, size, packed in entries:
-        encoded = name.encode("ascii")
-        header = _LOCAL.pack(0x04034B50, 20, 0, method, *_DOS_TIME, crc, packed, size, len(encoded), 0) + encoded
-        central.append(_CENTRAL.pack(0x02014B50, 20, 20, 0, method, *_DOS_TIME, crc, packed, size, len(encoded),
-                                     0, 0, 0, 0, 0, offset) + encoded)
-        body.append(header)
-        body.append(data)
-        offset += len(header) + len(data)
-        count += 1
-    directory = b"".join(central)
-    return b"".join(body) + directory + _END.pack(0x06054B50, 0, 0, count, count, len(directory), offset, 0)
-
