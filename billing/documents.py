@@ -65,7 +65,8 @@ def draft_notices(data: YearData, *, today: date | None = None) -> list:
     for line in priced.lines.iter_rows(named=True):
         lines_by_commune.setdefault(line["code_insee"], []).append(line)
     notices = []
-    billed = priced.contributions.filter(pl.col("situation") == "facturee")
+    # no draft for a fiscalised member (no titre at all) nor under the seuil (``issue`` would skip it)
+    billed = priced.contributions.filter(titled() & ~pl.col("sous_seuil").fill_null(False))
     for row in billed.iter_rows(named=True):
         notice_lines = tuple(
             NoticeLine(libelle=l["libelle"], detail=l["detail"], quantite=l["quantite"], taux_units=l["taux_units"],
@@ -100,9 +101,16 @@ def claims_of(priced) -> list:
         if line["formule"] == "prorata":
             item["facteur_num"], item["facteur_den"] = factors[line["code_insee"]]
         lines.setdefault(line["code_insee"], []).append(item)
-    billed = priced.contributions.filter(pl.col("situation") == "facturee")
-    return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())))
+    billed = priced.contributions.filter(titled())
+    seuil = getattr(priced.tariff, "seuil_cents", 0)
+    return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())), seuil)
             for r in billed.iter_rows(named=True)]
+
+
+def titled() -> pl.Expr:
+    """The members that get a titre: billed and not paying through local taxes (DESIGN §4b, fiscalisée)."""
+    fiscal = (pl.col("mode_contribution") == "fiscalisee").fill_null(False)
+    return (pl.col("situation") == "facturee") & ~fiscal
 
 
 def debtor_facts(data: YearData, codes) -> dict[str, dict]:

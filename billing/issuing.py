@@ -31,6 +31,9 @@ class IssueResult:
     dry_run: bool
     warnings: tuple
     date_note: str | None = None  # the titres are (or would be) dated outside their exercice
+    skipped: tuple = ()  # titres and compléments below the seuil de recouvrement, not issued (DESIGN §4b)
+    seuil_cents: int = 0
+    fiscalised: tuple = ()  # (code_insee, commune, montant_cents) of the members paying through local taxes
 
     def summary_lines(self) -> list[str]:
         from billing.core.corrections import NATURE_LABELS as labels
@@ -43,6 +46,7 @@ class IssueResult:
             lines.append(f"  Attention : {self.date_note}.")
         if not items:
             lines.append("  Rien à émettre : le registre correspond déjà au calcul (aucun titre en double).")
+        lines += self.not_issued_lines()
         for item in items:
             numero = getattr(item, "numero", "(à numéroter)")
             origin = f" (sur {item.origine_numero})" if item.origine_numero else ""
@@ -63,6 +67,24 @@ class IssueResult:
                 lines.append(f"  Avis écrits : {self.rendered} dans {self.out_dir / 'avis'}/")
             for label, path in self.files.items():
                 lines.append(f"  {label:<24}: {path}")
+        return lines
+
+    def not_issued_lines(self) -> list[str]:
+        """What is owed but not titled, and why: below the seuil, or levied through local taxes."""
+        from billing.core.money import format_euros
+
+        lines = []
+        if self.skipped:
+            total = sum(item.montant_cents for item in self.skipped)
+            names = ", ".join(f"{item.commune} ({format_euros(item.montant_cents)})" for item in self.skipped[:10])
+            more = f" et {len(self.skipped) - 10} autres" if len(self.skipped) > 10 else ""
+            lines.append(f"  Sous le seuil de recouvrement ({format_euros(self.seuil_cents)}, CGCT D1611-1) : "
+                         f"{len(self.skipped)} titre(s) non émis, {format_euros(total)} en tout, qui restent dus "
+                         f"et seront titrés quand l'écart atteindra le seuil : {names}{more}")
+        if self.fiscalised:
+            total = sum(cents for _, _, cents in self.fiscalised)
+            lines.append(f"  Contributions fiscalisées (CGCT L5212-20) : {len(self.fiscalised)} membre(s), "
+                         f"{format_euros(total)}, sans avis ni titre")
         return lines
 
     def as_json(self) -> dict:
@@ -101,12 +123,13 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     check_chain_before_issue(ledger_path, annee)
     data = prepare_year(inputs_dir, annee)
     claims = claims_of(data.priced)
+    not_titled = _not_titled(data, claims, ledger_path, annee)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)
     if dry_run:
         existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
         planned = plan_titres(claims, existing)
         return IssueResult(annee, (), tuple(planned), tuple(existing), Path(out_dir), {}, 0, True, data.warnings,
-                           date_note)
+                           date_note, **not_titled)
     if date_note and not hors_exercice:
         raise BillingError.single(
             f"émission refusée : {date_note}", code=Code.INVALID,
@@ -118,7 +141,18 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
         rendered, files = render_issued(data, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path,
                                         progress=progress, pdf=pdf or data.syndicat.wants_pdf)
     return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), files, rendered, False,
-                       data.warnings, date_note)
+                       data.warnings, date_note, **not_titled)
+
+
+def _not_titled(data, claims, ledger_path: Path, annee: int) -> dict:
+    """The IssueResult fields of what is owed and not titled (below the seuil; fiscalised members)."""
+    from billing.core.corrections import below_seuil
+
+    existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
+    contributions = data.priced.contributions
+    fiscal = contributions.filter((pl.col("situation") == "facturee") & (pl.col("mode_contribution") == "fiscalisee"))
+    return {"skipped": tuple(below_seuil(claims, existing)), "seuil_cents": data.tariff.seuil_cents,
+            "fiscalised": tuple(fiscal.select("code_insee", "commune", "montant_cents").iter_rows())}
 
 
 def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tuple[list, list]:
