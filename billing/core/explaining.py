@@ -39,7 +39,12 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
     if tariff.mode == "repartition" and any(k == "population" for k, _ in tariff.poids) \
             and c["population"] is not None:
         counts += f", {_words(c['population'], 'habitant', 'habitants')}"
+    if tariff.uses_classes:
+        counts += f", {_words(c.get('classes') or 0, 'classe', 'classes')}"
+    if tariff.uses_population and c.get("population") is not None and tariff.mode != "repartition":
+        counts += f", {_words(c['population'], 'habitant', 'habitants')}"
     out.append(counts + ".")
+    out += _tariff_facts(tariff, c)
     situation = c["situation"]
     if situation == "hors_periode":
         reason = ""
@@ -78,8 +83,27 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
         subtotal += amount
     if situation == "facturee":
         out.append(f"Montant dû : {format_euros(c['montant_cents'])}")
+        if c.get("mode_contribution") == "fiscalisee":
+            out.append("Contribution fiscalisée (CGCT L5212-20) : levée par l'impôt local, ni avis ni titre.")
+        elif c.get("sous_seuil"):
+            out.append(f"Sous le seuil de recouvrement de {format_euros(tariff.seuil_cents)} (CGCT D1611-1) : aucun "
+                       f"titre n'est émis ; la somme reste due et sera titrée quand elle atteindra le seuil.")
     else:
         out.append(f"Montant indicatif (non facturé) : {format_euros(c['montant_indicatif_cents'])}")
+    return out
+
+
+def _tariff_facts(tariff, c: dict) -> list[str]:
+    """Where the population comes from, and the group whose rates apply (DESIGN §4b)."""
+    from billing.core.lines import POPULATION_SOURCES
+
+    out = []
+    if tariff.uses_population and c.get("population") is not None:
+        source = POPULATION_SOURCES.get(c.get("population_source"), "population municipale")
+        out.append(f"Population retenue : {format_count(c['population'])} ({source}).")
+    group = tariff.group(c.get("groupe"))
+    if group is not None:
+        out.append(f"Groupe « {group.nom} » : tarif propre pour {', '.join(group.keys)} (délibération).")
     return out
 
 

@@ -50,7 +50,7 @@ def strate_text(tariff: Tariff, number: int) -> str:
 def population_lines(priced: pl.DataFrame, tariff: Tariff, *, first_rank: int) -> list[pl.DataFrame]:
     """The §4b parts: per class (first_rank), per inhabitant (+1), the population band's flat amount (+2)."""
     source = pl.col("population_source").replace_strict(POPULATION_SOURCES, default="population municipale")
-    people = pl.format("{} {} ({})", format_count_column(pl.col("population")),
+    people = pl.format("{} {}, {}", format_count_column(pl.col("population")),
                        plural(pl.col("population"), "habitant", "habitants"), source)
     lines: list[pl.DataFrame] = []
     if tariff.part_classe_units > 0:
