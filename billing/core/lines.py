@@ -73,3 +73,45 @@ def population_lines(priced: pl.DataFrame, tariff: Tariff, *, first_rank: int) -
         lines.append(line_frame(priced, rang=first_rank + 2, code="strate", libelle=label, quantite=None, taux=None,
                                  montant=pl.col("_strate_montant"), formule="valeur", detail=people))
     return lines
+
+
+def tariff_columns(priced) -> list[tuple[str, str]]:
+    """(key, header) of the §4b columns a contributions table shows for this priced year, only those that
+    say something (a year without any §4b key shows none: its tables stay as they were)."""
+    tariff, c = priced.tariff, priced.contributions
+    if "sous_seuil" not in c.columns:
+        return []
+    columns = []
+    if tariff.uses_classes:
+        columns.append(("classes", "Classes"))
+    if tariff.uses_population:
+        columns += [("population", "Population"), ("population_source", "Source de la population")]
+    if any(t.strates for t in (tariff, *(tariff.for_group(g.nom) for g in tariff.groupes))):
+        columns.append(("strate", "Strate"))
+    if tariff.groupes:
+        columns.append(("groupe_tarif", "Tarif du groupe"))
+    if c.filter(pl.col("mode_contribution") == "fiscalisee").height:
+        columns.append(("mode_contribution", "Mode de contribution"))
+    if c["sous_seuil"].any():
+        columns.append(("sous_seuil", "Seuil de recouvrement"))
+    return columns
+
+
+def tariff_column_values(priced, row: dict, columns: list[tuple[str, str]]) -> list:
+    """The values of ``tariff_columns`` for one contributions row, as a person reads them."""
+    from billing.core.money import format_euros
+
+    tariff = priced.tariff
+    values = []
+    for key, _ in columns:
+        if key == "population_source":
+            values.append({"adhesions": "adhesions.csv", "referentiel": "référentiel"}.get(row.get(key)))
+        elif key == "groupe_tarif":
+            values.append(row.get("groupe") if tariff.group(row.get("groupe")) is not None else None)
+        elif key == "mode_contribution":
+            values.append("fiscalisée" if row.get(key) == "fiscalisee" else "titre")
+        elif key == "sous_seuil":
+            values.append(f"sous le seuil ({format_euros(tariff.seuil_cents)})" if row.get(key) else None)
+        else:
+            values.append(row.get(key))
+    return values

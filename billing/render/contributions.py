@@ -63,15 +63,19 @@ def _wide(priced) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
 
 
 def _contributions_table(priced) -> Table:
+    from billing.core.lines import tariff_column_values, tariff_columns
+
     wide, kinds = _wide(priced)
+    extra = tariff_columns(priced)  # §4b columns, after the money ones; none for a year without §4b keys
     fixed = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles", "Élèves", "Début",
              "Fin", "Jours", "Mois", "Facteur de prorata"]
     money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
     text, count, day, euros = Column("text"), Column("int", INTEGER), Column("date", DATE), Column("euros", EUROS)
     data = (text, text, text, text, text, text, count, count, day, day, Column("int"), Column("int"), text) + \
         (euros,) * len(money)
+    data += tuple(Column("int", INTEGER) if key in ("classes", "population", "strate") else text for key, _ in extra)
     total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
-        len(money)
+        len(money) + (None,) * len(extra)
     first_money = len(fixed) + 1
     last = wide.height + 1
     columns = [f"l_{code}" for code, _ in kinds]
@@ -91,18 +95,19 @@ def _contributions_table(priced) -> Table:
                       row.get("departement_nom") or row.get("departement"), row.get("epci_nom"),
                       row["ecoles"], row["eleves"], row["date_debut"], row["date_fin"],
                       row["jours"] if billed else None, row["mois"] if billed else None,
-                      f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, *amounts)
+                      f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, *amounts,
+                      *tariff_column_values(priced, row, extra))
         yield None, None
         formulas = []
         for offset, cents in enumerate(sums):
             letter = get_column_letter(first_money + offset)
             formulas.append(Formula(f"SUM({letter}2:{letter}{last})", cents))
         yield 1, ("TOTAL des communes facturées (montant dû) et indicatif",) + (None,) * (len(fixed) - 1) + \
-            tuple(formulas)
+            tuple(formulas) + (None,) * len(extra)
 
-    return Table("Contributions", tuple(fixed + money),
-                 (11, 30, 14, 22, 16, 40, 8, 9, 11, 11, 7, 6, 12) + (15,) * len(money), (data, total), rows,
-                 "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}")
+    return Table("Contributions", tuple(fixed + money + [header for _, header in extra]),
+                 (11, 30, 14, 22, 16, 40, 8, 9, 11, 11, 7, 6, 12) + (15,) * len(money) + (16,) * len(extra),
+                 (data, total), rows, "C2", f"A1:{get_column_letter(len(fixed) + len(money) + len(extra))}{last}")
 
 
 def _lines_table(priced) -> Table:
@@ -203,9 +208,12 @@ def _check_totals(priced) -> None:
 
 def contributions_csv_bytes(priced) -> bytes:
     """The machine-readable copy: UTF-8, ',', one row per commune, byte-identical on re-run."""
+    from billing.core.lines import tariff_column_values, tariff_columns
+
+    extra = tariff_columns(priced)  # §4b columns at the end, only when the year uses them
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + tuple(key for key, _ in extra))
     for row in priced.contributions.sort("code_insee").iter_rows(named=True):
         billed = row["situation"] == "facturee"
         indicative = row["montant_indicatif_cents"]
@@ -218,6 +226,7 @@ def contributions_csv_bytes(priced) -> bytes:
             f"{row['facteur_num']}/{row['facteur_den']}", ratio_to_str(row["facteur_num"], row["facteur_den"]),
             cents_to_str(row["montant_annuel_cents"]), cents_to_str(row["montant_cents"]),
             "" if indicative is None else cents_to_str(indicative),
+            *("" if v is None else v for v in tariff_column_values(priced, row, extra)),
         ])
     return buffer.getvalue().encode("utf-8")
 
