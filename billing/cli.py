@@ -320,7 +320,8 @@ def explain(ctx: Context, annee: int, commune: str) -> None:
                    "tranches_eleve, tranches, mode, montant_total, poids, rentree). Répétable.")
 @click.option("--cible", default=None, metavar="MONTANT",
               help="Total à atteindre sans le dépasser : calcule le tarif unitaire correspondant.")
-@click.option("--cible-sur", "cible_sur", type=click.Choice(["part_eleve", "part_ecole", "part_fixe"]),
+@click.option("--cible-sur", "cible_sur", type=click.Choice(["part_eleve", "part_ecole", "part_fixe", "part_habitant",
+                                                                  "part_classe"]),
               default="part_eleve", show_default=True, help="Le paramètre à résoudre pour --cible.")
 @click.option("--scenario", "scenario_file", type=click.Path(path_type=Path), default=None,
               help="Fichier TOML de variantes nommées ([nom] puis cle = valeur), comparées dans un classeur.")
