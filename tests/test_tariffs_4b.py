@@ -1,0 +1,289 @@
+"""DESIGN §4b: classes, inhabitants, population bands, group overrides, the seuil de recouvrement,
+fiscalised members. Every amount is checked against a reference computed here with Fraction."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billing.core.corrections import Claim, below_seuil, plan_titres
+from billing.core.model import GroupOverride, Strate, Tariff
+from billing.core.pricing import price_year
+from billing.core.problems import BillingError, render_list
+from billing.inputs.tariffs import apply_overrides, read_tariffs
+
+HERE = Path(__file__).parent
+
+
+def half_up(value: Fraction) -> int:
+    """Cents, half-up, from an exact amount in euros."""
+    cents = value * 100
+    return int(cents + Fraction(1, 2)) if cents >= 0 else -int(-cents + Fraction(1, 2))
+
+
+def base(rows: list[dict]) -> pl.DataFrame:
+    defaults = {"commune": "X", "statut": "adherente", "date_effet": date(2020, 1, 1), "date_retrait": None,
+                "ecoles": 1, "eleves": 100, "classes": 4, "population": 1000, "population_source": "referentiel",
+                "groupe": None, "mode_contribution": "titre"}
+    return pl.DataFrame([defaults | row for row in rows], schema_overrides={"date_retrait": pl.Date})
+
+
+def tariff(**kw) -> Tariff:
+    return Tariff(annee=2024, deliberation="D", rentree=2023, **({"part_eleve_units": 0} | kw))
+
+
+def amounts(priced) -> dict[str, int]:
+    return dict(priced.contributions.select("code_insee", "montant_cents").iter_rows())
+
+
+STRATES = (Strate(499, 5000), Strate(1999, 12000), Strate(None, 30000))
+
+
+def reference_strate(population: int) -> Fraction:
+    if population <= 499:
+        return Fraction(50)
+    return Fraction(120) if population <= 1999 else Fraction(300)
+
+
+@pytest.mark.parametrize("population", [0, 1, 499, 500, 1999, 2000, 123_456])
+def test_band_bounds_are_inclusive_and_inhabitants_and_classes_are_priced(population):
+    t = tariff(part_habitant_units=1000, part_classe_units=200_000, strates=STRATES)  # 0,10 €/hab, 20 €/classe
+    priced = price_year(base([{"code_insee": "59001", "population": population, "classes": 7}]), t, annee=2024)
+    expected = (half_up(Fraction(population) * Fraction("0.10")) + half_up(7 * Fraction(20))
+                + half_up(reference_strate(population)))
+    assert amounts(priced) == {"59001": expected}
+    row = priced.contributions.row(0, named=True)
+    assert row["strate"] == (1 if population <= 499 else 2 if population <= 1999 else 3)
+    codes = priced.lines["code"].to_list()
+    assert codes == ["part_classe", "part_habitant", "strate"]
+    assert sum(priced.lines["montant_cents"]) == expected
+
+
+def test_499_and_500_inhabitants_fall_in_two_bands():
+    t = tariff(strates=STRATES)
+    priced = price_year(base([{"code_insee": "59001", "population": 499}, {"code_insee": "59002", "population": 500}]),
+                        t, annee=2024)
+    assert amounts(priced) == {"59001": 5000, "59002": 12000}
+    assert priced.lines["libelle"].to_list() == ["Strate 1 de population (jusqu'à 499 habitants)",
+                                                 "Strate 2 de population (de 500 à 1\u202f999 habitants)"]
+
+
+def test_a_group_override_with_prorata():
+    group = GroupOverride("second groupe", (("part_eleve_units", 10_500),), ("part_eleve",))
+    t = tariff(part_eleve_units=12_000, part_ecole_units=1_500_000, groupes=(group,), prorata="jours")
+    rows = [{"code_insee": "59001", "groupe": "second groupe", "date_effet": date(2024, 3, 1), "eleves": 333},
+            {"code_insee": "59002", "groupe": "premier groupe", "date_effet": date(2024, 3, 1), "eleves": 333}]
+    priced = price_year(base(rows), t, annee=2024)
+    days = (date(2024, 12, 31) - date(2024, 3, 1)).days + 1
+
+    def reference(rate: str) -> int:
+        annual = half_up(Fraction(150)) + half_up(333 * Fraction(rate))
+        return half_up(Fraction(annual, 100) * Fraction(days, 366))
+
+    assert amounts(priced) == {"59001": reference("1.05"), "59002": reference("1.20")}
+    lines = priced.lines.filter(pl.col("code_insee") == "59001")
+    eleve = lines.filter(pl.col("code") == "part_eleve").row(0, named=True)
+    assert eleve["taux_units"] == 10_500 and "tarif du groupe « second groupe »" in eleve["detail"]
+    assert sum(lines["montant_cents"]) == reference("1.05")
+
+
+def test_a_group_may_set_a_key_the_year_does_not_and_plancher_applies_before_prorata():
+    group = GroupOverride("g", (("part_habitant_units", 2000), ("plancher_cents", 50_000)), ("part_habitant", "plancher"))
+    t = tariff(part_fixe_cents=10_000, groupes=(group,), prorata="mois")
+    rows = [{"code_insee": "59001", "groupe": "g", "population": 100, "date_effet": date(2024, 7, 15)},
+            {"code_insee": "59002", "population": 100}]
+    priced = price_year(base(rows), t, annee=2024)
+    annual = max(half_up(Fraction(100)) + half_up(100 * Fraction("0.20")), 50_000)
+    assert amounts(priced) == {"59001": half_up(Fraction(annual, 100) * Fraction(6, 12)), "59002": 10_000}
+
+
+def test_repartition_by_population_uses_the_population_given():
+    t = tariff(mode="repartition", montant_total_cents=100_000, poids=(("population", Fraction(1)),), prorata="aucun")
+    pops = {"59001": 650, "59002": 775, "59003": 498}
+    priced = price_year(base([{"code_insee": c, "population": p} for c, p in pops.items()]), t, annee=2024)
+    total = sum(pops.values())
+    exact = {c: Fraction(100_000 * p, total) for c, p in pops.items()}
+    floors = {c: int(v) for c, v in exact.items()}
+    missing = 100_000 - sum(floors.values())
+    for c in sorted(exact, key=lambda c: (-(exact[c] - floors[c]), c))[:missing]:
+        floors[c] += 1
+    assert amounts(priced) == floors
+
+
+# ----- the seuil de recouvrement, in pure planning ---------------------------------------
+
+
+class Head:
+    def __init__(self, numero, code, nature, cents, origine=None, seq=1):
+        self.numero, self.code_insee, self.nature, self.montant_cents = numero, code, nature, cents
+        self.origine_numero, self.exercice, self.seq, self.commune = origine, 2024, seq, "X"
+        self.date_emission = date(2024, 4, 15)
+
+
+def test_a_titre_of_14_99_is_not_issued_and_15_00_is():
+    claims = [Claim("59001", "A", 1499, (), 1500), Claim("59002", "B", 1500, (), 1500)]
+    assert [(p.code_insee, p.montant_cents) for p in plan_titres(claims, [])] == [("59002", 1500)]
+    assert [(p.code_insee, p.montant_cents) for p in below_seuil(claims, [])] == [("59001", 1499)]
+    assert [p.code_insee for p in plan_titres([Claim("59001", "A", 1499, (), 0)], [])] == ["59001"]  # "0.00" disables
+
+
+def test_a_small_complement_stays_owed_until_it_reaches_the_seuil_and_reductions_always_go():
+    issued = [Head("ENT-2024-0001", "59001", "titre", 10_000)]
+    assert plan_titres([Claim("59001", "A", 11_499, (), 1500)], issued) == []
+    assert [p.montant_cents for p in below_seuil([Claim("59001", "A", 11_499, (), 1500)], issued)] == [1499]
+    planned = plan_titres([Claim("59001", "A", 11_500, (), 1500)], issued)
+    assert [(p.nature, p.montant_cents) for p in planned] == [("complementaire", 1500)]
+    planned = plan_titres([Claim("59001", "A", 9_999, (), 1500)], issued)
+    assert [(p.nature, p.montant_cents) for p in planned] == [("reduction", 1)]
+    assert [p.nature for p in plan_titres([], issued)] == ["annulation"]
+
+
+# ----- reading tarifs.toml ---------------------------------------------------------------
+
+HEAD = '[2024]\ndeliberation = "D"\nrentree = 2023\n'
+
+
+def read(tmp_path, body: str):
+    path = tmp_path / "tarifs.toml"
+    path.write_text(HEAD + body, encoding="utf-8")
+    tariffs, problems = read_tariffs(path, display="inputs/tarifs.toml")
+    return tariffs.get(2024), render_list(problems)
+
+
+def test_part_habitant_is_read_not_dropped(tmp_path):
+    tariff_, problems = read(tmp_path, 'part_habitant = "1.10"\n')
+    assert problems == [] and tariff_.part_habitant_units == 11_000 and tariff_.seuil_cents == 1500
+
+
+def test_an_unknown_key_of_a_year_or_a_group_is_an_error_with_its_line(tmp_path):
+    tariff_, problems = read(tmp_path, 'part_habitants = "1.10"\n[2024.groupes.g]\npart_elev = "1"\n')
+    assert tariff_ is None
+    assert problems[0].startswith("inputs/tarifs.toml, ligne 4, colonne « 2024.part_habitants » : clé inconnue")
+    assert "Vouliez-vous dire « part_habitant » ?" in problems[0]
+    assert problems[1].startswith("inputs/tarifs.toml, ligne 6, colonne « 2024.groupes.g.part_elev » : clé inconnue")
+
+
+def test_every_new_key_is_checked_all_at_once(tmp_path):
+    tariff_, problems = read(tmp_path, 'part_classe = "-1"\npart_habitant = "0.12345"\nseuil_recouvrement = "abc"\n'
+                                       'strates = [{jusqu_a = 500, montant = "50"}, {jusqu_a = 400, montant = "60"},'
+                                       ' {montant = "70"}]\n')
+    assert tariff_ is None
+    text = "\n".join(problems)
+    assert "ligne 4, colonne « 2024.part_classe » : « -1 » : un prix ne peut pas être négatif" in text
+    assert "ligne 5, colonne « 2024.part_habitant » : « 0.12345 » a plus de quatre décimales" in text
+    assert "ligne 6, colonne « 2024.seuil_recouvrement »" in text
+    assert "ligne 7, colonne « 2024.strates » : strate 2 : « jusqu_a » (400) doit dépasser celui de la strate " \
+           "précédente (500)" in text
+
+
+def test_seuil_zero_disables_and_groups_are_read(tmp_path):
+    tariff_, problems = read(tmp_path, 'part_eleve = "1.20"\nseuil_recouvrement = "0.00"\n'
+                                       '[2024.groupes."second groupe"]\npart_eleve = "1.05"\n')
+    assert problems == [] and tariff_.seuil_cents == 0
+    assert tariff_.for_group("second groupe").part_eleve_units == 10_500
+    assert tariff_.groupes[0].ligne == 6
+
+
+def test_set_accepts_the_new_keys():
+    t = tariff(part_eleve_units=12_000)
+    changed, problems = apply_overrides(t, ["part_habitant=0.12", 'groupes."second groupe".part_eleve=1.05',
+                                            "strates=499:50,:120"])
+    assert [p for p in problems if p.is_error] == []
+    assert changed.part_habitant_units == 1200
+    assert changed.for_group("second groupe").part_eleve_units == 10_500
+    assert changed.strates == (Strate(499, 5000), Strate(None, 12000))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 60), st.integers(0, 200_000)), min_size=1, max_size=6),
+       st.sampled_from(["part_classe_units", "part_habitant_units", "strates"]))
+def test_adding_a_key_with_a_zero_price_changes_no_amount(rows, key):
+    frame = base([{"code_insee": f"59{i:03d}", "eleves": e, "classes": c, "population": p}
+                  for i, (e, c, p) in enumerate(rows)])
+    plain = tariff(part_eleve_units=12_000, part_ecole_units=1_500_000, plancher_cents=10_000)
+    zero = {"strates": (Strate(499, 0), Strate(None, 0))}.get(key, 0)
+    before, after = price_year(frame, plain, annee=2024), price_year(frame, tariff(
+        part_eleve_units=12_000, part_ecole_units=1_500_000, plancher_cents=10_000, **{key: zero}), annee=2024)
+    assert amounts(before) == amounts(after)
+
+
+# ----- end to end: the samples -------------------------------------------------------------
+
+
+def test_the_habitants_sample_computes_to_the_cent(tmp_path):
+    from billing.sample import write_sample
+    from billing.year import prepare_year
+
+    write_sample(tmp_path / "in", "habitants")
+    data = prepare_year(tmp_path / "in", 2025)
+    c = {r["code_insee"]: r for r in data.priced.contributions.iter_rows(named=True)}
+    # Le Maisnil: 650 inhabitants from adhesions.csv, 3 classes, band 2, whole year
+    assert c["59371"]["population_source"] == "adhesions"
+    assert c["59371"]["montant_cents"] == half_up(650 * Fraction("0.10") + 3 * 20 + 120)
+    # Halluin, second groupe: 0,05 € per inhabitant, band 3
+    assert c["59279"]["montant_cents"] == half_up(20800 * Fraction("0.05") + 88 * 20 + 300)
+    # Wicres: 498 inhabitants, band 1
+    assert c["59658"]["montant_cents"] == half_up(Fraction(498, 10)) + 4000 + 5000
+    # Bouvines joins on 20/12/2025: 12 days of 365, under the seuil
+    annual = half_up(4 * Fraction(20)) + half_up(775 * Fraction("0.10")) + half_up(Fraction(120))
+    assert c["59106"]["montant_cents"] == half_up(Fraction(annual, 100) * Fraction(12, 365))
+    assert c["59106"]["sous_seuil"] is True and c["59106"]["montant_cents"] < 1500
+    assert c["59560"]["mode_contribution"] == "fiscalisee"
+    from billing.documents import claims_of, draft_notices
+
+    assert sorted(cl.code_insee for cl in claims_of(data.priced)) == sorted(set(c) - {"59560"})
+    assert {n.debiteur_code_insee for n in draft_notices(data)} == set(c) - {"59560", "59106"}
+
+
+def test_a_group_naming_no_member_and_part_classe_without_classes_are_errors(tmp_path):
+    from billing.sample import write_sample
+    from billing.year import prepare_year
+
+    write_sample(tmp_path / "in", "habitants")
+    tarifs = tmp_path / "in" / "tarifs.toml"
+    tarifs.write_text(tarifs.read_text(encoding="utf-8").replace('"second groupe"]', '"troisième groupe"]'),
+                      encoding="utf-8")
+    effectifs = tmp_path / "in" / "effectifs.csv"
+    effectifs.write_text("\n".join(line.rsplit(";", 1)[0] for line in
+                                   effectifs.read_text(encoding="utf-8-sig").splitlines()) + "\n", encoding="utf-8")
+    with pytest.raises(BillingError) as caught:
+        prepare_year(tmp_path / "in", 2025)
+    text = "\n".join(render_list(caught.value.problems))
+    assert "colonne « 2025.groupes.troisième groupe » : le groupe « troisième groupe » ne correspond à aucun " \
+           "membre d'adhesions.csv" in text
+    assert "« part_classe » facture chaque classe" in text and "ligne 10, colonne « 2025.part_classe »" in text
+
+
+def test_a_population_that_is_not_a_whole_number_is_refused(tmp_path):
+    from billing.sample import write_sample
+    from billing.year import prepare_year
+
+    write_sample(tmp_path / "in", "habitants")
+    adhesions = tmp_path / "in" / "adhesions.csv"
+    adhesions.write_text(adhesions.read_text(encoding="utf-8-sig").replace(";650;", ";650,5;"), encoding="utf-8")
+    with pytest.raises(BillingError) as caught:
+        prepare_year(tmp_path / "in", 2025)
+    assert any("colonne « population » : « 650,5 » n'est pas un nombre entier" in line
+               for line in render_list(caught.value.problems))
+
+
+@pytest.mark.slow
+def test_the_bundled_sample_csv_is_byte_identical_to_before_section_4b(tmp_path):
+    from click.testing import CliRunner
+
+    from billing.cli import main
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(tmp_path / "inputs")]).exit_code == 0
+    result = runner.invoke(main, ["--inputs", str(tmp_path / "inputs"), "--out", str(tmp_path / "out"), "--quiet",
+                                  "compute", "2024"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "contributions_2024.csv").read_bytes() == \
+        (HERE / "fixtures" / "sample_contributions_2024_before_4b.csv").read_bytes()
