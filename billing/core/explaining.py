@@ -34,17 +34,7 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
         f"Tarif : délibération {tariff.deliberation}, {mode} ; effectifs de la rentrée {tariff.rentree} "
         f"(année scolaire {tariff.rentree}-{tariff.rentree + 1}).",
     ]
-    counts = f"Effectifs retenus : {_words(c['ecoles'], 'école publique', 'écoles publiques')}, " \
-             f"{_words(c['eleves'], 'élève', 'élèves')}"
-    if tariff.mode == "repartition" and any(k == "population" for k, _ in tariff.poids) \
-            and c["population"] is not None:
-        counts += f", {_words(c['population'], 'habitant', 'habitants')}"
-    if tariff.uses_classes:
-        counts += f", {_words(c.get('classes') or 0, 'classe', 'classes')}"
-    if tariff.uses_population and c.get("population") is not None and tariff.mode != "repartition":
-        counts += f", {_words(c['population'], 'habitant', 'habitants')}"
-    out.append(counts + ".")
-    out += _tariff_facts(tariff, c)
+    out += _counts(tariff, c)
     situation = c["situation"]
     if situation == "hors_periode":
         reason = ""
@@ -83,21 +73,23 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
         subtotal += amount
     if situation == "facturee":
         out.append(f"Montant dû : {format_euros(c['montant_cents'])}")
-        if c.get("mode_contribution") == "fiscalisee":
-            out.append("Contribution fiscalisée (CGCT L5212-20) : levée par l'impôt local, ni avis ni titre.")
-        elif c.get("sous_seuil"):
-            out.append(f"Sous le seuil de recouvrement de {format_euros(tariff.seuil_cents)} (CGCT D1611-1) : aucun "
-                       f"titre n'est émis ; la somme reste due et sera titrée quand elle atteindra le seuil.")
+        out += _not_titled(tariff, c)
     else:
         out.append(f"Montant indicatif (non facturé) : {format_euros(c['montant_indicatif_cents'])}")
     return out
 
 
-def _tariff_facts(tariff, c: dict) -> list[str]:
-    """Where the population comes from, and the group whose rates apply (DESIGN §4b)."""
+def _counts(tariff, c: dict) -> list[str]:
+    """The counts the tariff uses; where the population comes from, and the group whose rates apply (§4b)."""
     from billing.core.lines import POPULATION_SOURCES
 
-    out = []
+    counts = f"Effectifs retenus : {_words(c['ecoles'], 'école publique', 'écoles publiques')}, " \
+             f"{_words(c['eleves'], 'élève', 'élèves')}"
+    if tariff.uses_classes:
+        counts += f", {_words(c.get('classes') or 0, 'classe', 'classes')}"
+    if tariff.uses_population and c.get("population") is not None:
+        counts += f", {_words(c['population'], 'habitant', 'habitants')}"
+    out = [counts + "."]
     if tariff.uses_population and c.get("population") is not None:
         source = POPULATION_SOURCES.get(c.get("population_source"), "population municipale")
         out.append(f"Population retenue : {format_count(c['population'])} ({source}).")
@@ -105,6 +97,16 @@ def _tariff_facts(tariff, c: dict) -> list[str]:
     if group is not None:
         out.append(f"Groupe « {group.nom} » : tarif propre pour {', '.join(group.keys)} (délibération).")
     return out
+
+
+def _not_titled(tariff, c: dict) -> list[str]:
+    """Why a billed amount gets no titre: levied through local taxes, or below the seuil de recouvrement."""
+    if c.get("mode_contribution") == "fiscalisee":
+        return ["Contribution fiscalisée (CGCT L5212-20) : levée par l'impôt local, ni avis ni titre."]
+    if c.get("sous_seuil"):
+        return [f"Sous le seuil de recouvrement de {format_euros(tariff.seuil_cents)} (CGCT D1611-1) : aucun titre "
+                f"n'est émis ; la somme reste due et sera titrée quand elle atteindra le seuil."]
+    return []
 
 
 def _signed_euros(cents: int) -> str:
