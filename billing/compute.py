@@ -59,6 +59,7 @@ class ComputeResult:
         lines = [
             f"Contributions {self.data.annee} — tarif « {self.data.tariff.deliberation} », rentrée {self.data.tariff.rentree}",
             f"  Communes facturées      : {t['facturees']:>6}   {format_euros(t['montant_cents']):>18}",
+            *self._not_titled_lines(),
             f"  Conditionnelles (info)  : {t['indicatives']:>6}   {format_euros(t['montant_indicatif_cents']):>18}",
         ]
         if t["hors_periode"]:
@@ -84,6 +85,23 @@ class ComputeResult:
                 delta = computed - issued
                 lines.append(f"  {code} {commune:<30} émis {format_euros(issued):>14}  calculé "
                              f"{format_euros(computed):>14}  ({'+' if delta >= 0 else ''}{format_euros(delta)})")
+        return lines
+
+    def _not_titled_lines(self) -> list[str]:
+        """DESIGN §4b: of the billed amount, what no titre will carry (fiscalised; below the seuil)."""
+        from billing.core.money import format_euros
+        from billing.render.not_titled import not_titled_frames
+
+        fiscal, below = not_titled_frames(self.data.priced.contributions)
+        lines = []
+        if fiscal.height:
+            lines.append(f"    dont fiscalisées      : {fiscal.height:>6}   "
+                         f"{format_euros(int(fiscal['montant_cents'].sum())):>18}  (impôt local : ni avis ni titre)")
+        if below.height:
+            seuil = format_euros(self.data.tariff.seuil_cents)
+            lines.append(f"    dont sous le seuil    : {below.height:>6}   "
+                         f"{format_euros(int(below['montant_cents'].sum())):>18}  (moins de {seuil} : pas de titre "
+                         f"pour l'instant) : {', '.join(below['commune'].to_list()[:10])}")
         return lines
 
     def as_json(self) -> dict:

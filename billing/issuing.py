@@ -46,12 +46,12 @@ class IssueResult:
             lines.append(f"  Attention : {self.date_note}.")
         if not items:
             lines.append("  Rien à émettre : le registre correspond déjà au calcul (aucun titre en double).")
-        lines += self.not_issued_lines()
         for item in items:
             numero = getattr(item, "numero", "(à numéroter)")
             origin = f" (sur {item.origine_numero})" if item.origine_numero else ""
             lines.append(f"  {numero:<16} {labels[item.nature]:<22} {item.code_insee} {item.commune:<28} "
                          f"{format_euros(item.montant_cents):>14}{origin}")
+        lines += self.not_issued_lines()
         if self.dry_run and items:
             net = sum(item.signed_cents for item in items)
             lines.append(f"  Total : {len(items)} pièce(s) à émettre, net {format_euros(net)}")
@@ -96,7 +96,11 @@ class IssueResult:
                             "commune": t.commune, "montant": cents_to_str(t.montant_cents),
                             "origine": t.origine_numero} for t in items],
                 "fichiers": {k: str(v) for k, v in self.files.items()},
-                "empreinte": None if self.dry_run else chain_anchor(self.all_titres)}
+                "empreinte": None if self.dry_run else chain_anchor(self.all_titres),
+                "sous_seuil": [{"code_insee": t.code_insee, "commune": t.commune, "nature": t.nature,
+                                "montant": cents_to_str(t.montant_cents)} for t in self.skipped],
+                "fiscalisees": [{"code_insee": code, "commune": commune, "montant": cents_to_str(cents)}
+                                for code, commune, cents in self.fiscalised]}
 
 
 def chain_anchor(titres) -> str | None:
