@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -287,3 +288,95 @@ def test_the_bundled_sample_csv_is_byte_identical_to_before_section_4b(tmp_path)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "contributions_2024.csv").read_bytes() == \
         (HERE / "fixtures" / "sample_contributions_2024_before_4b.csv").read_bytes()
+
+
+# ----- end to end through the command line: issue, explain, the workbooks --------------------
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from billing.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.slow
+def test_issue_skips_the_titre_below_the_seuil_and_the_fiscalised_member_then_titles_the_difference(tmp_path):
+    import csv
+
+    inputs, out, ledger = tmp_path / "in", tmp_path / "out", tmp_path / "titres.duckdb"
+    assert _cli("init", "--exemple", "habitants", str(inputs)).exit_code == 0
+    result = _cli("--inputs", str(inputs), "--out", str(out), "--ledger", str(ledger), "issue", "2025")
+    assert result.exit_code == 0, result.output
+    assert "Sous le seuil de recouvrement (15,00 €, CGCT D1611-1) : 1 titre(s) non émis, 9,12 € en tout" \
+        in result.output.replace("\u202f", " ").replace("\xa0", " ")
+    assert "Contributions fiscalisées (CGCT L5212-20) : 1 membre(s)" in result.output
+    with open(out / "titres_2025.csv", encoding="utf-8-sig") as stream:
+        rows = list(csv.reader(stream, delimiter=";" if ";" in stream.readline() else ","))
+    titled = {cell for row in rows for cell in row if cell in ("59106", "59560", "59025")}
+    assert titled == {"59025"}  # Bouvines (under the seuil) and Seclin (fiscalised) have no titre
+    assert sorted(p.name[:5] for p in (out / "avis").glob("*.xlsx")) == ["ENT-2"] * 6
+
+    # Bouvines now joins on 01/12/2025: 31 days, 23,57 € — its titre reaches the seuil and is issued
+    adhesions = inputs / "adhesions.csv"
+    adhesions.write_text(adhesions.read_text(encoding="utf-8-sig").replace("20/12/2025", "01/12/2025"),
+                         encoding="utf-8")
+    result = _cli("--inputs", str(inputs), "--out", str(out), "--ledger", str(ledger), "issue", "2025")
+    assert result.exit_code == 0, result.output
+    annual = half_up(4 * Fraction(20)) + half_up(775 * Fraction("0.10")) + half_up(Fraction(120))
+    expected = half_up(Fraction(annual, 100) * Fraction(31, 365))
+    assert expected >= 1500
+    line = next(line for line in result.output.splitlines() if "59106" in line)
+    assert "titre" in line and f"{expected // 100},{expected % 100:02d}" in line
+    assert "Sous le seuil" not in result.output
+
+
+@pytest.mark.slow
+def test_the_workbooks_and_explain_show_population_source_group_and_why_no_titre(tmp_path):
+    import csv
+
+    from openpyxl import load_workbook
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    assert _cli("init", "--exemple", "habitants", str(inputs)).exit_code == 0
+    assert _cli("--inputs", str(inputs), "--out", str(out), "--quiet", "compute", "2025").exit_code == 0
+    with open(out / "contributions_2025.csv", encoding="utf-8") as stream:
+        rows = {r["code_insee"]: r for r in csv.DictReader(stream)}
+    assert rows["59371"]["population"] == "650" and rows["59371"]["population_source"] == "adhesions.csv"
+    assert rows["59658"]["strate"] == "1" and rows["59279"]["groupe_tarif"] == "second groupe"
+    assert rows["59560"]["mode_contribution"] == "fiscalisée" and rows["59106"]["sous_seuil"].startswith("sous le")
+    sheet = load_workbook(out / "synthese_2025.xlsx")["Hors titre"]
+    values = [row for row in sheet.iter_rows(values_only=True) if row[0] in ("59560", "59106")]
+    assert values == [("59560", "Seclin", Decimal("1960.70")), ("59106", "Bouvines", Decimal("9.12"))] or \
+        [(a, b, round(c, 2)) for a, b, c in values] == [("59560", "Seclin", 1960.7), ("59106", "Bouvines", 9.12)]
+    text = _cli("--inputs", str(inputs), "explain", "2025", "59279").output
+    assert "Population retenue : 20\u202f800 (population municipale du référentiel)." in text
+    assert "Groupe « second groupe » : tarif propre pour part_habitant" in text
+    assert "20\u202f800 × 0,05" in text.replace("\xa0", " ")
+    text = _cli("--inputs", str(inputs), "explain", "2025", "59106").output
+    assert "Sous le seuil de recouvrement de 15,00" in text
+
+
+def test_a_repartition_by_population_reads_the_population_column(tmp_path):
+    from billing.sample import write_sample
+    from billing.year import prepare_year
+
+    write_sample(tmp_path / "in", "habitants")
+    tarifs = tmp_path / "in" / "tarifs.toml"
+    tarifs.write_text('[2025]\ndeliberation = "R"\nrentree = 2024\nmode = "repartition"\nprorata = "aucun"\n'
+                      'montant_total = "10000.00"\npoids = {population = 1}\n', encoding="utf-8")
+    data = prepare_year(tmp_path / "in", 2025)
+    from billing.inputs.register import load_register
+
+    register = load_register()
+    pops = {r["code_insee"]: r["population"] for r in
+            register.facts_frame(list(data.priced.contributions["code_insee"])).iter_rows(named=True)}
+    pops["59371"] = 650  # the population column of adhesions.csv wins over the register
+    total = sum(pops.values())
+    exact = {c: Fraction(1_000_000 * p, total) for c, p in pops.items()}
+    parts = {c: int(v) for c, v in exact.items()}
+    for c in sorted(exact, key=lambda c: (-(exact[c] - parts[c]), c))[:1_000_000 - sum(parts.values())]:
+        parts[c] += 1
+    assert amounts(data.priced) == parts
+    assert sum(parts.values()) == 1_000_000
