@@ -380,3 +380,15 @@ def test_a_repartition_by_population_reads_the_population_column(tmp_path):
         parts[c] += 1
     assert amounts(data.priced) == parts
     assert sum(parts.values()) == 1_000_000
+
+
+def test_a_scenario_file_sets_bands_and_group_keys(tmp_path):
+    from billing.inputs.scenarios import apply_settings, read_scenarios
+
+    path = tmp_path / "scenarios.toml"
+    path.write_text('[strates]\nstrates = [{jusqu_a = 499, montant = "60"}, {montant = "200"}]\n'
+                    'part_habitant = "0.12"\n[strates.groupes."second groupe"]\npart_eleve = "1.05"\n', encoding="utf-8")
+    (name, settings), = read_scenarios(path)
+    changed = apply_settings(tariff(part_eleve_units=12_000), settings)
+    assert changed.strates == (Strate(499, 6000), Strate(None, 20000)) and changed.part_habitant_units == 1200
+    assert changed.for_group("second groupe").part_eleve_units == 10_500
