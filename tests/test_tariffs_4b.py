@@ -392,3 +392,23 @@ def test_a_scenario_file_sets_bands_and_group_keys(tmp_path):
     changed = apply_settings(tariff(part_eleve_units=12_000), settings)
     assert changed.strates == (Strate(499, 6000), Strate(None, 20000)) and changed.part_habitant_units == 1200
     assert changed.for_group("second groupe").part_eleve_units == 10_500
+
+
+@pytest.mark.parametrize("parameter,column", [("part_habitant", "population"), ("part_classe", "classes")])
+def test_cible_solves_part_habitant_and_part_classe(parameter, column):
+    from billing.core.simulate import solve_rate
+
+    values = {"59001": 650, "59002": 775, "59003": 498}
+    frame = base([{"code_insee": c, column: v} for c, v in values.items()])
+    target = 30_000 if parameter == "part_habitant" else 30_000_00
+
+    def reference(units: int) -> int:
+        return sum(half_up(v * Fraction(units, 10_000)) for v in values.values())
+
+    best = max(reference(u) for u in range(0, 20_001 if parameter == "part_habitant" else 200_001, 1)
+               if reference(u) <= target) if parameter == "part_habitant" else None
+    solution = solve_rate(frame, tariff(seuil_cents=0), target, annee=2024, parameter=parameter)
+    assert solution.total_cents == reference(solution.units) <= target
+    if best is not None:
+        assert solution.total_cents == best
+    assert reference(solution.units + 1) > target or solution.total_cents == target

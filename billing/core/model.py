@@ -16,8 +16,10 @@ Frames (polars) between stages — the contract every module relies on:
 
 ``billing_base`` (members ⋈ counts of the tariff's rentrée ⋈ register)
     code_insee, commune, statut, date_effet, date_retrait, siret, groupe,
-    ecoles: Int64, eleves: Int64, population: Int64, departement: Utf8, departement_nom,
-    epci_siren, epci_nom, mairie_adresse: Utf8.
+    ecoles: Int64, eleves: Int64, classes: Int64 (of the public schools counted), population: Int64
+    (adhesions.csv's ``population`` when given, else the register's), population_source: Utf8
+    (adhesions | referentiel), mode_contribution: Utf8 (titre | fiscalisee), departement: Utf8,
+    departement_nom, epci_siren, epci_nom, mairie_adresse: Utf8.
 
 ``contributions`` (pricing output, one row per member commune) and ``lines`` (one row per
 line of a notice): see ``billing.core.pricing``.
