@@ -412,3 +412,12 @@ def test_cible_solves_part_habitant_and_part_classe(parameter, column):
     if best is not None:
         assert solution.total_cents == best
     assert reference(solution.units + 1) > target or solution.total_cents == target
+
+
+def test_set_on_a_group_no_member_belongs_to_is_an_error():
+    from billing.inputs.scenarios import apply_settings
+
+    members = base([{"code_insee": "59001", "groupe": "premier groupe"}])
+    with pytest.raises(BillingError) as caught:
+        apply_settings(tariff(), ['groupes."troisième".part_eleve=1'], members=members)
+    assert "le groupe « troisième » ne correspond à aucun membre" in render_list(caught.value.problems)[0]

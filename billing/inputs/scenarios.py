@@ -11,12 +11,18 @@ from billing.core.model import Tariff
 from billing.core.problems import BillingError
 
 
-def apply_settings(tariff: Tariff, settings: Sequence[str]) -> Tariff:
-    """``part_eleve=1.35`` … applied to ``tariff``; every problem at once in a BillingError."""
+def apply_settings(tariff: Tariff, settings: Sequence[str], *, members=None) -> Tariff:
+    """``part_eleve=1.35`` … applied to ``tariff``; every problem at once in a BillingError.
+
+    ``members`` (a frame with ``groupe``, e.g. the billing base): a group set here that no member
+    belongs to is an error, as in tarifs.toml (DESIGN §4b)."""
+    from billing.inputs.base import tariff_member_problems
     from billing.inputs.config import apply_overrides
 
     simulated, problems = apply_overrides(tariff, settings)
-    if simulated is None:
+    if simulated is not None and members is not None:
+        problems = [*problems, *tariff_member_problems(members, None, simulated, "--set")]
+    if simulated is None or any(p.is_error for p in problems):
         raise BillingError(problems)
     return simulated
 
