@@ -43,11 +43,13 @@ def line_columns(lines: pl.DataFrame) -> list[tuple[str, str]]:
             return (0, LINE_COLUMN_ORDER.index(code), 0)
         if code.startswith("tranche_"):
             return (1, int(code.split("_")[1]), 0)
-        return (2, {"repartition": 0, "plancher": 1, "plafond": 2, "prorata": 3}.get(code, 9), 0)
+        return (2, {"part_classe": -3, "part_habitant": -2, "strate": -1,  # DESIGN §4b parts, after the pupils
+                    "repartition": 0, "plancher": 1, "plafond": 2, "prorata": 3}.get(code, 9), 0)
 
     headers = {"part_fixe": "Part fixe", "part_ecole": "Part écoles", "part_eleve": "Part élèves",
                "plancher": "Ajustement plancher", "plafond": "Écrêtement plafond", "prorata": "Prorata temporis",
-               "repartition": "Quote-part"}
+               "repartition": "Quote-part", "part_classe": "Part classes", "part_habitant": "Part habitants",
+               "strate": "Strate de population"}
     return [(item["code"], headers.get(item["code"], f"Tranche {item['code'].split('_')[-1]}"))
             for item in sorted(present, key=key)]
 
