@@ -235,11 +235,14 @@ def differences_of(priced, issued: list | None) -> tuple:
 
     net = net_by_commune(issued)
     titled = {t.code_insee: t.commune for t in issued}  # a commune that left is named as it was titled
-    computed = {r["code_insee"]: (r["commune"], r["montant_cents"]) for r in priced.contributions.iter_rows(named=True)}
+    # a fiscalised member is owed no titre (DESIGN §4b): what a titre should carry for it is 0
+    computed = {r["code_insee"]: (r["commune"], 0 if r.get("mode_contribution") == "fiscalisee" else r["montant_cents"])
+                for r in priced.contributions.iter_rows(named=True)}
+    seuil = getattr(priced.tariff, "seuil_cents", 0)
     out = []
     for code in sorted(set(net) | {c for c, (_, m) in computed.items() if m}):
         name, amount = computed.get(code, (titled.get(code, code), 0))
-        if net.get(code, 0) != amount:
+        if net.get(code, 0) != amount and not 0 < amount - net.get(code, 0) < seuil:  # below the seuil: not titled yet
             out.append((code, name, net.get(code, 0), amount))
     return tuple(out)
 

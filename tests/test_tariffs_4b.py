@@ -317,6 +317,8 @@ def test_issue_skips_the_titre_below_the_seuil_and_the_fiscalised_member_then_ti
     titled = {cell for row in rows for cell in row if cell in ("59106", "59560", "59025")}
     assert titled == {"59025"}  # Bouvines (under the seuil) and Seclin (fiscalised) have no titre
     assert sorted(p.name[:5] for p in (out / "avis").glob("*.xlsx")) == ["ENT-2"] * 6
+    result = _cli("--inputs", str(inputs), "--out", str(out), "--ledger", str(ledger), "compute", "2025")
+    assert "Rien à corriger" in result.output and "Écarts" not in result.output  # neither is a pending correction
 
     # Bouvines now joins on 01/12/2025: 31 days, 23,57 € — its titre reaches the seuil and is issued
     adhesions = inputs / "adhesions.csv"
