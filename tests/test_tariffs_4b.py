@@ -423,3 +423,31 @@ def test_set_on_a_group_no_member_belongs_to_is_an_error():
     with pytest.raises(BillingError) as caught:
         apply_settings(tariff(), ['groupes."troisième".part_eleve=1'], members=members)
     assert "le groupe « troisième » ne correspond à aucun membre" in render_list(caught.value.problems)[0]
+
+
+@pytest.mark.slow
+def test_classes_are_summed_over_the_public_schools_counted(tmp_path):
+    """The official export's « Nombre total de classes » of the member's public schools with pupils; a private
+    school's classes never count (Armentières, Bousbecque and Capinghem have both kinds)."""
+    import csv
+
+    from billing.sample import write_sample
+    from billing.year import prepare_year
+
+    write_sample(tmp_path / "in", "mel")
+    tarifs = tmp_path / "in" / "tarifs.toml"
+    tarifs.write_text(tarifs.read_text(encoding="utf-8").replace('part_eleve = "1.20"         # € par élève',
+                                                                 'part_eleve = "1.20"\npart_classe = "12.5"'),
+                      encoding="utf-8")
+    data = prepare_year(tmp_path / "in", 2024)
+    with open(tmp_path / "in" / "effectifs.csv", encoding="utf-8-sig") as stream:
+        rows = list(csv.DictReader(stream, delimiter=";"))
+    c = {r["code_insee"]: r for r in data.priced.contributions.iter_rows(named=True)}
+    for code, name in (("59017", "ARMENTIERES"), ("59098", "BOUSBECQUE"), ("59128", "CAPINGHEM")):
+        classes = sum(int(r["Nombre total de classes"]) for r in rows if r["Commune"] == name
+                      and r["Rentrée scolaire"] == "2023" and r["Secteur"] == "PUBLIC"
+                      and int(r["Nombre total d'élèves"]) > 0)
+        assert c[code]["classes"] == classes
+        line = data.priced.lines.filter((pl.col("code_insee") == code) & (pl.col("code") == "part_classe")).row(
+            0, named=True)
+        assert (line["quantite"], line["montant_cents"]) == (classes, half_up(classes * Fraction("12.5")))
