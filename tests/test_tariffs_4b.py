@@ -451,3 +451,20 @@ def test_classes_are_summed_over_the_public_schools_counted(tmp_path):
         line = data.priced.lines.filter((pl.col("code_insee") == code) & (pl.col("code") == "part_classe")).row(
             0, named=True)
         assert (line["quantite"], line["montant_cents"]) == (classes, half_up(classes * Fraction("12.5")))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 50_000), st.booleans()), min_size=1, max_size=6),
+       st.integers(0, 30_000))
+def test_a_group_override_equal_to_the_year_changes_nothing_and_members_outside_keep_the_year(rows, rate):
+    frame = base([{"code_insee": f"59{i:03d}", "eleves": e, "population": p, "groupe": "g" if in_group else None}
+                  for i, (e, p, in_group) in enumerate(rows)])
+    year = dict(part_eleve_units=12_000, part_habitant_units=1000, strates=STRATES)
+    same = price_year(frame, tariff(groupes=(GroupOverride("g", (("part_eleve_units", 12_000),)),), **year), annee=2024)
+    assert amounts(same) == amounts(price_year(frame, tariff(**year), annee=2024))
+    other = price_year(frame, tariff(groupes=(GroupOverride("g", (("part_habitant_units", rate),)),), **year),
+                       annee=2024)
+    for i, (e, p, in_group) in enumerate(rows):
+        expected = half_up(e * Fraction("1.20")) + half_up(p * Fraction(rate if in_group else 1000, 10_000)) \
+            + half_up(reference_strate(p))
+        assert amounts(other)[f"59{i:03d}"] == expected
