@@ -240,7 +240,10 @@ def test_the_habitants_sample_computes_to_the_cent(tmp_path):
     from billing.documents import claims_of, draft_notices
 
     assert sorted(cl.code_insee for cl in claims_of(data.priced)) == sorted(set(c) - {"59560"})
-    assert {n.debiteur_code_insee for n in draft_notices(data)} == set(c) - {"59560", "59106"}
+    drafts = {n.debiteur_code_insee: n for n in draft_notices(data)}
+    assert set(drafts) == set(c) - {"59560"}  # the fiscalised member has none
+    assert "SOUS LE SEUIL DE RECOUVREMENT de 15,00" in drafts["59106"].objet
+    assert "SEUIL" not in drafts["59025"].objet
 
 
 def test_a_group_naming_no_member_and_part_classe_without_classes_are_errors(tmp_path):
