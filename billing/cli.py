@@ -205,8 +205,11 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
 
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"))
+@click.option("--exemple", type=click.Choice(["mel", "habitants"]), default="mel", show_default=True,
+              help="mel : écoles et élèves (Métropole européenne de Lille) ; habitants : tarif par population, "
+                   "strates, groupe, seuil de recouvrement, membre fiscalisé.")
 @click.pass_obj
-def init(ctx: Context, directory: Path) -> None:
+def init(ctx: Context, directory: Path, exemple: str) -> None:
     """Créer un dossier de données d'exemple complet, prêt à calculer.
 
     Example:
@@ -215,9 +218,10 @@ def init(ctx: Context, directory: Path) -> None:
     """
     from billing.sample import write_sample
 
-    run_guarded(ctx, lambda: write_sample(directory))
+    run_guarded(ctx, lambda: write_sample(directory, exemple))
+    year = 2025 if exemple == "habitants" else 2024
     say(ctx, f"Dossier d'exemple créé : {directory}/")
-    say(ctx, f"Essayez : ent-bill --inputs {directory} compute 2024")
+    say(ctx, f"Essayez : ent-bill --inputs {directory} compute {year}")
     emit_json(ctx, {"ok": True, "dossier": str(directory)})
 
 
@@ -316,7 +320,8 @@ def explain(ctx: Context, annee: int, commune: str) -> None:
                    "tranches_eleve, tranches, mode, montant_total, poids, rentree). Répétable.")
 @click.option("--cible", default=None, metavar="MONTANT",
               help="Total à atteindre sans le dépasser : calcule le tarif unitaire correspondant.")
-@click.option("--cible-sur", "cible_sur", type=click.Choice(["part_eleve", "part_ecole", "part_fixe"]),
+@click.option("--cible-sur", "cible_sur", type=click.Choice(["part_eleve", "part_ecole", "part_fixe", "part_habitant",
+                                                                  "part_classe"]),
               default="part_eleve", show_default=True, help="Le paramètre à résoudre pour --cible.")
 @click.option("--scenario", "scenario_file", type=click.Path(path_type=Path), default=None,
               help="Fichier TOML de variantes nommées ([nom] puis cle = valeur), comparées dans un classeur.")

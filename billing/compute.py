@@ -60,6 +60,7 @@ class ComputeResult:
         lines = [
             f"Contributions {self.data.annee} — tarif « {self.data.tariff.deliberation} », rentrée {self.data.tariff.rentree}",
             f"  Communes facturées       : {t['facturees']:>6}   {format_euros(t['montant_cents']):>18}",
+            *self._not_titled_lines(),
             f"  Conditionnelles (info)   : {t['indicatives']:>6}   {format_euros(t['montant_indicatif_cents']):>18}",
         ]
         if t["hors_periode"]:
@@ -86,6 +87,23 @@ class ComputeResult:
                 delta = computed - issued
                 lines.append(f"  {code} {commune:<30} émis {format_euros(issued):>14}  calculé "
                              f"{format_euros(computed):>14}  ({'+' if delta >= 0 else ''}{format_euros(delta)})")
+        return lines
+
+    def _not_titled_lines(self) -> list[str]:
+        """DESIGN §4b: of the billed amount, what no titre will carry (fiscalised; below the seuil)."""
+        from billing.core.money import format_euros
+        from billing.render.not_titled import not_titled_frames
+
+        fiscal, below = not_titled_frames(self.data.priced.contributions)
+        lines = []
+        if fiscal.height:
+            lines.append(f"    dont fiscalisées      : {fiscal.height:>6}   "
+                         f"{format_euros(int(fiscal['montant_cents'].sum())):>18}  (impôt local : ni avis ni titre)")
+        if below.height:
+            seuil = format_euros(self.data.tariff.seuil_cents)
+            lines.append(f"    dont sous le seuil    : {below.height:>6}   "
+                         f"{format_euros(int(below['montant_cents'].sum())):>18}  (moins de {seuil} : pas de titre "
+                         f"pour l'instant) : {', '.join(below['commune'].to_list()[:10])}")
         return lines
 
     def as_json(self) -> dict:
@@ -226,11 +244,14 @@ def differences_of(priced: Priced, issued: list | None) -> tuple:
 
     net = net_by_commune(issued)
     titled = {t.code_insee: t.commune for t in issued}  # a commune that left is named as it was titled
-    computed = {r["code_insee"]: (r["commune"], r["montant_cents"]) for r in priced.contributions.iter_rows(named=True)}
+    # a fiscalised member is owed no titre (DESIGN §4b): what a titre should carry for it is 0
+    computed = {r["code_insee"]: (r["commune"], 0 if r.get("mode_contribution") == "fiscalisee" else r["montant_cents"])
+                for r in priced.contributions.iter_rows(named=True)}
+    seuil = getattr(priced.tariff, "seuil_cents", 0)
     out = []
     for code in sorted(set(net) | {c for c, (_, m) in computed.items() if m}):
         name, amount = computed.get(code, (titled.get(code, code), 0))
-        if net.get(code, 0) != amount:
+        if net.get(code, 0) != amount and not 0 < amount - net.get(code, 0) < seuil:  # below the seuil: not titled yet
             out.append((code, name, net.get(code, 0), amount))
     return tuple(out)
 

@@ -67,7 +67,8 @@ def draft_notices(data: YearData, *, today: date | None = None) -> list:
     for line in priced.lines.iter_rows(named=True):
         lines_by_commune.setdefault(line["code_insee"], []).append(line)
     notices = []
-    billed = priced.contributions.filter(pl.col("situation") == "facturee")
+    # no draft for a fiscalised member (no titre at all); one under the seuil says so (``issue`` skips it)
+    billed = priced.contributions.filter(titled())
     for row in billed.iter_rows(named=True):
         notice_lines = tuple(
             NoticeLine(libelle=l["libelle"], detail=l["detail"], quantite=l["quantite"], taux_units=l["taux_units"],
@@ -78,7 +79,7 @@ def draft_notices(data: YearData, *, today: date | None = None) -> list:
         )
         notices.append(Notice(
             numero=None, nature="titre", origine_numero=None, origine_date=None, annee=data.annee,
-            date_emission=emission, date_echeance=due, objet=objet_for(data.annee),
+            date_emission=emission, date_echeance=due, objet=objet_for(data.annee) + below_seuil_note(data.tariff, row),
             fondement=fondement_for(data.tariff), rentree=data.tariff.rentree,
             imputation=imputation_for(data.tariff, data.syndicat),
             debiteur_nom=row.get("debiteur") or f"Commune de {row['commune']}",
@@ -87,6 +88,16 @@ def draft_notices(data: YearData, *, today: date | None = None) -> list:
             syndicat=data.syndicat,
         ))
     return notices
+
+
+def below_seuil_note(tariff: Tariff, row: dict) -> str:
+    """What a draft under the seuil de recouvrement says after its objet (DESIGN §4b); empty otherwise."""
+    if not row.get("sous_seuil"):
+        return ""
+    from billing.core.money import format_euros
+
+    return (f" — SOUS LE SEUIL DE RECOUVREMENT de {format_euros(tariff.seuil_cents)} (CGCT D1611-1) : aucun titre "
+            f"ne sera émis tant que la somme due n'atteint pas ce seuil")
 
 
 def claims_of(priced: Priced) -> list:
@@ -102,9 +113,16 @@ def claims_of(priced: Priced) -> list:
         if line["formule"] == "prorata":
             item["facteur_num"], item["facteur_den"] = factors[line["code_insee"]]
         lines.setdefault(line["code_insee"], []).append(item)
-    billed = priced.contributions.filter(pl.col("situation") == "facturee")
-    return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())))
+    billed = priced.contributions.filter(titled())
+    seuil = getattr(priced.tariff, "seuil_cents", 0)
+    return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())), seuil)
             for r in billed.iter_rows(named=True)]
+
+
+def titled() -> pl.Expr:
+    """The members that get a titre: billed and not paying through local taxes (DESIGN §4b, fiscalisée)."""
+    fiscal = (pl.col("mode_contribution") == "fiscalisee").fill_null(False)
+    return (pl.col("situation") == "facturee") & ~fiscal
 
 
 def debtor_facts(data: YearData, codes, recorded: dict[str, str] | None = None) -> dict[str, dict]:

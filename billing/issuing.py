@@ -34,6 +34,9 @@ class IssueResult:
     warnings: tuple
     date_note: str | None = None  # the titres are (or would be) dated outside their exercice
     notes: tuple[str, ...] = ()  # what the PES export says (not configured, or what stopped a file)
+    skipped: tuple = ()  # titres and compléments below the seuil de recouvrement, not issued (DESIGN §4b)
+    seuil_cents: int = 0
+    fiscalised: tuple = ()  # (code_insee, commune, montant_cents) of the members paying through local taxes
 
     def summary_lines(self) -> list[str]:
         from billing.core.corrections import NATURE_LABELS as labels
@@ -51,6 +54,7 @@ class IssueResult:
             origin = f" (sur {item.origine_numero})" if item.origine_numero else ""
             lines.append(f"  {numero:<16} {labels[item.nature]:<22} {item.code_insee} {item.commune:<28} "
                          f"{format_euros(item.montant_cents):>14}{origin}")
+        lines += self.not_issued_lines()
         if self.dry_run and items:
             net = sum(item.signed_cents for item in items)
             lines.append(f"  Total : {len(items)} pièce(s) à émettre, net {format_euros(net)}")
@@ -69,6 +73,24 @@ class IssueResult:
             lines.extend(f"  {note}" for note in self.notes)
         return lines
 
+    def not_issued_lines(self) -> list[str]:
+        """What is owed but not titled, and why: below the seuil, or levied through local taxes."""
+        from billing.core.money import format_euros
+
+        lines = []
+        if self.skipped:
+            total = sum(item.montant_cents for item in self.skipped)
+            names = ", ".join(f"{item.commune} ({format_euros(item.montant_cents)})" for item in self.skipped[:10])
+            more = f" et {len(self.skipped) - 10} autres" if len(self.skipped) > 10 else ""
+            lines.append(f"  Sous le seuil de recouvrement ({format_euros(self.seuil_cents)}, CGCT D1611-1) : "
+                         f"{len(self.skipped)} titre(s) non émis, {format_euros(total)} en tout, qui restent dus "
+                         f"et seront titrés quand l'écart atteindra le seuil : {names}{more}")
+        if self.fiscalised:
+            total = sum(cents for _, _, cents in self.fiscalised)
+            lines.append(f"  Contributions fiscalisées (CGCT L5212-20) : {len(self.fiscalised)} membre(s), "
+                         f"{format_euros(total)}, sans avis ni titre")
+        return lines
+
     def as_json(self) -> dict:
         from billing.core.money import cents_to_str
 
@@ -78,7 +100,11 @@ class IssueResult:
                             "commune": t.commune, "montant": cents_to_str(t.montant_cents),
                             "origine": t.origine_numero} for t in items],
                 "fichiers": {k: str(v) for k, v in self.files.items()},
-                "empreinte": None if self.dry_run else chain_anchor(self.all_titres)}
+                "empreinte": None if self.dry_run else chain_anchor(self.all_titres),
+                "sous_seuil": [{"code_insee": t.code_insee, "commune": t.commune, "nature": t.nature,
+                                "montant": cents_to_str(t.montant_cents)} for t in self.skipped],
+                "fiscalisees": [{"code_insee": code, "commune": commune, "montant": cents_to_str(cents)}
+                                for code, commune, cents in self.fiscalised]}
 
 
 def chain_anchor(titres) -> str | None:
@@ -105,12 +131,13 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     check_chain_before_issue(ledger_path, annee)
     data = prepare_year(inputs_dir, annee)
     claims = claims_of(data.priced)
+    not_titled = _not_titled(data, claims, ledger_path, annee)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)
     if dry_run:
         existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
         planned = plan_titres(claims, existing)
         return IssueResult(annee, (), tuple(planned), tuple(existing), Path(out_dir), {}, 0, True, data.warnings,
-                           date_note)
+                           date_note, **not_titled)
     if date_note and not hors_exercice:
         raise BillingError.single(
             f"émission refusée : {date_note}", code=Code.INVALID,
@@ -124,7 +151,18 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
         # the run's signed bordereaux and PES files (billing.exports), numbered in the same transaction
         run_files, notes = after_issue(data, issued, all_titres, out_dir=Path(out_dir), ledger_path=ledger_path)
     return IssueResult(annee, tuple(issued), (), tuple(all_titres), Path(out_dir), {**files, **run_files}, rendered,
-                       False, data.warnings, date_note, tuple(notes))
+                       False, data.warnings, date_note, tuple(notes), **not_titled)
+
+
+def _not_titled(data, claims, ledger_path: Path, annee: int) -> dict:
+    """The IssueResult fields of what is owed and not titled (below the seuil; fiscalised members)."""
+    from billing.core.corrections import below_seuil
+
+    existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
+    contributions = data.priced.contributions
+    fiscal = contributions.filter((pl.col("situation") == "facturee") & (pl.col("mode_contribution") == "fiscalisee"))
+    return {"skipped": tuple(below_seuil(claims, existing)), "seuil_cents": data.tariff.seuil_cents,
+            "fiscalised": tuple(fiscal.select("code_insee", "commune", "montant_cents").iter_rows())}
 
 
 def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tuple[list, list]:

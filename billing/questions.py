@@ -184,10 +184,11 @@ def _scenarios(data, settings: list[str], scenario_file: Path | None, cible: str
     scenarios = []
     if scenario_file is not None:
         for name, variant in read_scenarios(scenario_file):
-            tariff = apply_settings(data.tariff, [*settings, *variant])
+            tariff = apply_settings(data.tariff, [*settings, *variant], members=data.billing_base)
             scenarios.append(simulate(data.billing_base, tariff, annee=annee, name=name))
     elif settings or cible is None:
-        scenarios.append(simulate(data.billing_base, apply_settings(data.tariff, settings), annee=annee,
+        scenarios.append(simulate(data.billing_base, apply_settings(data.tariff, settings, members=data.billing_base),
+                                  annee=annee,
                                   name="simulation" if settings else "tarif actuel"))
     solution = None
     if cible is not None:

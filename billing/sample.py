@@ -9,20 +9,28 @@ from pathlib import Path
 from billing.core.errors import UserError
 
 
-def sample_files() -> list:
-    return sorted((p for p in resources.files("billing").joinpath("sample").iterdir() if p.is_file()),
+EXAMPLES = {"mel": "sample", "habitants": "sample_habitants"}  # --exemple name -> package folder
+
+
+def sample_files(exemple: str = "mel") -> list:
+    return sorted((p for p in resources.files("billing").joinpath(EXAMPLES[exemple]).iterdir() if p.is_file()),
                   key=lambda p: p.name)
 
 
-def write_sample(directory: Path) -> list[Path]:
-    """Copy the bundled sample into ``directory``, refusing to overwrite anything."""
+def write_sample(directory: Path, exemple: str = "mel") -> list[Path]:
+    """Copy a bundled sample into ``directory``, refusing to overwrite anything.
+
+    ``mel``: the Métropole européenne de Lille members (schools and pupils); ``habitants``: a
+    population-based tariff with bands, a group override, the seuil and a fiscalised member."""
+    if exemple not in EXAMPLES:
+        raise UserError(f"exemple « {exemple} » inconnu (attendu : {', '.join(EXAMPLES)})")
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         raise UserError(f"le dossier {directory} existe déjà et n'est pas vide : choisissez un autre nom "
                         f"(rien n'a été écrasé)")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for source in sample_files():
+    for source in sample_files(exemple):
         target = directory / source.name
         with source.open("rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)

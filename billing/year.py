@@ -176,7 +176,8 @@ def build_base(state: YearState) -> tuple[YearState, list[Problem]]:
     from billing.inputs.base import build_billing_base
 
     base, problems = build_billing_base(state.members, state.counted, state.register, tariff=state.tariff,
-                                        annee=state.annee, annuaire=state.annuaire)
+                                        annee=state.annee, annuaire=state.annuaire,
+                                        tariff_display=state.display("tarifs"))
     return replace(state, billing_base=base), problems
 
 

@@ -34,6 +34,20 @@ class Adhesions(pa.DataFrameModel):
     date_effet: dt.date = pa.Field(nullable=True)
     date_retrait: dt.date = pa.Field(nullable=True)
     siret: str = pa.Field(nullable=True)
+    population: int = pa.Field(nullable=True)
+    mode_contribution: str = pa.Field(nullable=True)
+
+    @pa.check("population", error="une population ne peut pas être négative (nombre entier d'habitants ; "
+                                  "vide : celle du référentiel)")
+    def population_non_negative(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | (c >= 0))
+
+    @pa.check("mode_contribution", error="mode_contribution attendu : titre (par défaut) ou fiscalisee "
+                                         "(contribution levée par l'impôt local, CGCT L5212-20)")
+    def mode_known(cls, data):
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | c.is_in(["titre", "fiscalisee"]))
 
     @pa.check("code_insee", error="un code INSEE a 5 caractères (59350, 2A004)")
     def code_insee_form(cls, data):

@@ -468,13 +468,15 @@ def test_rentree_other_than_the_previous_year_is_a_warning(tmp_path):
         "précède l'exercice 2024 (habituellement 2023) : les effectifs de l'année scolaire 2022-2023 seront facturés"]
 
 
-def test_unknown_keys_and_keys_of_the_other_mode_are_warnings(tmp_path):
+def test_unknown_keys_are_errors_and_keys_of_the_other_mode_are_warnings(tmp_path):
     tariff, problems = tariff_2024(tmp_path, 'part_eleve = "1"\nparts_ecole = "150"\nmontant_total = "1000"\n'
                                              'tranches = "global"\n')
-    assert tariff is not None and tariff.part_ecole_units == 0
-    assert problems == [
-        "inputs/tarifs.toml, ligne 5, colonne « 2024.parts_ecole » : clé inconnue, ignorée. "
-        "Vouliez-vous dire « part_ecole » ?",
+    assert tariff is None  # a voted price is never dropped on a warning (DESIGN §4b)
+    assert problems[0].startswith(
+        "inputs/tarifs.toml, ligne 5, colonne « 2024.parts_ecole » : clé inconnue : un tarif voté ne peut pas être "
+        "ignoré ; clés reconnues : deliberation, rentree, mode, part_fixe,")
+    assert problems[0].endswith("Vouliez-vous dire « part_ecole » ?")
+    assert problems[1:] == [
         "inputs/tarifs.toml, ligne 6, colonne « 2024.montant_total » : sans effet en mode « bareme », ignoré",
         "inputs/tarifs.toml, ligne 7, colonne « 2024.tranches » : sans effet sans « tranches_eleve », ignoré",
     ]
@@ -605,7 +607,8 @@ def test_switching_to_repartition():
 @pytest.mark.parametrize("setting,expected", [
     ("part_elev=1.3", "--set, colonne « part_elev » : paramètre inconnu (modifiables : part_fixe, part_ecole, "
                       "part_eleve, plancher, plafond, prorata, tranches, tranches_eleve, mode, montant_total, poids, "
-                      "rentree, echeance_jours). Vouliez-vous dire « part_eleve » ?"),
+                      "rentree, echeance_jours, part_classe, part_habitant, strates, seuil_recouvrement). "
+                      "Vouliez-vous dire « part_eleve » ?"),
     ("part_eleve=beaucoup", "--set, colonne « part_eleve » : « beaucoup » n'est pas un nombre"),
     ("part_eleve=-1", "--set, colonne « part_eleve » : « -1 » : un prix ne peut pas être négatif"),
     ("part_eleve=1.23456", "--set, colonne « part_eleve » : « 1.23456 » a plus de quatre décimales (un prix "

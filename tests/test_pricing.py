@@ -19,6 +19,7 @@ from billing.core.pricing import (
     CONTRIBUTION_SCHEMA,
     LINE_SCHEMA,
     PASSTHROUGH,
+    TARIFF_COLUMNS,
     Period,
     PricingError,
     explain_commune,
@@ -535,7 +536,7 @@ def test_frames_have_the_contract_columns_and_pass_extra_columns_through():
     frame = frame.with_columns(pl.lit("59").alias("departement"), pl.lit("Mairie, 1 place").alias("mairie_adresse"),
                                pl.Series("source_row", [3, 2]), pl.lit("Commune de X").alias("debiteur"))
     priced = price_year(frame, tariff(), annee=2024)
-    expected = [*CONTRIBUTION_SCHEMA, *PASSTHROUGH, "source_row", "debiteur"]
+    expected = [*CONTRIBUTION_SCHEMA, *PASSTHROUGH, *TARIFF_COLUMNS, "source_row", "debiteur"]
     assert priced.contributions.columns == expected
     assert [priced.contributions.schema[k] for k in CONTRIBUTION_SCHEMA] == list(CONTRIBUTION_SCHEMA.values())
     assert dict(priced.lines.schema) == LINE_SCHEMA

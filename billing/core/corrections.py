@@ -23,7 +23,7 @@ from billing.core.money import format_count, format_euros, format_rate
 from billing.core.natures import CREDITS, DEBITS, NATURE_LABELS, NATURES, Nature, nature_label, signed
 
 __all__ = ["CREDITS", "DEBITS", "NATURE_LABELS", "NATURES", "Nature", "Claim", "IssuedTitre", "PlannedTitre",
-           "TitreHead", "correction_motif", "net_by_commune", "plan_titres", "remaining_by_titre"]
+           "TitreHead", "below_seuil", "correction_motif", "net_by_commune", "plan_titres", "remaining_by_titre"]
 
 _NATURE_RANK = {nature: rank for rank, nature in enumerate(NATURES)}
 
@@ -40,6 +40,7 @@ class Claim:
     commune: str
     montant_cents: int
     lines: tuple[dict, ...] = ()
+    seuil_cents: int = 0  # seuil de recouvrement (DESIGN §4b): a titre or complément below it is not issued
 
 
 class TitreHead(Protocol):
@@ -122,7 +123,20 @@ def plan_titres(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[Pl
 
     ``issued`` are the titres of the same exercice. A commune absent from ``claims`` owes
     nothing: its remaining titres are cancelled. Order: code_insee, then nature.
+    A titre or titre complémentaire strictly below its claim's seuil is not planned (see
+    ``below_seuil``): the difference stays owed and is planned once it reaches the seuil.
+    Réductions and annulations are always planned.
     """
+    return [item for item, under in _plan_all(claims, issued) if not under]
+
+
+def below_seuil(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[PlannedTitre]:
+    """The titres and compléments ``plan_titres`` leaves out because they are below the seuil de recouvrement."""
+    return [item for item, under in _plan_all(claims, issued) if under]
+
+
+def _plan_all(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[tuple[PlannedTitre, bool]]:
+    """Every titre that would bring the nets to the claims, each with « below the seuil »."""
     by_code: dict[str, Claim] = {}
     for claim in claims:
         if claim.montant_cents < 0:
@@ -142,7 +156,8 @@ def plan_titres(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[Pl
         for index, item in enumerate(_plan_commune(claim, titres)):
             planned.append(((code, _NATURE_RANK[item.nature], index), item))
     planned.sort(key=lambda pair: pair[0])
-    return [item for _, item in planned]
+    return [(item, item.nature in DEBITS and by_code.get(item.code_insee) is not None
+             and item.montant_cents < by_code[item.code_insee].seuil_cents) for _, item in planned]
 
 
 def _plan_commune(claim: Claim | None, titres: list) -> list[PlannedTitre]:

@@ -16,8 +16,10 @@ Frames (polars) between stages — the contract every module relies on:
 
 ``billing_base`` (members ⋈ counts of the tariff's rentrée ⋈ register)
     code_insee, commune, statut, date_effet, date_retrait, siret, groupe,
-    ecoles: Int64, eleves: Int64, population: Int64, departement: Utf8, departement_nom,
-    epci_siren, epci_nom, mairie_adresse: Utf8.
+    ecoles: Int64, eleves: Int64, classes: Int64 (of the public schools counted), population: Int64
+    (adhesions.csv's ``population`` when given, else the register's), population_source: Utf8
+    (adhesions | referentiel), mode_contribution: Utf8 (titre | fiscalisee), departement: Utf8,
+    departement_nom, epci_siren, epci_nom, mairie_adresse: Utf8.
 
 ``contributions`` (pricing output, one row per member commune) and ``lines`` (one row per
 line of a notice): see ``billing.core.pricing``.
@@ -25,7 +27,7 @@ line of a notice): see ``billing.core.pricing``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from fractions import Fraction
 
@@ -72,6 +74,35 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Strate:
+    """A population band (DESIGN §4b): members up to ``jusqu_a`` inhabitants (inclusive; None: no upper
+    bound) pay the flat ``montant_cents``."""
+
+    jusqu_a: int | None
+    montant_cents: int
+
+
+# The keys a group override may set (DESIGN §4b), and the Tariff fields each one sets.
+GROUP_KEYS = ("part_fixe", "part_ecole", "part_eleve", "tranches_eleve", "part_classe", "part_habitant", "strates",
+              "plancher", "plafond")
+DEFAULT_SEUIL_CENTS = 1500  # CGCT D1611-1: a local authority does not recover less than 15,00 €
+CONTRIBUTION_MODES = ("titre", "fiscalisee")
+
+
+@dataclass(frozen=True)
+class GroupOverride:
+    """``[YEAR.groupes.NAME]``: the Tariff fields replaced for the members whose ``groupe`` is ``nom``.
+
+    ``fields`` holds (Tariff field name, value in the Tariff's units); ``keys`` the tarifs.toml keys
+    as written (for display); ``ligne`` the line of the table's header, when it could be found."""
+
+    nom: str
+    fields: tuple[tuple[str, object], ...]
+    keys: tuple[str, ...] = ()
+    ligne: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Tariff:
     """One year's tariff (tarifs.toml), all money already exact integers.
 
@@ -96,10 +127,45 @@ class Tariff:
     poids: tuple[tuple[str, Fraction], ...] = ()  # repartition: (criterion, weight), weights sum to 1
     imputation: str | None = None  # overrides the syndicat's for this year
     date_emission: date | None = None  # optional fixed issue date for the notices
+    # DESIGN §4b
+    part_classe_units: int = 0     # per class of the member's public schools
+    part_habitant_units: int = 0   # per inhabitant
+    strates: tuple[Strate, ...] = ()  # a flat amount by population band
+    seuil_cents: int = DEFAULT_SEUIL_CENTS  # seuil de recouvrement; 0 disables it
+    groupes: tuple[GroupOverride, ...] = ()
+    key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)  # tarifs.toml line of each key
 
     @property
     def uses_bands(self) -> bool:
         return bool(self.tranches)
+
+    @property
+    def uses_population(self) -> bool:
+        """Does any amount of this tariff (or of one of its groups) depend on the population?"""
+        return any(t.part_habitant_units or t.strates or any(k == "population" and w for k, w in t.poids)
+                   for t in (self, *(self.for_group(g.nom) for g in self.groupes)))
+
+    @property
+    def uses_classes(self) -> bool:
+        return any(t.part_classe_units for t in (self, *(self.for_group(g.nom) for g in self.groupes)))
+
+    def line_of(self, key: str) -> int | None:
+        return dict(self.key_lines).get(key)
+
+    def group(self, nom: str | None) -> GroupOverride | None:
+        return next((g for g in self.groupes if g.nom == nom), None) if nom is not None else None
+
+    def for_group(self, nom: str | None) -> "Tariff":
+        """The tariff a member of group ``nom`` pays: the year's, with the group's overrides (no group: itself)."""
+        override = self.group(nom)
+        if override is None:
+            return self
+        values = dict(override.fields)
+        if "part_eleve_units" in values:
+            values.setdefault("tranches", ())
+        if values.get("tranches"):
+            values["part_eleve_units"] = None
+        return replace(self, groupes=(), **values)
 
 
 @dataclass(frozen=True)

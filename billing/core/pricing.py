@@ -51,6 +51,7 @@ from math import lcm
 
 import polars as pl
 
+from billing.core.lines import line_frame, plural, population_lines, strate_text  # noqa: F401 (strate_text re-exported)
 from billing.core.model import BAND_MODES, CRITERIA, PRORATA_MODES, STATUTS, TARIFF_MODES, Band, Tariff
 from billing.core.money import (
     div_half_up, div_half_up_column, div_half_up_each, format_count, format_count_column, format_euros,
@@ -67,6 +68,11 @@ CONTRIBUTION_SCHEMA = {
     "montant_annuel_cents": pl.Int64, "montant_cents": pl.Int64, "montant_indicatif_cents": pl.Int64,
 }
 PASSTHROUGH_TYPES = {"date_effet": pl.Date, "date_retrait": pl.Date}
+# DESIGN §4b, after the passthrough columns: classes counted, where the population comes from
+# (adhesions | referentiel), the population band (1…, null without strates), how the member pays
+# (titre | fiscalisee), and whether its amount is below the year's seuil de recouvrement.
+TARIFF_COLUMNS = {"classes": pl.Int64, "population_source": pl.Utf8, "strate": pl.Int64,
+                  "mode_contribution": pl.Utf8, "sous_seuil": pl.Boolean}
 
 LINE_SCHEMA = {
     "code_insee": pl.Utf8, "ordre": pl.Int64, "code": pl.Utf8, "libelle": pl.Utf8, "quantite": pl.Int64,
@@ -103,19 +109,6 @@ class Priced:
 
 
 # ----- French text -------------------------------------
-
-
-def _plural(count: pl.Expr, singular: str, plural: str) -> pl.Expr:
-    """French agreement: 0 and 1 take the singular."""
-    return pl.when(count.abs() >= 2).then(pl.lit(plural)).otherwise(pl.lit(singular))
-
-
-def _fmt_date(d: date) -> str:
-    return d.strftime("%d/%m/%Y")
-
-
-def _words(n: int, singular: str, plural: str) -> str:
-    return f"{format_count(n)} {singular if abs(n) < 2 else plural}"
 
 
 # ----- membership period ---------------------------------------------------------------------
@@ -187,12 +180,17 @@ def price_year(billing_base: pl.DataFrame, tariff: Tariff, *, annee: int) -> Pri
     members = _with_periods(members, annee, tariff.prorata)
     if tariff.mode == "repartition":
         amounts, lines = _price_repartition(members, tariff)
+        amounts = amounts.with_columns(pl.lit(None, pl.Int64).alias("strate"))
     else:
         amounts, lines = _price_bareme(members, tariff)
-    contributions = pl.concat([members, amounts], how="horizontal")
-    extras = [c for c in billing_base.columns if c not in CONTRIBUTION_SCHEMA and c not in PASSTHROUGH]
+    contributions = pl.concat([members, amounts], how="horizontal").with_columns(
+        ((pl.col("situation") == "facturee") & (pl.col("mode_contribution") == "titre")
+         & (pl.col("montant_cents") < tariff.seuil_cents)).alias("sous_seuil"))
+    extras = [c for c in billing_base.columns
+              if c not in CONTRIBUTION_SCHEMA and c not in PASSTHROUGH and c not in TARIFF_COLUMNS]
     contributions = contributions.select(
-        *[pl.col(name).cast(dtype) for name, dtype in CONTRIBUTION_SCHEMA.items()], *PASSTHROUGH, *extras)
+        *[pl.col(name).cast(dtype) for name, dtype in CONTRIBUTION_SCHEMA.items()], *PASSTHROUGH,
+        *[pl.col(name).cast(dtype) for name, dtype in TARIFF_COLUMNS.items()], *extras)
     lines = lines.select([pl.col(name).cast(dtype) for name, dtype in LINE_SCHEMA.items()])
     return Priced(annee, tariff, contributions, lines)
 
@@ -244,6 +242,11 @@ def _prepare(billing_base: pl.DataFrame) -> pl.DataFrame:
     )
     base = base.with_columns(pl.lit(None, PASSTHROUGH_TYPES.get(name, pl.Utf8)).alias(name)
                              for name in PASSTHROUGH if name not in base.columns)
+    base = base.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in TARIFF_COLUMNS.items()
+                             if name not in base.columns and name not in ("strate", "sous_seuil"))
+    base = base.drop([c for c in ("strate", "sous_seuil") if c in base.columns]).with_columns(
+        pl.col("classes").cast(pl.Int64).fill_null(0),
+        pl.col("mode_contribution").cast(pl.Utf8).fill_null("titre"))
     codes = base["code_insee"]
     if codes.null_count():
         raise PricingError("la base de facturation contient une commune sans code INSEE")
@@ -258,7 +261,8 @@ def _prepare(billing_base: pl.DataFrame) -> pl.DataFrame:
     undated = base.filter(pl.col("statut").is_in(["adherente", "retiree"]) & pl.col("date_effet").is_null())
     if undated.height:
         raise PricingError(f"commune {undated['code_insee'][0]} : date d'effet de l'adhésion manquante")
-    negative = base.filter((pl.col("ecoles") < 0) | (pl.col("eleves") < 0) | (pl.col("population") < 0))
+    negative = base.filter((pl.col("ecoles") < 0) | (pl.col("eleves") < 0) | (pl.col("population") < 0)
+                           | (pl.col("classes") < 0))
     if negative.height:
         raise PricingError(f"commune {negative['code_insee'][0]} : effectif ou population négatif")
     return base.sort("code_insee").with_row_index("_idx")  # _idx: a cheap integer key to order the lines
@@ -273,58 +277,83 @@ def _band_text(lower: int, upper: int | None) -> str:
     return f"de {format_count(lower + 1)} à {format_count(upper)}"
 
 
-def _line_frame(frame: pl.DataFrame, *, rang: int, code: str | pl.Expr, libelle: str | pl.Expr,
-                quantite: pl.Expr | None, taux: int | pl.Expr | None, montant: pl.Expr, formule: str,
-                detail: str | pl.Expr) -> pl.DataFrame:
-    """One kind of line for every row of ``frame`` (rang orders the kinds within a notice)."""
-    text = lambda v: v if isinstance(v, pl.Expr) else pl.lit(v, pl.Utf8)  # noqa: E731
-    return frame.select(
-        pl.col("_idx"),
-        pl.col("code_insee"),
-        pl.lit(rang, pl.Int64).alias("rang"),
-        text(code).alias("code"),
-        text(libelle).alias("libelle"),
-        (quantite if quantite is not None else pl.lit(None)).cast(pl.Int64).alias("quantite"),
-        (taux if isinstance(taux, pl.Expr) else pl.lit(taux)).cast(pl.Int64).alias("taux_units"),
-        montant.cast(pl.Int64).alias("montant_cents"),
-        pl.lit(formule, pl.Utf8).alias("formule"),
-        text(detail).cast(pl.Utf8).alias("detail"),
-    )
-
-
 def _check_bareme_range(priced: pl.DataFrame, tariff: Tariff) -> None:
     """Int64 is ample for any real syndicate; refuse rather than overflow on absurd inputs."""
     if priced.height == 0:
         return
     schools, pupils = int(priced["ecoles"].max() or 0), int(priced["eleves"].max() or 0)
+    classes, population = int(priced["classes"].max() or 0), int(priced["population"].max() or 0)
     rates = [tariff.part_eleve_units or 0, *(b.rate_units for b in tariff.tranches)]
     bound = (tariff.part_fixe_cents + schools * tariff.part_ecole_units + pupils * max(rates)
+             + classes * tariff.part_classe_units + population * tariff.part_habitant_units
+             + max((s.montant_cents for s in tariff.strates), default=0)
              + (tariff.plancher_cents or 0) + (tariff.plafond_cents or 0))
     if bound * 2 * 366 >= _INT64_SAFE:
         raise PricingError("montants hors limites : vérifiez les prix du tarif et les effectifs "
                            "(plusieurs milliards d'euros par commune)")
+    if tariff.part_habitant_units or tariff.strates:
+        unknown = priced.filter(pl.col("population").is_null())
+        if unknown.height:
+            raise PricingError(f"la commune {unknown['code_insee'][0]} n'a pas de population connue : le tarif "
+                               f"facture par habitant ou par strate ; indiquez-la dans la colonne « population » "
+                               f"d'adhesions.csv")
+
+
+# Tariff field a group may override -> the code of the lines it prices (DESIGN §4b: the notice says so)
+_OVERRIDDEN_LINES = {"part_fixe_cents": ("part_fixe",), "part_ecole_units": ("part_ecole",),
+                     "part_eleve_units": ("part_eleve", "tranche_"), "tranches": ("part_eleve", "tranche_"),
+                     "part_classe_units": ("part_classe",), "part_habitant_units": ("part_habitant",),
+                     "strates": ("strate",), "plancher_cents": ("plancher",), "plafond_cents": ("plafond",)}
 
 
 def _price_bareme(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """part fixe + part écoles + part élèves (flat or bands), plancher/plafond, then prorata."""
+    """Each member at the tariff of its group (the year's, with the group's overrides), then together."""
     priced = members.filter(pl.col("situation") != "hors_periode")
+    names = [group.nom for group in tariff.groupes]
+    subsets = [(priced.filter(~pl.col("groupe").is_in(names).fill_null(False)), tariff, None)]
+    subsets += [(priced.filter(pl.col("groupe") == name), tariff.for_group(name), tariff.group(name))
+                for name in names]
+    frames, lines = [], []
+    for subset, own_tariff, group in subsets:
+        frame, found = _price_bareme_subset(subset, own_tariff)
+        if group is not None:
+            codes = tuple(code for name, _ in group.fields for code in _OVERRIDDEN_LINES.get(name, ()))
+            mark = pl.col("code").str.starts_with(codes[0]) if codes else pl.lit(False)
+            for code in codes[1:]:
+                mark = mark | pl.col("code").str.starts_with(code)
+            found = [f.with_columns(pl.when(mark).then(pl.format("{} ; tarif du groupe « {} »", pl.col("detail"),
+                                                                  pl.lit(group.nom)))
+                                    .otherwise(pl.col("detail")).alias("detail")) for f in found]
+        frames.append(frame.select("code_insee", "montant_annuel_cents", "_du",
+                                   pl.col("_strate").cast(pl.Int64).alias("strate") if own_tariff.strates
+                                   else pl.lit(None, pl.Int64).alias("strate")))
+        lines += found
+    amounts = members.select("code_insee", "situation").join(
+        pl.concat(frames), on="code_insee", how="left", maintain_order="left",
+    ).select(
+        pl.col("montant_annuel_cents").fill_null(0),
+        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
+        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
+        pl.col("strate"),
+    )
+    return amounts, _number_lines(lines)
+
+
+def _price_bareme_subset(priced: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """part fixe + part écoles + part élèves (flat or bands) + classes, habitants, strate; plancher/plafond,
+    then prorata, for members who all pay ``tariff``."""
     _check_bareme_range(priced, tariff)
     bands = _priced_bands(tariff)
     steps, amount_columns = _bareme_parts(tariff, bands)
     for column, expr in steps:
         priced = priced.with_columns(expr.alias(column))
     priced = _bareme_totals(priced, tariff, amount_columns)
-    lines = [*_part_lines(priced, tariff, bands), *_bound_lines(priced, tariff, last_rank=3 + len(bands)),
-             _prorata_lines(priced, tariff, rang=3 + len(bands) + 3, annual=pl.col("montant_annuel_cents"),
+    last_part = 5 + len(bands)  # fixe 1, écoles 2, élèves 3…2+n, classes 3+n, habitants 4+n, strate 5+n
+    lines = [*_part_lines(priced, tariff, bands), *population_lines(priced, tariff, first_rank=3 + len(bands)),
+             *_bound_lines(priced, tariff, last_rank=last_part),
+             _prorata_lines(priced, tariff, rang=last_part + 3, annual=pl.col("montant_annuel_cents"),
                             prorated=pl.col("_du"))]
-    amounts = members.select("code_insee", "situation").join(
-        priced.select("code_insee", "montant_annuel_cents", "_du"), on="code_insee", how="left", maintain_order="left",
-    ).select(
-        pl.col("montant_annuel_cents").fill_null(0),
-        pl.when(pl.col("situation") == "facturee").then(pl.col("_du")).otherwise(0).alias("montant_cents"),
-        pl.when(pl.col("situation") == "indicative").then(pl.col("_du")).alias("montant_indicatif_cents"),
-    )
-    return amounts, _number_lines(lines)
+    return priced, lines
 
 
 def _priced_bands(tariff: Tariff) -> tuple[Band, ...]:
@@ -369,6 +398,19 @@ def _bareme_parts(tariff: Tariff, bands: tuple[Band, ...]) -> tuple[list[tuple[s
         part("_global", div_half_up_column(pupils * pl.col("_taux"), 100))
     elif (tariff.part_eleve_units or 0) > 0:
         part("_eleve", div_half_up_column(pupils * tariff.part_eleve_units, 100))
+    if tariff.part_classe_units > 0:
+        part("_classe", div_half_up_column(pl.col("classes") * tariff.part_classe_units, 100))
+    if tariff.part_habitant_units > 0:
+        part("_habitant", div_half_up_column(pl.col("population") * tariff.part_habitant_units, 100))
+    if tariff.strates:  # the band of the member's population (bounds inclusive), and its flat amount
+        strates = tariff.strates
+        index, amount = pl.lit(len(strates), pl.Int64), pl.lit(strates[-1].montant_cents, pl.Int64)
+        for number in range(len(strates) - 1, 0, -1):
+            inside = pl.col("population") <= strates[number - 1].jusqu_a
+            index = pl.when(inside).then(pl.lit(number, pl.Int64)).otherwise(index)
+            amount = pl.when(inside).then(pl.lit(strates[number - 1].montant_cents, pl.Int64)).otherwise(amount)
+        part("_strate", index, amount=False)
+        part("_strate_montant", amount)
     return steps, amount_columns
 
 
@@ -392,22 +434,22 @@ def _part_lines(priced: pl.DataFrame, tariff: Tariff, bands: tuple[Band, ...]) -
     """The lines of the parts: fixe (rang 1), écoles (2), élèves flat or global (3) or one per band (3…)."""
     rentree = f"rentrée {tariff.rentree}"
     pupils = pl.col("eleves")
-    pupils_text = pl.format(f"{rentree} : {{}} {{}}", format_count_column(pupils), _plural(pupils, "élève", "élèves"))
+    pupils_text = pl.format(f"{rentree} : {{}} {{}}", format_count_column(pupils), plural(pupils, "élève", "élèves"))
     lines: list[pl.DataFrame] = []
     if tariff.part_fixe_cents > 0:
-        lines.append(_line_frame(priced, rang=1, code="part_fixe", libelle="Part fixe", quantite=None, taux=None,
+        lines.append(line_frame(priced, rang=1, code="part_fixe", libelle="Part fixe", quantite=None, taux=None,
                                  montant=pl.col("_fixe"), formule="valeur", detail="forfait par commune membre"))
     if tariff.part_ecole_units > 0:
-        lines.append(_line_frame(
+        lines.append(line_frame(
             priced, rang=2, code="part_ecole", libelle="Part par école publique", quantite=pl.col("ecoles"),
             taux=tariff.part_ecole_units, montant=pl.col("_ecole"), formule="produit",
             detail=pl.format(f"{rentree} : {{}} {{}}", format_count_column(pl.col("ecoles")),
-                             _plural(pl.col("ecoles"), "école publique", "écoles publiques"))))
+                             plural(pl.col("ecoles"), "école publique", "écoles publiques"))))
     if bands and tariff.tranches_mode == "progressif":
         lower = 0
         for index, band in enumerate(bands, start=1):
             used = priced.filter((pl.col(f"_q{index}") > 0) | ((pupils == 0) & pl.lit(index == 1)))
-            lines.append(_line_frame(
+            lines.append(line_frame(
                 used, rang=2 + index, code=f"tranche_{index}",
                 libelle=f"Élèves {_band_text(lower, band.jusqu_a)} (tranche {index})", quantite=pl.col(f"_q{index}"),
                 taux=band.rate_units, montant=pl.col(f"_t{index}"), formule="produit",
@@ -420,12 +462,12 @@ def _part_lines(priced: pl.DataFrame, tariff: Tariff, bands: tuple[Band, ...]) -
             text = f"Élèves, tous au tarif de la tranche {index} ({_band_text(lower, band.jusqu_a)})"
             labels = pl.when(pl.col("_bande") == index).then(pl.lit(text)).otherwise(labels)
             lower = band.jusqu_a or lower
-        lines.append(_line_frame(
+        lines.append(line_frame(
             priced, rang=3, code=pl.format("tranche_{}", pl.col("_bande")), libelle=labels, quantite=pupils,
             taux=pl.col("_taux"), montant=pl.col("_global"), formule="produit",
             detail=pl.format("{}, tranche {} atteinte", pupils_text, pl.col("_bande"))))
     elif (tariff.part_eleve_units or 0) > 0:
-        lines.append(_line_frame(priced, rang=3, code="part_eleve", libelle="Part par élève", quantite=pupils,
+        lines.append(line_frame(priced, rang=3, code="part_eleve", libelle="Part par élève", quantite=pupils,
                                  taux=tariff.part_eleve_units, montant=pl.col("_eleve"), formule="produit",
                                  detail=pupils_text))
     return lines
@@ -436,14 +478,14 @@ def _bound_lines(priced: pl.DataFrame, tariff: Tariff, *, last_rank: int) -> lis
     lines: list[pl.DataFrame] = []
     if tariff.plancher_cents is not None:
         floor = tariff.plancher_cents
-        lines.append(_line_frame(
+        lines.append(line_frame(
             priced.filter(pl.col("_sous_total") < floor), rang=last_rank + 1, code="plancher",
             libelle=f"Ajustement au plancher de {format_euros(floor)}", quantite=None, taux=None,
             montant=pl.lit(floor) - pl.col("_sous_total"), formule="ajustement",
             detail=pl.format("contribution calculée {}, portée au plancher", format_euros_column(pl.col("_sous_total")))))
     if tariff.plafond_cents is not None:
         ceiling = tariff.plafond_cents
-        lines.append(_line_frame(
+        lines.append(line_frame(
             priced.filter(pl.col("_apres_plancher") > ceiling), rang=last_rank + 2, code="plafond",
             libelle=f"Écrêtement au plafond de {format_euros(ceiling)}", quantite=None, taux=None,
             montant=pl.lit(ceiling) - pl.col("_apres_plancher"), formule="ajustement",
@@ -459,11 +501,11 @@ def _prorata_lines(priced: pl.DataFrame, tariff: Tariff, *, rang: int, annual: p
         label = pl.format("Prorata temporis : {} mois d'adhésion sur 12", pl.col("mois"))
     else:
         label = pl.format("Prorata temporis : {} {} d'adhésion sur {}", pl.col("jours"),
-                          _plural(pl.col("jours"), "jour", "jours"), pl.col("jours_annee"))
+                          plural(pl.col("jours"), "jour", "jours"), pl.col("jours_annee"))
     detail = pl.format("du {} au {}", pl.col("date_debut").dt.strftime("%d/%m/%Y"),
                        pl.col("date_fin").dt.strftime("%d/%m/%Y"))
     partial = priced.filter((pl.col("situation") == "facturee") & (pl.col("facteur_num") != pl.col("facteur_den")))
-    return _line_frame(partial, rang=rang, code="prorata", libelle=label, quantite=None, taux=None,
+    return line_frame(partial, rang=rang, code="prorata", libelle=label, quantite=None, taux=None,
                        montant=prorated - annual, formule="prorata", detail=detail)
 
 
@@ -547,12 +589,12 @@ def _price_repartition(members: pl.DataFrame, tariff: Tariff) -> tuple[pl.DataFr
                  for k, w in zip(criteria, weights)]
         detail = pl.format(f"{{}} de {format_euros(total)} : " + " + ".join(["{}"] * len(terms)), pct_text, *terms) \
             if terms else pl.format(f"{{}} de {format_euros(total)}", pct_text)
-        return _line_frame(frame, rang=1, code="repartition", libelle="Quote-part de la répartition", quantite=None,
+        return line_frame(frame, rang=1, code="repartition", libelle="Quote-part de la répartition", quantite=None,
                            taux=None, montant=pl.col("montant_annuel_cents"), formule="valeur", detail=detail)
 
     lines = [quote_part(billed), quote_part(indicative),
              _prorata_lines(billed, tariff, rang=2, annual=pl.col("montant_annuel_cents"), prorated=pl.col("_du")),
-             _line_frame(billed.filter(pl.col("montant_cents") != pl.col("_du")), rang=3, code="arrondi",
+             line_frame(billed.filter(pl.col("montant_cents") != pl.col("_du")), rang=3, code="arrondi",
                          libelle="Arrondi de la répartition au centime", quantite=None, taux=None,
                          montant=pl.col("montant_cents") - pl.col("_du"), formule="valeur",
                          detail=f"méthode du plus fort reste : les quotes-parts facturées totalisent exactement "
@@ -618,70 +660,4 @@ def _indicative_shares(indicative: pl.DataFrame, total: int, criteria: tuple[str
     )
 
 
-# ----- explanation -------------------------------------------------------------------------
-
-
-def explain_commune(priced: Priced, code_insee: str) -> list[str]:
-    """The calculation as a finance officer reads it aloud to the mayor: facts, each line, the total."""
-    found = priced.contributions.filter(pl.col("code_insee") == code_insee)
-    if found.height == 0:
-        raise KeyError(code_insee)
-    c = found.row(0, named=True)
-    tariff, annee = priced.tariff, priced.annee
-    mode = "répartition" if tariff.mode == "repartition" else "barème"
-    out = [
-        f"{c['commune']} ({c['code_insee']}) — contribution {annee}",
-        f"Tarif : délibération {tariff.deliberation}, {mode} ; effectifs de la rentrée {tariff.rentree} "
-        f"(année scolaire {tariff.rentree}-{tariff.rentree + 1}).",
-    ]
-    counts = f"Effectifs retenus : {_words(c['ecoles'], 'école publique', 'écoles publiques')}, " \
-             f"{_words(c['eleves'], 'élève', 'élèves')}"
-    if tariff.mode == "repartition" and any(k == "population" for k, _ in tariff.poids) \
-            and c["population"] is not None:
-        counts += f", {_words(c['population'], 'habitant', 'habitants')}"
-    out.append(counts + ".")
-    situation = c["situation"]
-    if situation == "hors_periode":
-        reason = ""
-        if c["date_effet"] is not None and c["date_effet"].year > annee:
-            reason = f" (adhésion à compter du {_fmt_date(c['date_effet'])})"
-        elif c["date_retrait"] is not None:
-            reason = f" (retrait au {_fmt_date(c['date_retrait'])})"
-        out.append(f"Aucun jour d'adhésion en {annee}{reason} : rien n'est dû.")
-        out.append("Montant dû : " + format_euros(0))
-        return out
-    if situation == "indicative":
-        out.append("Adhésion conditionnelle : rien n'est facturé ; montant indicatif pour une année entière.")
-    else:
-        period = (f"Adhésion du {_fmt_date(c['date_debut'])} au {_fmt_date(c['date_fin'])} : "
-                  f"{_words(c['jours'], 'jour', 'jours')} sur {c['jours_annee']}, {c['mois']} mois sur 12")
-        if tariff.prorata == "aucun":
-            period += " ; ce tarif ne proratise pas : la contribution annuelle est due entière"
-        elif c["facteur_num"] == c["facteur_den"]:
-            period += " ; membre toute l'année : contribution annuelle entière"
-        out.append(period + ".")
-    out.append("Calcul :")
-    subtotal = 0
-    for line in priced.lines.filter(pl.col("code_insee") == code_insee).iter_rows(named=True):
-        amount = line["montant_cents"]
-        if line["formule"] == "produit":
-            calc = f"{format_count(line['quantite'])} × {format_rate(line['taux_units'])} = {format_euros(amount)}"
-        elif line["formule"] == "prorata":
-            calc = (f"{format_euros(subtotal)} × {c['facteur_num']}/{c['facteur_den']} = "
-                    f"{format_euros(subtotal + amount)}, soit {_signed_euros(amount)}")
-        elif line["formule"] == "ajustement" or line["code"] == "arrondi":
-            calc = _signed_euros(amount)
-        else:
-            calc = format_euros(amount)
-        text = f"  {line['ordre']}. {line['libelle']} : {calc}"
-        out.append(text + (f" ({line['detail']})" if line["detail"] else ""))
-        subtotal += amount
-    if situation == "facturee":
-        out.append(f"Montant dû : {format_euros(c['montant_cents'])}")
-    else:
-        out.append(f"Montant indicatif (non facturé) : {format_euros(c['montant_indicatif_cents'])}")
-    return out
-
-
-def _signed_euros(cents: int) -> str:
-    return ("+" if cents > 0 else "") + format_euros(cents)
+from billing.core.explaining import explain_commune  # noqa: E402,F401  (re-exported: its home until §4b)

@@ -21,7 +21,7 @@ from billing.core.money import (
 )
 from billing.core.pricing import Priced, price_year
 
-SOLVABLE = ("part_eleve", "part_ecole", "part_fixe")
+SOLVABLE = ("part_eleve", "part_ecole", "part_fixe", "part_habitant", "part_classe")
 MAX_UNITS = 10**10  # 1 000 000 € per unit: beyond any committee's imagination
 
 
@@ -81,6 +81,10 @@ def with_rate(tariff: Tariff, parameter: str, units: int) -> Tariff:
         return replace(tariff, part_ecole_units=units)
     if parameter == "part_fixe":
         return replace(tariff, part_fixe_cents=units)
+    if parameter == "part_habitant":
+        return replace(tariff, part_habitant_units=units)
+    if parameter == "part_classe":
+        return replace(tariff, part_classe_units=units)
     raise ValueError(parameter)
 
 
@@ -158,7 +162,8 @@ def comparison_frame(current: Priced, scenarios: Sequence[Scenario]) -> pl.DataF
 def rate_text(tariff: Tariff, parameter: str) -> str:
     if parameter == "part_fixe":
         return str((Decimal(tariff.part_fixe_cents) / 100).quantize(Decimal("0.01")))
-    units = tariff.part_eleve_units if parameter == "part_eleve" else tariff.part_ecole_units
+    units = {"part_eleve": tariff.part_eleve_units, "part_ecole": tariff.part_ecole_units,
+             "part_habitant": tariff.part_habitant_units, "part_classe": tariff.part_classe_units}[parameter]
     return str(rate_units_to_decimal(units or 0))
 
 

@@ -22,25 +22,62 @@ def billable_mask(annee: int) -> pl.Expr:
 
 
 def build_billing_base(members: pl.DataFrame, counted, register, *, tariff: Tariff, annee: int,
-                       annuaire: pl.DataFrame | None = None) -> tuple[pl.DataFrame, list[Problem]]:
-    """members ⋈ counts of the tariff's rentrée ⋈ register (columns: see billing.core.model)."""
+                       annuaire: pl.DataFrame | None = None, tariff_display: str = "tarifs.toml"
+                       ) -> tuple[pl.DataFrame, list[Problem]]:
+    """members ⋈ counts of the tariff's rentrée ⋈ register (columns: see billing.core.model).
+
+    The population is the ``population`` column of adhesions.csv where it holds a value, else the
+    register's population municipale; ``population_source`` says which (DESIGN §4b)."""
     from billing.inputs.counts import count_members
 
     valid = members.filter(pl.col("code_insee").is_not_null())
     billable = set(valid.filter(billable_mask(annee))["code_insee"].to_list())
     counts, problems = count_members(counted, valid, register, rentree=tariff.rentree, billable_codes=billable)
+    problems += tariff_member_problems(valid, counted, tariff, tariff_display)
     facts = register.facts_frame(valid["code_insee"].to_list())
+    declared = (pl.col("population").cast(pl.Int64) if "population" in valid.columns else pl.lit(None, pl.Int64))
+    mode = pl.col("mode_contribution") if "mode_contribution" in valid.columns else pl.lit("titre")
     base = (
         valid.select("code_insee", "statut", "date_effet", "date_retrait", "siret", "groupe",
-                     "deliberation_commune", "deliberation_syndicat", "delegue", "_row")
+                     "deliberation_commune", "deliberation_syndicat", "delegue", "_row",
+                     declared.alias("_population_declaree"), mode.fill_null("titre").alias("mode_contribution"))
         .rename({"_row": "source_row"})
         .join(facts, on="code_insee", how="left")
         .join(counts, on="code_insee", how="left")
-        .with_columns(pl.col("ecoles").fill_null(0).cast(pl.Int64), pl.col("eleves").fill_null(0).cast(pl.Int64))
+        .with_columns(pl.col("ecoles").fill_null(0).cast(pl.Int64), pl.col("eleves").fill_null(0).cast(pl.Int64),
+                      pl.col("classes").fill_null(0).cast(pl.Int64),
+                      pl.when(pl.col("_population_declaree").is_not_null()).then(pl.lit("adhesions"))
+                      .when(pl.col("population").is_not_null()).then(pl.lit("referentiel")).alias("population_source"),
+                      pl.coalesce("_population_declaree", pl.col("population").cast(pl.Int64)).alias("population"))
+        .drop("_population_declaree")
     )
     if annuaire is not None and "siret" in annuaire.columns:
         base = _siret_from_annuaire(base, counted.schools, annuaire)
     return base.sort("code_insee"), problems
+
+
+def tariff_member_problems(members: pl.DataFrame, counted, tariff: Tariff, display: str) -> list[Problem]:
+    """The rules of DESIGN §4b that need the members and the counts: a group override naming no member
+    group, part_classe with a per-commune count form that has no « classes » column."""
+    from billing.core import problems as P
+
+    problems = []
+    present = set(members["groupe"].drop_nulls().to_list()) if "groupe" in members.columns else set()
+    for group in tariff.groupes:
+        if group.nom not in present:
+            known = ", ".join(f"« {g} »" for g in sorted(present)) or "aucun (colonne « groupe » vide)"
+            problems.append(P.error(display, group.ligne, f"{tariff.annee}.groupes.{group.nom}",
+                                    f"le groupe « {group.nom} » ne correspond à aucun membre d'adhesions.csv "
+                                    f"(groupes présents : {known})",
+                                    suggestion="Écrivez le nom du groupe exactement comme dans la colonne « groupe » "
+                                               "d'adhesions.csv."))
+    if tariff.uses_classes and not getattr(counted, "has_classes", True):
+        problems.append(P.error(display, tariff.line_of("part_classe"), f"{tariff.annee}.part_classe",
+                                f"« part_classe » facture chaque classe, mais {counted.display} (une ligne par commune) "
+                                f"n'a pas de colonne « classes »",
+                                suggestion="Ajoutez une colonne « classes » au fichier d'effectifs, ou utilisez "
+                                           "l'export officiel par école (« Nombre total de classes »)."))
+    return problems
 
 
 def _siret_from_annuaire(base: pl.DataFrame, schools: pl.DataFrame, annuaire: pl.DataFrame) -> pl.DataFrame:

@@ -23,7 +23,8 @@ from schemas.inputs import CommuneCounts, SchoolCounts
 
 SCHOOL_TYPES = {"rentree": "int", "uai": "uai", "eleves": "int", "classes": "int", "code_insee": "text",
                 "code_postal": "text", "commune_nom": "text", "ecole": "text", "secteur": "text"}
-COMMUNE_TYPES = {"rentree": "int", "code_insee": "code_insee", "ecoles": "int", "eleves": "int", "commune_nom": "text"}
+COMMUNE_TYPES = {"rentree": "int", "code_insee": "code_insee", "ecoles": "int", "eleves": "int", "commune_nom": "text",
+                 "classes": "int"}
 MAX_LISTED = 12
 
 
@@ -35,6 +36,7 @@ class CountedSchools:
     form: str
     display: str
     problems: tuple[Problem, ...]
+    has_classes: bool = True  # the per-commune form may lack a « classes » column (then part_classe cannot apply)
 
 
 def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire: pl.DataFrame | None = None
@@ -52,7 +54,8 @@ def attribute_counts(pupil_counts: PupilCounts, register: Register, *, annuaire:
             pl.lit(SECTEUR_PUBLIC).alias("secteur"),
             pl.col("ecoles").alias("ecoles_declarees"),
         )
-        return CountedSchools(frame, pupil_counts.form, table.display, tuple(problems))
+        return CountedSchools(frame, pupil_counts.form, table.display, tuple(problems),
+                              has_classes="classes" in table.headers)
 
     frame, found = coerce(table, {k: v for k, v in SCHOOL_TYPES.items() if k in table.frame.columns})
     problems += found
@@ -190,7 +193,7 @@ def count_members(counted: CountedSchools, members: pl.DataFrame, register: Regi
         problems.append(P.warning(display, None, None,
                                   f"effectifs de {len(outsiders)} commune(s) non membre(s) ignorés pour la rentrée "
                                   f"{rentree} : {', '.join(names)}{more}"))
-    return per_commune.select("code_insee", "ecoles", "eleves").sort("code_insee"), problems
+    return per_commune.select("code_insee", "ecoles", "eleves", "classes").sort("code_insee"), problems
 
 
 def _per_commune(year_rows: pl.DataFrame, form: str) -> pl.DataFrame:
@@ -199,6 +202,7 @@ def _per_commune(year_rows: pl.DataFrame, form: str) -> pl.DataFrame:
         per_commune = year_rows.filter(pl.col("code_insee").is_not_null()).group_by("code_insee").agg(
             pl.col("ecoles_declarees").sum().cast(pl.Int64).alias("ecoles"),
             pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
+            pl.col("classes").cast(pl.Int64).sum().alias("classes"),
             pl.len().alias("lignes"),
         )
     else:
@@ -210,10 +214,12 @@ def _per_commune(year_rows: pl.DataFrame, form: str) -> pl.DataFrame:
                 with_pupils.group_by("code_insee").agg(
                     pl.col("uai").n_unique().cast(pl.Int64).alias("ecoles"),
                     pl.col("eleves").sum().cast(pl.Int64).alias("eleves"),
+                    # classes of the public schools counted (DESIGN §4b), one row per school
+                    pl.col("classes").cast(pl.Int64).sum().alias("classes"),
                 ),
                 on="code_insee", how="left",
             )
-            .with_columns(pl.col("ecoles").fill_null(0), pl.col("eleves").fill_null(0))
+            .with_columns(pl.col("ecoles").fill_null(0), pl.col("eleves").fill_null(0), pl.col("classes").fill_null(0))
         )
     return per_commune
 
@@ -245,4 +251,4 @@ def _unattributed_problems(rows: pl.DataFrame, display: str, member_codes: set[s
 
 
 def _empty_counts() -> pl.DataFrame:
-    return pl.DataFrame(schema={"code_insee": pl.Utf8, "ecoles": pl.Int64, "eleves": pl.Int64})
+    return pl.DataFrame(schema={"code_insee": pl.Utf8, "ecoles": pl.Int64, "eleves": pl.Int64, "classes": pl.Int64})

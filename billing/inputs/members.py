@@ -30,6 +30,8 @@ ADHESIONS_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "groupe": ("groupe",),
     "siret": ("siret", "siret_commune"),
     "delegue": ("delegue", "delegue_e", "representant"),
+    "population": ("population", "population_de_reference", "population_legale", "population_totale"),
+    "mode_contribution": ("mode_contribution", "mode_de_contribution", "contribution"),
 }
 ADHESIONS_TYPES = {
     "code_insee": "code_insee",
@@ -38,7 +40,9 @@ ADHESIONS_TYPES = {
     "date_effet": "date",
     "date_retrait": "date",
     "siret": "siret",
+    "population": "int",
 }
+MODE_ALIASES = {"titre": "titre", "fiscalisee": "fiscalisee", "fiscalise": "fiscalisee", "fiscalisation": "fiscalisee"}
 
 STATUT_ALIASES = {
     "adherente": "adherente",
@@ -60,6 +64,13 @@ def statut_expr(column: str = "statut") -> pl.Expr:
     folded = pl.col(column).str.to_lowercase().str.strip_chars()
     folded = folded.str.replace_all("[éèêë]", "e").str.replace_all("[ ]", "")
     return folded.replace_strict(STATUT_ALIASES, default=pl.col(column), return_dtype=pl.Utf8).alias(column)
+
+
+def _mode_expr(column: str = "mode_contribution") -> pl.Expr:
+    """« Fiscalisée », « fiscalisee » -> fiscalisee; empty -> titre (the default); unknown text kept for the schema."""
+    folded = pl.col(column).str.to_lowercase().str.strip_chars().str.replace_all("[éèêë]", "e")
+    return (folded.replace_strict(MODE_ALIASES, default=pl.col(column), return_dtype=pl.Utf8)
+            .fill_null("titre").alias(column))
 
 
 def secteur_expr(column: str = "secteur") -> pl.Expr:
@@ -270,7 +281,7 @@ def read_members(path, *, display: str, register: Register) -> tuple[pl.DataFram
     table = replace(table, frame=frame)
     typed, found = readers.coerce(table, ADHESIONS_TYPES)
     problems += found
-    typed = typed.with_columns(statut_expr("statut"))
+    typed = typed.with_columns(statut_expr("statut"), _mode_expr())
     problems += schema_problems(Adhesions, typed, table)
     resolved = resolve_members(typed, table, register)
     return resolved.members, [*problems, *resolved.problems]

@@ -11,12 +11,18 @@ from billing.core.model import Tariff
 from billing.core.problems import BillingError
 
 
-def apply_settings(tariff: Tariff, settings: Sequence[str]) -> Tariff:
-    """``part_eleve=1.35`` … applied to ``tariff``; every problem at once in a BillingError."""
+def apply_settings(tariff: Tariff, settings: Sequence[str], *, members=None) -> Tariff:
+    """``part_eleve=1.35`` … applied to ``tariff``; every problem at once in a BillingError.
+
+    ``members`` (a frame with ``groupe``, e.g. the billing base): a group set here that no member
+    belongs to is an error, as in tarifs.toml (DESIGN §4b)."""
+    from billing.inputs.base import tariff_member_problems
     from billing.inputs.config import apply_overrides
 
     simulated, problems = apply_overrides(tariff, settings)
-    if simulated is None:
+    if simulated is not None and members is not None:
+        problems = [*problems, *tariff_member_problems(members, None, simulated, "--set")]
+    if simulated is None or any(p.is_error for p in problems):
         raise BillingError(problems)
     return simulated
 
@@ -35,14 +41,22 @@ def read_scenarios(path: Path) -> list[tuple[str, list[str]]]:
             raise UserError(f"{path} : « {name} » doit être une table [{name}] de paramètres")
         settings = []
         for key, value in table.items():
-            if key == "tranches_eleve" and isinstance(value, list):
-                text = ",".join(f"{item.get('jusqu_a', '')}:{item.get('prix')}" for item in value)
-            elif key == "poids" and isinstance(value, dict):
-                text = ",".join(f"{k}:{v}" for k, v in value.items())
-            else:
-                text = str(value)
-            settings.append(f"{key}={text}")
+            if key == "groupes" and isinstance(value, dict):  # [variante.groupes."nom"] : the group's keys
+                settings += [f'groupes."{group}".{k}={_setting_text(k, v)}' for group, keys in value.items()
+                             if isinstance(keys, dict) for k, v in keys.items()]
+                continue
+            settings.append(f"{key}={_setting_text(key, value)}")
         scenarios.append((name, settings))
     if not scenarios:
         raise UserError(f"{path} ne contient aucun scénario (une table [nom] par variante)")
     return scenarios
+
+
+def _setting_text(key: str, value) -> str:
+    """A scenario file's value in the form ``--set`` takes (lists and tables flattened)."""
+    if key in ("tranches_eleve", "strates") and isinstance(value, list):
+        amount = "prix" if key == "tranches_eleve" else "montant"
+        return ",".join(f"{item.get('jusqu_a', '')}:{item.get(amount)}" for item in value if isinstance(item, dict))
+    if key == "poids" and isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    return str(value)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from billing.core.model import Tariff
+from billing.core.model import DEFAULT_SEUIL_CENTS, Tariff
 from billing.core.money import format_euros, format_rate
 from billing.inputs.tariffs import tariff_source
 from billing.inputs.tomlfile import _fraction_text
@@ -58,6 +58,7 @@ def describe_tariff(tariff: Tariff) -> list[tuple[str, str]]:
             rows.append(("Calcul des tranches", BAND_MODE_LABELS.get(tariff.tranches_mode, tariff.tranches_mode)))
         else:
             rows.append(("Part par élève", format_rate(tariff.part_eleve_units or 0)))
+        rows += _section_4b_rows(tariff)
         rows.append(("Plancher", format_euros(tariff.plancher_cents) if tariff.plancher_cents is not None else "aucun"))
         rows.append(("Plafond", format_euros(tariff.plafond_cents) if tariff.plafond_cents is not None else "aucun"))
     rows.append(("Prorata temporis", PRORATA_LABELS.get(tariff.prorata, tariff.prorata)))
@@ -66,4 +67,44 @@ def describe_tariff(tariff: Tariff) -> list[tuple[str, str]]:
         rows.append(("Imputation", f"compte {tariff.imputation}"))
     if tariff.date_emission:
         rows.append(("Date d'émission", f"{tariff.date_emission:%d/%m/%Y}"))
+    if tariff.seuil_cents != DEFAULT_SEUIL_CENTS or tariff.uses_population or tariff.groupes:
+        rows.append(("Seuil de recouvrement", format_euros(tariff.seuil_cents) + " (CGCT D1611-1)"
+                     if tariff.seuil_cents else "aucun (0,00 €)"))
     return rows
+
+
+def _section_4b_rows(tariff: Tariff) -> list[tuple[str, str]]:
+    """Classes, inhabitants, population bands and group overrides (DESIGN §4b): only the keys the year sets."""
+    from billing.core.pricing import strate_text
+
+    rows = []
+    if tariff.part_classe_units:
+        rows.append(("Part par classe", format_rate(tariff.part_classe_units)))
+    if tariff.part_habitant_units:
+        rows.append(("Part par habitant", format_rate(tariff.part_habitant_units)))
+    for number, strate in enumerate(tariff.strates, start=1):
+        rows.append((f"Strate {number} ({strate_text(tariff, number)})", format_euros(strate.montant_cents)))
+    for group in tariff.groupes:
+        rows.append((f"Groupe « {group.nom} »", " ; ".join(_group_text(name, value) for name, value in group.fields)))
+    return rows
+
+
+GROUP_LABELS = {"part_fixe_cents": "part fixe", "part_ecole_units": "par école", "part_eleve_units": "par élève",
+                "part_classe_units": "par classe", "part_habitant_units": "par habitant", "plancher_cents": "plancher",
+                "plafond_cents": "plafond"}
+
+
+def _group_text(name: str, value) -> str:
+    """One overridden price of a group, as the notice and the Paramètres sheet say it."""
+    if name == "tranches":
+        return "tranches d'élèves " + ", ".join(
+            f"{'jusqu’à ' + str(b.jusqu_a) if b.jusqu_a is not None else 'au-delà'} : {format_rate(b.rate_units)}"
+            for b in value)
+    if name == "strates":
+        return "strates " + ", ".join(
+            f"{'jusqu’à ' + str(s.jusqu_a) if s.jusqu_a is not None else 'au-delà'} : {format_euros(s.montant_cents)}"
+            for s in value)
+    if value is None:
+        return f"{GROUP_LABELS.get(name, name)} : aucun"
+    amount = format_euros(value) if name.endswith("_cents") else format_rate(value)
+    return f"{GROUP_LABELS.get(name, name)} {amount}"

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from billing.core import problems as P
-from billing.core.model import BAND_MODES, PRORATA_MODES, TARIFF_MODES, Tariff
+from billing.core.model import (BAND_MODES, DEFAULT_SEUIL_CENTS, GROUP_KEYS, PRORATA_MODES, TARIFF_MODES, GroupOverride,
+                                 Tariff)
 from billing.core.money import cents_to_str, format_euros, rate_units_to_decimal
 from billing.core.problems import Problem
 from billing.inputs.tomlfile import _Fields, _Invalid, _Report, _did_you_mean, _fold, _fraction_text, _load
@@ -28,18 +29,21 @@ from billing.inputs.values import (
     _issue_date,
     _positive_amount,
     _price,
+    _strates,
     _text,
     _weights,
     _year,
 )
 
 
-BAREME_KEYS = ("part_fixe", "part_ecole", "part_eleve", "tranches_eleve", "tranches", "plancher", "plafond")
+BAREME_KEYS = ("part_fixe", "part_ecole", "part_eleve", "tranches_eleve", "tranches", "part_classe", "part_habitant",
+               "strates", "plancher", "plafond", "groupes")
 REPARTITION_KEYS = ("montant_total", "poids")
 TARIFF_KEYS = ("deliberation", "rentree", "mode", *BAREME_KEYS, "prorata", "echeance_jours", "imputation",
-               "date_emission", *REPARTITION_KEYS)
+               "date_emission", *REPARTITION_KEYS, "seuil_recouvrement")
 OVERRIDE_KEYS = ("part_fixe", "part_ecole", "part_eleve", "plancher", "plafond", "prorata", "tranches",
-                 "tranches_eleve", "mode", "montant_total", "poids", "rentree", "echeance_jours")
+                 "tranches_eleve", "mode", "montant_total", "poids", "rentree", "echeance_jours", "part_classe",
+                 "part_habitant", "strates", "seuil_recouvrement")
 
 
 class Tariffs(dict):
@@ -58,7 +62,7 @@ def _build_tariff(annee: int, data: Mapping[str, Any], report: _Report, where: t
     """One year's table -> Tariff (None if it holds an error). The one validation path of file and --set."""
     errors_before = report.error_count()
     fields = _Fields(report, data, where)
-    fields.unknown_keys(TARIFF_KEYS)
+    fields.unknown_keys(TARIFF_KEYS, fatal=True)
     deliberation = fields.get("deliberation", _text, missing=(
         "la référence de la délibération du comité qui fixe ce tarif",
         'deliberation = "2023-05 du 13 décembre 2023"'))
@@ -74,6 +78,7 @@ def _build_tariff(annee: int, data: Mapping[str, Any], report: _Report, where: t
     echeance = fields.get("echeance_jours", _days, default=30)
     imputation = fields.get("imputation", _imputation)
     date_emission = _emission_date(fields, annee)
+    seuil = fields.get("seuil_recouvrement", _amount, default=DEFAULT_SEUIL_CENTS)
     if mode == "repartition":
         values = _repartition_values(fields)
     elif mode == "bareme":
@@ -82,8 +87,10 @@ def _build_tariff(annee: int, data: Mapping[str, Any], report: _Report, where: t
         values = {}
     if report.error_count() > errors_before:
         return None
+    lines = tuple((key, line) for key in data if (line := report.locator.line((*where, key))) is not None)
     return Tariff(annee=annee, deliberation=deliberation, rentree=rentree, mode=mode, prorata=prorata,
-                  echeance_jours=echeance, imputation=imputation, date_emission=date_emission, **values)
+                  echeance_jours=echeance, imputation=imputation, date_emission=date_emission, seuil_cents=seuil,
+                  key_lines=lines, **values)
 
 
 def _emission_date(fields: _Fields, annee: int) -> date | None:
@@ -121,38 +128,92 @@ def _repartition_values(fields: _Fields) -> dict[str, Any]:
 
 
 def _bareme_values(fields: _Fields, *, nothing_wrong_yet: Callable[[], bool]) -> dict[str, Any]:
-    report, values = fields.report, {}
+    report = fields.report
     for key in REPARTITION_KEYS:
         if fields.has(key):
             report.warning(fields.path(key), "sans effet en mode « bareme », ignoré")
-    values["part_fixe_cents"] = fields.get("part_fixe", _amount, default=0)
-    values["part_ecole_units"] = fields.get("part_ecole", _price, default=0)
+    values = _price_values(fields)
+    values["part_fixe_cents"] = values.get("part_fixe_cents", 0)
+    values["part_ecole_units"] = values.get("part_ecole_units", 0)
+    if "tranches" not in values:
+        values["part_eleve_units"] = values.get("part_eleve_units", 0)
+    values["tranches_mode"] = fields.get("tranches", lambda v: _choice(v, BAND_MODES, "calcul des tranches"),
+                                         default="progressif")
+    if fields.has("tranches") and not fields.has("tranches_eleve"):
+        report.warning(fields.path("tranches"), "sans effet sans « tranches_eleve », ignoré")
+    if fields.has("groupes"):
+        values["groupes"] = _groups(fields, values)
+    charges = (values["part_fixe_cents"], values["part_ecole_units"], values.get("part_eleve_units") or 0,
+               *(band.rate_units for band in values.get("tranches", ())), values.get("plancher_cents") or 0,
+               values.get("part_classe_units", 0), values.get("part_habitant_units", 0),
+               *(strate.montant_cents for strate in values.get("strates", ())))
+    if not any(charges) and not fields.has("groupes") and nothing_wrong_yet():
+        report.warning(fields.where, "ce tarif ne facture rien : part fixe, part par école, part par élève et "
+                                     "plancher sont nuls ou absents")
+    return values
+
+
+# tarifs.toml key -> (Tariff field, converter) of the price keys a year or a group sets
+_PRICE_FIELDS = {"part_fixe": ("part_fixe_cents", _amount), "part_ecole": ("part_ecole_units", _price),
+                 "part_eleve": ("part_eleve_units", _price), "part_classe": ("part_classe_units", _price),
+                 "part_habitant": ("part_habitant_units", _price), "plancher": ("plancher_cents", _amount)}
+
+
+def _price_values(fields: _Fields, inherited: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The price keys present in a year's table or a group override, as Tariff fields (absent keys absent).
+
+    ``inherited``: the year's values, against which a group's plancher and plafond are checked."""
+    report, values = fields.report, {}
+    for key, (name, convert) in _PRICE_FIELDS.items():
+        if fields.has(key) and not (key == "part_eleve" and fields.has("tranches_eleve")):
+            value = fields.get(key, convert)
+            if value is not None:
+                values[name] = value
     if fields.has("part_eleve") and fields.has("tranches_eleve"):
         report.error(fields.path("tranches_eleve"),
                      "« part_eleve » et « tranches_eleve » s'excluent : gardez l'un des deux")
     elif fields.has("tranches_eleve"):
         values["tranches"] = _bands(fields.data["tranches_eleve"], fields.complainer("tranches_eleve")) or ()
         values["part_eleve_units"] = None
-    else:
-        values["part_eleve_units"] = fields.get("part_eleve", _price, default=0)
-    values["tranches_mode"] = fields.get("tranches", lambda v: _choice(v, BAND_MODES, "calcul des tranches"),
-                                         default="progressif")
-    if fields.has("tranches") and not fields.has("tranches_eleve"):
-        report.warning(fields.path("tranches"), "sans effet sans « tranches_eleve », ignoré")
-    plancher = values["plancher_cents"] = fields.get("plancher", _amount)
-    plafond = values["plafond_cents"] = fields.get("plafond", _ceiling)
+    if fields.has("strates"):
+        values["strates"] = _strates(fields.data["strates"], fields.complainer("strates")) or ()
+    if fields.has("plafond"):
+        plafond = fields.get("plafond", _ceiling)
+        if plafond is not None:
+            values["plafond_cents"] = plafond
+    plancher = values.get("plancher_cents", (inherited or {}).get("plancher_cents"))
+    plafond = values.get("plafond_cents", (inherited or {}).get("plafond_cents"))
     if plancher is not None and plafond is not None and plancher > plafond:
-        report.error(fields.path("plancher"),
+        key = "plancher" if fields.has("plancher") else "plafond"
+        report.error(fields.path(key),
                      f"le plancher ({format_euros(plancher)}) dépasse le plafond ({format_euros(plafond)})",
-                     value=fields.data["plancher"],
+                     value=fields.data[key],
                      suggestion="Le plafond doit être au moins égal au plancher : vérifiez les deux montants dans la "
                                 "délibération.")
-    charges = (values["part_fixe_cents"], values["part_ecole_units"], values.get("part_eleve_units") or 0,
-               *(band.rate_units for band in values.get("tranches", ())), plancher or 0)
-    if not any(charges) and nothing_wrong_yet():
-        report.warning(fields.where, "ce tarif ne facture rien : part fixe, part par école, part par élève et "
-                                     "plancher sont nuls ou absents")
     return values
+
+
+def _groups(fields: _Fields, year_values: Mapping[str, Any]) -> tuple[GroupOverride, ...]:
+    """[YEAR.groupes.NAME] tables: each validated like the year's own price keys (unknown keys are errors)."""
+    report, table = fields.report, fields.data["groupes"]
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        report.error(fields.path("groupes"), "une table par groupe est attendue : [ANNÉE.groupes.\"nom du groupe\"] "
+                                             "suivie des prix qui changent pour ce groupe")
+        return ()
+    groups = []
+    for name, data in table.items():
+        where = (*fields.path("groupes"), name)
+        group_fields = _Fields(report, data, where)
+        group_fields.unknown_keys(GROUP_KEYS, fatal=True)
+        if not data:
+            report.error(where, f"le groupe « {name} » ne change aucun prix : indiquez au moins une clé parmi "
+                                f"{', '.join(GROUP_KEYS)}")
+            continue
+        values = _price_values(group_fields, inherited=year_values)
+        ordered = tuple(sorted(values.items()))
+        groups.append(GroupOverride(" ".join(name.split()), ordered, tuple(k for k in data if k in GROUP_KEYS),
+                                    report.locator.line(where)))
+    return tuple(groups)
 
 
 def _ceiling(value: Any) -> int:
@@ -219,14 +280,16 @@ def _override_value(key: str, text: str) -> Any:
     text = text.strip()
     if key in ("plancher", "plafond") and _fold(text) == "aucun":
         return None
-    if key == "tranches_eleve":
+    if key in ("tranches_eleve", "strates"):
+        name, example = ("prix", "500:1.50,2000:1.20,:1.00") if key == "tranches_eleve" else \
+            ("montant", "499:50,1999:120,:300")
         bands = []
         for part in _split_list(text):
             bound, colon, price = part.partition(":")
             if not colon:
-                raise _Invalid("tranches attendues sous la forme « 500:1.50,2000:1.20,:1.00 » "
-                               "(jusqu_a:prix, la dernière sans borne)")
-            bands.append(({"jusqu_a": bound.strip()} if bound.strip() else {}) | {"prix": price.strip()})
+                raise _Invalid(f"{'tranches' if key == 'tranches_eleve' else 'strates'} attendues sous la forme "
+                               f"« {example} » (jusqu_a:{name}, la dernière sans borne)")
+            bands.append(({"jusqu_a": bound.strip()} if bound.strip() else {}) | {name: price.strip()})
         return bands
     if key == "poids":
         weights = {}
@@ -239,6 +302,27 @@ def _override_value(key: str, text: str) -> Any:
     return text
 
 
+def _price_source(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Tariff fields (of a year or a group) back as tarifs.toml keys: money as exact strings."""
+    data: dict[str, Any] = {}
+    for key, (name, _) in _PRICE_FIELDS.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        data[key] = cents_to_str(value) if name.endswith("_cents") else str(rate_units_to_decimal(value))
+    if values.get("tranches"):
+        data.pop("part_eleve", None)
+        data["tranches_eleve"] = [({"jusqu_a": band.jusqu_a} if band.jusqu_a is not None else {})
+                                  | {"prix": str(rate_units_to_decimal(band.rate_units))}
+                                  for band in values["tranches"]]
+    if values.get("strates"):
+        data["strates"] = [({"jusqu_a": s.jusqu_a} if s.jusqu_a is not None else {})
+                           | {"montant": cents_to_str(s.montant_cents)} for s in values["strates"]]
+    if values.get("plafond_cents") is not None:
+        data["plafond"] = cents_to_str(values["plafond_cents"])
+    return data
+
+
 def tariff_source(tariff: Tariff) -> dict[str, Any]:
     """The tariff back in the form of its tarifs.toml table: money as exact strings, weights as « 0.7 » or « 1/3 »."""
     data: dict[str, Any] = {"deliberation": tariff.deliberation, "rentree": tariff.rentree, "mode": tariff.mode}
@@ -249,25 +333,27 @@ def tariff_source(tariff: Tariff) -> dict[str, Any]:
     else:
         data["part_fixe"] = cents_to_str(tariff.part_fixe_cents)
         data["part_ecole"] = str(rate_units_to_decimal(tariff.part_ecole_units))
-        if tariff.tranches:
-            data["tranches_eleve"] = [
-                ({"jusqu_a": band.jusqu_a} if band.jusqu_a is not None else {})
-                | {"prix": str(rate_units_to_decimal(band.rate_units))}
-                for band in tariff.tranches
-            ]
-            data["tranches"] = tariff.tranches_mode
-        else:
+        if not tariff.tranches:
             data["part_eleve"] = str(rate_units_to_decimal(tariff.part_eleve_units or 0))
-        if tariff.plancher_cents is not None:
-            data["plancher"] = cents_to_str(tariff.plancher_cents)
-        if tariff.plafond_cents is not None:
-            data["plafond"] = cents_to_str(tariff.plafond_cents)
+        data.update(_price_source({name: getattr(tariff, name) for name, _ in _PRICE_FIELDS.values()}
+                                  | {"tranches": tariff.tranches, "strates": tariff.strates,
+                                     "plafond_cents": tariff.plafond_cents, "part_fixe_cents": None,
+                                     "part_ecole_units": None, "part_eleve_units": None}))
+        for key in ("part_classe", "part_habitant"):
+            if data.get(key) is not None and not rate_units_to_decimal(getattr(tariff, f"{key}_units")):
+                del data[key]  # a key the year does not use stays out of its table
+        if tariff.tranches:
+            data["tranches"] = tariff.tranches_mode
+        if tariff.groupes:
+            data["groupes"] = {group.nom: _price_source(dict(group.fields)) for group in tariff.groupes}
     data["prorata"] = tariff.prorata
     data["echeance_jours"] = tariff.echeance_jours
     if tariff.imputation:
         data["imputation"] = tariff.imputation
     if tariff.date_emission:
         data["date_emission"] = tariff.date_emission
+    if tariff.seuil_cents != DEFAULT_SEUIL_CENTS:
+        data["seuil_recouvrement"] = cents_to_str(tariff.seuil_cents)
     return data
 
 
@@ -286,6 +372,10 @@ def apply_overrides(tariff: Tariff, settings: Sequence[str], *, source: str = "-
         key = key.strip()
         if not sep or not key:
             report.error((), "forme attendue : cle=valeur (ex. --set part_eleve=1.35)", value=setting)
+            continue
+        if key.startswith("groupes."):
+            if _set_group_key(data, report, key, text):
+                touched.add(_group_column(key))
             continue
         if key not in OVERRIDE_KEYS:
             report.error((key,), f"paramètre inconnu (modifiables : {', '.join(OVERRIDE_KEYS)})",
@@ -311,6 +401,53 @@ def apply_overrides(tariff: Tariff, settings: Sequence[str], *, source: str = "-
             data[key] = value
     checked = _Report(source)
     result = _build_tariff(tariff.annee, data, checked, ())
+    touched |= {column for column in (p.column for p in checked.problems) if column
+                and any(column.startswith(t + ".") for t in touched)}
     problems = report.problems + [p for p in checked.problems
                                   if p.is_error or p.column in touched or (p.column is None and touched)]
     return (None if P.errors_of(problems) else result), problems
+
+
+def _group_path(key: str) -> tuple[str, str] | None:
+    """« groupes."second groupe".part_eleve » (or without the quotes) -> ("second groupe", "part_eleve")."""
+    match = re.fullmatch(r"groupes\.(?:\"([^\"]+)\"|'([^']+)'|(.+))\.([A-Za-z_]+)", key)
+    if not match:
+        return None
+    return " ".join((match[1] or match[2] or match[3]).split()), match[4]
+
+
+def _group_column(key: str) -> str:
+    name, field_key = _group_path(key)
+    return f"groupes.{name}.{field_key}"
+
+
+def _set_group_key(data: dict[str, Any], report: _Report, key: str, text: str) -> bool:
+    """``--set groupes."second groupe".part_eleve=1.05``: one key of a group override (the group is created if new)."""
+    path = _group_path(key)
+    if path is None:
+        report.error((key,), "forme attendue : groupes.\"nom du groupe\".cle=valeur "
+                             "(ex. --set groupes.\"second groupe\".part_eleve=1.05)")
+        return False
+    name, field_key = path
+    if field_key not in GROUP_KEYS:
+        report.error((key,), f"paramètre de groupe inconnu (modifiables : {', '.join(GROUP_KEYS)})",
+                     suggestion=_did_you_mean(field_key, GROUP_KEYS))
+        return False
+    if not text.strip():
+        report.error((key,), "valeur manquante après « = »")
+        return False
+    try:
+        value = _override_value(field_key, text)
+    except _Invalid as exc:
+        report.error((key,), exc.message, value=text.strip())
+        return False
+    group = data.setdefault("groupes", {}).setdefault(name, {})
+    if field_key == "part_eleve":
+        group.pop("tranches_eleve", None)
+    elif field_key == "tranches_eleve":
+        group.pop("part_eleve", None)
+    if value is None:
+        group.pop(field_key, None)
+    else:
+        group[field_key] = value
+    return True

@@ -349,9 +349,18 @@ class _Fields:
     def complainer(self, key: str) -> Callable[[str], None]:
         return lambda message: self.report.error(self.path(key), message)
 
-    def unknown_keys(self, known: Sequence[str]) -> None:
+    def unknown_keys(self, known: Sequence[str], *, fatal: bool = False) -> None:
+        """Keys this table does not know: a warning (syndicat.toml), or an error where a dropped key would
+        be a dropped price (a year of tarifs.toml, a group override: DESIGN §4b)."""
         for key in self.data:
-            if key not in known:
+            if key in known:
+                continue
+            if fatal:
+                near = _did_you_mean(key, known)
+                self.report.error(self.path(key), "clé inconnue : un tarif voté ne peut pas être ignoré ; clés "
+                                                  f"reconnues : {', '.join(known)}",
+                                  suggestion=near or "Corrigez le nom de la clé ou supprimez-la.")
+            else:
                 self.report.warning(self.path(key), "clé inconnue, ignorée",
                                     suggestion=_did_you_mean(key, known)
                                     or f"Clés reconnues : {', '.join(known)}.")

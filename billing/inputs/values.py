@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any, Callable, Sequence
 
 from billing.core.identifiers import IBAN_LENGTHS, bic_ok, compact, iban_ok, siret_ok
-from billing.core.model import CRITERIA, Band
+from billing.core.model import CRITERIA, Band, Strate
 from billing.core.money import MoneyError, decimal_to_cents, decimal_to_rate_units, format_euros, parse_decimal_text
 from billing.inputs.tomlfile import _Invalid, _closest, _fold, _fraction_display, _show
 
@@ -191,6 +191,67 @@ def _bands(value: Any, complain: Callable[[str], None]) -> tuple[Band, ...] | No
         if rate is not None:
             bands.append(Band(bound, rate))
     return None if failed else tuple(bands)
+
+
+STRATE_KEYS = ("jusqu_a", "montant")
+
+
+def _strates(value: Any, complain: Callable[[str], None]) -> tuple[Strate, ...] | None:
+    """[{jusqu_a = 499, montant = "50.00"}, …, {montant = "300.00"}]: population bands, bounds inclusive and
+    increasing, the last one without bound; every problem reported, not just the first."""
+    example = "[{jusqu_a = 499, montant = \"50.00\"}, …, {montant = \"300.00\"}]"
+    if not isinstance(value, list) or not value:
+        complain(f"une liste de strates de population est attendue : {example}")
+        return None
+    strates: list[Strate] = []
+    failed = False
+    previous: int | None = None
+    for index, item in enumerate(value, start=1):
+        last = index == len(value)
+        if not isinstance(item, dict):
+            complain(f"strate {index} : une table {{jusqu_a = …, montant = …}} est attendue")
+            failed = True
+            continue
+        for key in item:
+            if key not in STRATE_KEYS:
+                near = _closest(key, STRATE_KEYS)
+                complain(f"strate {index} : clé « {key} » inconnue (attendu : jusqu_a, montant)"
+                         + (f" ; vouliez-vous dire « {near} » ?" if near else ""))
+                failed = True
+        amount = None
+        if "montant" not in item:
+            complain(f"strate {index} : « montant » manque")
+            failed = True
+        else:
+            try:
+                amount = _amount(item["montant"])
+            except _Invalid as exc:
+                complain(f"strate {index}, montant « {_show(item['montant'])} » : {exc.message}")
+                failed = True
+        bound = item.get("jusqu_a")
+        if bound is None:
+            if not last:
+                complain(f"strate {index} : seule la dernière strate peut être sans « jusqu_a »")
+                failed = True
+        else:
+            try:
+                bound = _integer(bound, 0, 100_000_000)
+            except _Invalid as exc:
+                complain(f"strate {index}, jusqu_a « {_show(bound)} » : {exc.message} (un nombre d'habitants)")
+                failed, bound = True, None
+            if bound is not None and previous is not None and bound <= previous:
+                complain(f"strate {index} : « jusqu_a » ({bound}) doit dépasser celui de la strate précédente "
+                         f"({previous}) : les strates vont croissant")
+                failed = True
+            if bound is not None:
+                previous = bound
+            if last:
+                complain("la dernière strate ne doit pas avoir de « jusqu_a » : elle couvre toutes les populations "
+                         "au-delà (ajoutez une dernière strate {montant = \"…\"})")
+                failed = True
+        if amount is not None:
+            strates.append(Strate(bound, amount))
+    return None if failed else tuple(strates)
 
 
 def _weight(value: Any) -> Fraction:

@@ -45,11 +45,13 @@ def line_columns(lines: pl.DataFrame) -> list[tuple[str, str]]:
             return (0, LINE_COLUMN_ORDER.index(code), 0)
         if code.startswith("tranche_"):
             return (1, int(code.split("_")[1]), 0)
-        return (2, {"repartition": 0, "plancher": 1, "plafond": 2, "prorata": 3}.get(code, 9), 0)
+        return (2, {"part_classe": -3, "part_habitant": -2, "strate": -1,  # DESIGN §4b parts, after the pupils
+                    "repartition": 0, "plancher": 1, "plafond": 2, "prorata": 3}.get(code, 9), 0)
 
     headers = {"part_fixe": "Part fixe", "part_ecole": "Part écoles", "part_eleve": "Part élèves",
                "plancher": "Ajustement plancher", "plafond": "Écrêtement plafond", "prorata": "Prorata temporis",
-               "repartition": "Quote-part"}
+               "repartition": "Quote-part", "part_classe": "Part classes", "part_habitant": "Part habitants",
+               "strate": "Strate de population"}
     return [(item["code"], headers.get(item["code"], f"Tranche {item['code'].split('_')[-1]}"))
             for item in sorted(present, key=key)]
 
@@ -65,7 +67,10 @@ def _wide(priced) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
 
 
 def _contributions_table(priced) -> Table:
+    from billing.core.lines import tariff_column_values, tariff_columns
+
     wide, kinds = _wide(priced)
+    extra = tariff_columns(priced)  # §4b columns, after the money ones; none for a year without §4b keys
     fixed = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles", "Élèves", "Début",
              "Fin", "Jours", "Mois", "Facteur de prorata"]
     money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
@@ -73,8 +78,9 @@ def _contributions_table(priced) -> Table:
     wrapped = Column("text", wrap=True)
     data = (text, wrapped, wrapped, wrapped, wrapped, wrapped, count, count, day, day, Column("int"), Column("int"),
             text) + (euros,) * len(money)
+    data += tuple(Column("int", INTEGER) if key in ("classes", "population", "strate") else text for key, _ in extra)
     total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
-        len(money)
+        len(money) + (None,) * len(extra)
     first_money = len(fixed) + 1
     last = wide.height + 1
     columns = [f"l_{code}" for code, _ in kinds]
@@ -94,18 +100,20 @@ def _contributions_table(priced) -> Table:
                       row.get("departement_nom") or row.get("departement"), row.get("epci_nom"),
                       row["ecoles"], row["eleves"], row["date_debut"], row["date_fin"],
                       row["jours"] if billed else None, row["mois"] if billed else None,
-                      f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, *amounts)
+                      f"{row['facteur_num']}/{row['facteur_den']}" if billed else None, *amounts,
+                      *tariff_column_values(priced, row, extra))
         yield None, None
         formulas = []
         for offset, cents in enumerate(sums):
             letter = get_column_letter(first_money + offset)
             formulas.append(Formula(f"SUM({letter}2:{letter}{last})", cents))
         yield 1, ("TOTAL des communes facturées (montant dû) et indicatif",) + (None,) * (len(fixed) - 1) + \
-            tuple(formulas)
+            tuple(formulas) + (None,) * len(extra)
 
-    return Table("Contributions", tuple(fixed + money),
-                 (11, 22, 14, 15, 12, 32, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money), (data, total), rows,
-                 "C2", f"A1:{get_column_letter(len(fixed) + len(money))}{last}", header_wrap=True,
+    return Table("Contributions", tuple(fixed + money + [header for _, header in extra]),
+                 (11, 22, 14, 15, 12, 32, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money) + (16,) * len(extra),
+                 (data, total), rows, "C2",
+                 f"A1:{get_column_letter(len(fixed) + len(money) + len(extra))}{last}", header_wrap=True,
                  print_title=f"Contributions {priced.annee} — montants par commune")
 
 
@@ -257,10 +265,15 @@ def _csv_rows(priced, *, excel: bool):
 
 def contributions_csv_bytes(priced) -> bytes:
     """The machine-readable copy: UTF-8, ',', one row per commune, byte-identical on re-run."""
+    from billing.core.lines import tariff_column_values, tariff_columns
+
+    extra = tariff_columns(priced)  # §4b columns at the end, only when the year uses them
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(_csv_rows(priced, excel=False))
+    writer.writerow(CSV_COLUMNS + tuple(key for key, _ in extra))
+    for row, values in zip(priced.contributions.sort("code_insee").iter_rows(named=True),
+                           _csv_rows(priced, excel=False)):
+        writer.writerow([*values, *("" if v is None else v for v in tariff_column_values(priced, row, extra))])
     return buffer.getvalue().encode("utf-8")
 
 

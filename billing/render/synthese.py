@@ -28,6 +28,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from billing import __version__
 from billing.core.model import Syndicat, Tariff
 from billing.core.money import format_euros
+from billing.render.not_titled import add_not_titled_sheet
 from billing.render.files import (
     header_row,
     BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text,
@@ -103,6 +104,7 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     _check("total facturé par commune", int(shown["facture_cents"].sum() or 0), year.billed_cents)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
     charts = charts_sheet(workbook.create_sheet(CHARTS), year, new=NEW, departed=DEPARTED, check=_check)
+    add_not_titled_sheet(workbook, priced)  # DESIGN §4b: fiscalised members and those below the seuil, apart
     _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
                  generated_at=generated_at, status_total=status_total, charts=charts)
