@@ -137,14 +137,14 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     Before any titre of the year is issued, each billed commune gets a draft of its titre.
     Afterwards, drafts show what ``issue`` would emit (a titre complémentaire, a réduction,
     an annulation, a first titre for a new member), and a commune with nothing to correct
-    gets none.
+    gets none. The notices are written by worker processes while this one writes the
+    tables: on two cores neither waits for the other.
     """
     from billing import __version__
     from billing.documents import issue_date_for, issue_date_warning
-    from billing.inputs.config import describe_tariff, tariff_to_dict
-    from billing.render.contributions import (write_contributions_csv, write_contributions_excel_csv,
-                                              write_contributions_workbook, write_manifest)
-
+    from billing.inputs.config import tariff_to_dict
+    from billing.render.contributions import write_manifest
+    from billing.render.notice import start_notices
     from billing.render.outdir import ensure_output_dir
 
     ensure_output_dir(out_dir, inputs_dir)  # a bad --out is refused before anything is computed
@@ -156,10 +156,30 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     issued, ledger_note = issued_with_ledger(ledger_path, annee)  # before any file is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, corrections = write_drafts(data, issued, out_dir=out_dir / "avis", today=today, report=report,
-                                        ledger_path=ledger_path,
-                                        pdf=pdf or data.syndicat.wants_pdf)
+    notices, corrections = draft_values(data, issued, ledger_path=ledger_path, reports=out_dir, today=today)
     generated_at = datetime.now().replace(microsecond=0)
+    with start_notices(notices, out_dir / "avis",
+                       progress=lambda done: report("Projets d'avis", done, len(notices))) as pending:
+        outputs = write_tables(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
+    written = list(pending.paths)
+    written += finish_drafts(notices, out_dir / "avis", pdf=pdf or data.syndicat.wants_pdf, report=report)
+    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced,
+                                          tariff_record=tariff_to_dict(priced.tariff), input_hashes=data.input_hashes,
+                                          version=__version__, outputs=outputs, out_dir=out_dir)
+    date_note = issue_date_warning(annee, issue_date_for(data.tariff, today),
+                                   fixed=data.tariff.date_emission is not None)
+    return ComputeResult(data, out_dir, outputs, tuple(written), differences_of(priced, issued), ledger_note,
+                         date_note, corrections)
+
+
+def write_tables(data: YearData, *, out_dir: Path, ledger_path: Path | None, generated_at) -> dict[str, Path]:
+    """The contributions workbook, its two CSVs and the summary."""
+    from billing import __version__
+    from billing.inputs.config import describe_tariff
+    from billing.render.contributions import (write_contributions_csv, write_contributions_excel_csv,
+                                              write_contributions_workbook)
+
+    priced, annee = data.priced, data.annee
     outputs: dict[str, Path] = {}
     outputs["Tableau des contributions"] = write_contributions_workbook(
         out_dir / f"contributions_{annee}.xlsx", priced=priced, tariff_description=describe_tariff(priced.tariff),
@@ -171,44 +191,38 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     synthese = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese
-    outputs["Manifeste"] = write_manifest(out_dir / "manifest.json", priced=priced,
-                                          tariff_record=tariff_to_dict(priced.tariff), input_hashes=data.input_hashes,
-                                          version=__version__, outputs=outputs, out_dir=out_dir)
-    date_note = issue_date_warning(annee, issue_date_for(data.tariff, today),
-                                   fixed=data.tariff.date_emission is not None)
-    return ComputeResult(data, out_dir, outputs, tuple(written), differences_of(priced, issued), ledger_note,
-                         date_note, corrections)
+    return outputs
 
 
-def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: date | None, report, pdf: bool,
-                 ledger_path: Path | None = None):
-    """PROJET notices of what would be issued now (workbooks, and PDFs when asked); stale drafts removed.
-
-    Returns (paths, planned corrections)."""
+def draft_values(data: YearData, issued: list | None, *, ledger_path: Path | None, reports: Path,
+                 today: date | None) -> tuple[list, tuple | None]:
+    """The PROJET notices of what would be issued now, and the planned corrections (None before any issue)."""
     from billing.core.corrections import plan_titres
     from billing.documents import claims_of, correction_drafts, draft_notices, ledger_sirets, recorded_sirets
-    from billing.render.notice import notice_filename, write_notices
 
-    corrections = None
-    if issued:
-        corrections = tuple(plan_titres(claims_of(data.priced), issued))
-        recorded = {**recorded_sirets(out_dir.parent / f"titres_{data.annee}.csv", issued),
-                    **ledger_sirets(ledger_path, data.annee)}
-        notices = correction_drafts(data, corrections, issued, today=today, recorded=recorded)
-    else:
-        notices = draft_notices(data, today=today)
-    out_dir.mkdir(exist_ok=True)
-    written = write_notices(notices, out_dir, progress=lambda done: report("Projets d'avis", done, len(notices)))
+    if not issued:
+        return draft_notices(data, today=today), None
+    corrections = tuple(plan_titres(claims_of(data.priced), issued))
+    recorded = {**recorded_sirets(reports / f"titres_{data.annee}.csv", issued),
+                **ledger_sirets(ledger_path, data.annee)}
+    return correction_drafts(data, corrections, issued, today=today, recorded=recorded), corrections
+
+
+def finish_drafts(notices: list, avis_dir: Path, *, pdf: bool, report) -> list[Path]:
+    """The PDF drafts when asked; the stale drafts (a commune no longer billed, nothing to correct) removed."""
+    from billing.render.notice import notice_filename
+
+    written: list[Path] = []
     keep = {notice_filename(n) for n in notices}
     if pdf:
         from billing.render.notice_pdf import pdf_filename, write_pdf_notices
 
-        written += write_pdf_notices(notices, out_dir, progress=lambda done: report("Projets PDF", done, len(notices)))
+        written = write_pdf_notices(notices, avis_dir, progress=lambda done: report("Projets PDF", done, len(notices)))
         keep |= {pdf_filename(n) for n in notices}
-    for stale in [*out_dir.glob("PROJET*.xlsx"), *out_dir.glob("PROJET*.pdf")]:
-        if stale.name not in keep:  # a commune no longer billed, or with nothing to correct, keeps no old draft
+    for stale in [*avis_dir.glob("PROJET*.xlsx"), *avis_dir.glob("PROJET*.pdf")]:
+        if stale.name not in keep:
             stale.unlink()
-    return written, corrections
+    return written
 
 
 def issued_with_ledger(ledger_path: Path | None, annee: int) -> tuple[list | None, str | None]:

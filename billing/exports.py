@@ -185,6 +185,9 @@ def run_bordereau_values(item: Bordereau, titres: list[IssuedTitre], facts: dict
         empreinte=f"{mine[-1].numero}:{mine[-1].hash}", lines=lines)
 
 
+NOTES_SHOWN = 20
+
+
 def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], *, out_dir: Path,
                 ledger_path: Path) -> tuple[dict[str, Path], list[str]]:
     """The run's signed bordereaux and, with ``[pes]``, their PES files (after the commit, from the ledger).
@@ -226,7 +229,10 @@ def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], 
         report = PesReport(problems=[str(exc)])
     for path in sorted(report.written, key=lambda p: "_R" in p.name):
         files[f"PES {path.stem.rsplit('_', 1)[-1]}"] = path
-    notes = [f"Attention, PES non écrit : {problem}" for problem in report.problems]
+    shown = report.problems[:NOTES_SHOWN]  # a national run may list thousands: the first ones tell what to fix
+    notes = [f"Attention, PES non écrit : {problem}" for problem in shown]
+    if len(report.problems) > len(shown):
+        notes.append(f"  … et {len(report.problems) - len(shown)} autre(s) problème(s) du même export")
     if report.problems:
         notes.append(f"  corrigez puis « ent-bill pes {data.annee} » : les titres, eux, sont bien enregistrés")
     return files, notes

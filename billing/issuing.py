@@ -193,11 +193,8 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
 def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progress=None,
                   pdf: bool = False) -> tuple[int, dict]:
     """Every missing notice of the exercice (workbook, and PDF when asked), the titres CSV, the bordereau and the
-    summary, from the ledger."""
-    from datetime import datetime
-
-    from billing.render.bordereau import write_bordereau, write_titres_csv, write_titres_excel_csv
-    from billing.render.notice import notice_filename, write_notices
+    summary, from the ledger. The notices are written by worker processes while this one writes the tables."""
+    from billing.render.notice import notice_filename, start_notices
 
     annee = data.annee
     avis_dir = out_dir / "avis"
@@ -209,7 +206,8 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     notices = [notice_for_titre(t, data, facts, origin_dates) for t in all_titres]
     missing = [n for n in notices if not (avis_dir / notice_filename(n)).exists()]
     report = progress or (lambda stage, done, total: None)
-    write_notices(missing, avis_dir, progress=lambda done: report("Avis émis", done, len(missing)))
+    with start_notices(missing, avis_dir, progress=lambda done: report("Avis émis", done, len(missing))):
+        files = _issued_tables(data, all_titres, facts, out_dir=out_dir, ledger_path=ledger_path)
     if pdf:
         from billing.render.notice_pdf import pdf_filename, write_pdf_notices
 
@@ -219,6 +217,16 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     for draft in [*avis_dir.glob("PROJET*.xlsx"), *avis_dir.glob("PROJET*.pdf")]:
         if draft.name.split("_")[1] in issued_codes:
             draft.unlink()  # a draft must not sit beside the titre that replaced it
+    return len(missing), files
+
+
+def _issued_tables(data, all_titres, facts: dict, *, out_dir: Path, ledger_path: Path) -> dict[str, Path]:
+    """titres_YEAR.csv (and its Excel copy), the yearly bordereau and the summary."""
+    from datetime import datetime
+
+    from billing.render.bordereau import write_bordereau, write_titres_csv, write_titres_excel_csv
+
+    annee = data.annee
     sirets = {c: f.get("siret") for c, f in facts.items()}
     debtors = {c: f.get("debiteur") for c, f in facts.items()}
     generated_at = datetime.now().replace(microsecond=0)
@@ -234,7 +242,7 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     summary = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if summary is not None:
         files["Synthèse budgétaire"] = summary
-    return len(missing), files
+    return files
 
 
 @dataclass(frozen=True)
