@@ -85,15 +85,15 @@ def allocate(con: duckdb.DuckDBPyConnection, exercice: int, run_id: str) -> list
         row = con.execute(
             f"SELECT COUNT(*), COALESCE(SUM(montant_cents), 0), MIN(seq), MAX(seq), MIN(date_emission) "
             f"FROM titres WHERE exercice = ? AND run_id = ? AND nature IN ({marks})",
-            [exercice, run_id, *natures]).fetchone()
+            [exercice, run_id, *natures]).fetchall()[0]
         count, total, first, last, when = row
         if not count:
             continue
         numero = con.execute("SELECT COALESCE(MAX(numero), 0) + 1 FROM bordereaux WHERE exercice = ? AND serie = ?",
-                             [exercice, serie]).fetchone()[0]
+                             [exercice, serie]).fetchall()[0][0]
         item = Bordereau(exercice, serie, int(numero), run_id, when, int(count), int(total), int(first), int(last))
         con.execute(f"INSERT INTO bordereaux ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})",
-                    [getattr(item, name) for name in FIELDS])
+                    [getattr(item, name) for name in FIELDS]).fetchall()  # leave no open result on the connection
         made.append(item)
     return made
 

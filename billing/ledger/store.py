@@ -420,9 +420,18 @@ class Ledger:
 
         def work() -> list[IssuedTitre]:
             issued = self._issue_locked(list(planned), self._heads(annee), **options)
-            rows = [(t.numero, t.code_insee, (sirets or {}).get(t.code_insee)) for t in issued]
-            if rows:
-                self._con.executemany("INSERT INTO debiteurs VALUES (?, ?, ?)", rows)
+            if issued:  # one Arrow insert: executemany costs seconds for a national run
+                known = sirets or {}
+                table = pa.table({"numero": [t.numero for t in issued], "code_insee": [t.code_insee for t in issued],
+                                  "siret": [known.get(t.code_insee) for t in issued]},
+                                 schema=pa.schema([("numero", pa.string()), ("code_insee", pa.string()),
+                                                   ("siret", pa.string())]))
+                self._con.register("_nouveaux_debiteurs", table)
+                try:
+                    self._con.execute(
+                        "INSERT INTO debiteurs SELECT numero, code_insee, siret FROM _nouveaux_debiteurs").fetchall()
+                finally:
+                    self._con.unregister("_nouveaux_debiteurs")
             return issued
         return self._in_transaction(work)
 

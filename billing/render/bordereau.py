@@ -36,9 +36,21 @@ def _line_text(line: dict) -> str:
     return f"{line['libelle']} = {amount}"
 
 
+_BASES: dict[str, str] = {}  # titre hash -> its bases text: the CSV, its Excel copy and the bordereau share it
+
+
 def _bases(titre) -> str:
     """The lines that carry an amount; for a correction, its motif first (its information lines stay on
-    the notice)."""
+    the notice). A titre never changes, so its text is made once per process (keyed by its hash)."""
+    known = _BASES.get(titre.hash)
+    if known is None:
+        if len(_BASES) > 200_000:
+            _BASES.clear()
+        known = _BASES[titre.hash] = _bases_text(titre)
+    return known
+
+
+def _bases_text(titre) -> str:
     parts = []
     for line in titre.lines:
         if line.get("formule") == "info":

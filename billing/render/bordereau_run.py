@@ -10,6 +10,8 @@ The renderer receives values (``RunBordereau``) and looks nothing up.
 
 from __future__ import annotations
 
+from copy import copy
+
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,7 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.worksheet.page import PageMargins
 
-from billing.core.money import format_count, format_euros
+from billing.core.money import cents_to_decimal, format_count, format_euros
 from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_date, put_euros, \
     put_text, save_workbook
 
@@ -88,8 +90,10 @@ def write_run_bordereau(out_dir: Path, item: RunBordereau) -> Path:
         cell.alignment = Alignment(wrap_text=True, vertical="center",
                                    horizontal="right" if column == last_col else "left")
         sheet.column_dimensions[cell.column_letter].width = width
+    prototype = None
     for offset, line in enumerate(item.lines):
-        _line(sheet, first + offset, line)
+        _line(sheet, first + offset, line, prototype)
+        prototype = prototype or [sheet.cell(first, column) for column in range(1, 7)]
     row = first + len(item.lines)
     _foot(sheet, item, row, last_col)
     _print_setup(sheet, item, first - 1, row + 9)
@@ -112,12 +116,25 @@ def _head(sheet, item: RunBordereau, last_col: int) -> None:
     sheet.row_dimensions[4].height = 30  # the objet takes two lines at this width
 
 
-def _line(sheet, row: int, line: RunLine) -> None:
-    put_text(sheet.cell(row, 1), line.numero)
-    put_text(sheet.cell(row, 2), line.nature)
-    put_text(sheet.cell(row, 3), line.origine or "")
+def _line(sheet, row: int, line: RunLine, prototype: list | None) -> None:
+    """One pièce. The first line is styled cell by cell; the others copy its cells' styles (a national
+    bordereau has 35 000 lines: styling each cell through openpyxl took 15 s, copying takes well under 1)."""
     who = f"{line.debiteur}\nINSEE {line.code_insee}" + (f" · SIRET {line.siret}" if line.siret else "")
-    put_text(sheet.cell(row, 4), who)
+    values = (line.numero, line.nature, line.origine or "", who, line.echeance, line.montant_cents)
+    if prototype is not None:
+        for column, (value, model) in enumerate(zip(values, prototype), start=1):
+            cell = sheet.cell(row, column)
+            if column == 6:
+                cell.value = cents_to_decimal(int(value))
+            elif column == 5:
+                cell.value = value
+            else:
+                cell.value, cell.data_type = str(value), "s"
+            cell._style = copy(model._style)
+        sheet.row_dimensions[row].height = 30
+        return
+    for column, value in enumerate(values[:4], start=1):
+        put_text(sheet.cell(row, column), value)
     put_date(sheet.cell(row, 5), line.echeance)
     put_euros(sheet.cell(row, 6), line.montant_cents)
     for column in range(1, 7):
