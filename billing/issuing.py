@@ -21,6 +21,9 @@ from billing.documents import (claims_of, debtor_facts, due_date_for, imputation
 from billing.year import prepare_year
 
 
+LISTED = 200  # pièces listed one per line by issue's summary; the rest are counted
+
+
 @dataclass(frozen=True)
 class IssueResult:
     annee: int
@@ -49,11 +52,14 @@ class IssueResult:
             lines.append(f"  Attention : {self.date_note}.")
         if not items:
             lines.append("  Rien à émettre : le registre correspond déjà au calcul (aucun titre en double).")
-        for item in items:
+        for item in items[:LISTED]:
             numero = getattr(item, "numero", "(à numéroter)")
             origin = f" (sur {item.origine_numero})" if item.origine_numero else ""
             lines.append(f"  {numero:<16} {labels[item.nature]:<22} {item.code_insee} {item.commune:<28} "
                          f"{format_euros(item.montant_cents):>14}{origin}")
+        if len(items) > LISTED:  # a national run: the full list is in titres_YEAR.csv (and in --json)
+            lines.append(f"  … et {len(items) - LISTED} autre(s) : la liste complète est dans "
+                         f"titres_{self.annee}.csv (ou avec --json)")
         lines += self.not_issued_lines()
         if self.dry_run and items:
             net = sum(item.signed_cents for item in items)
