@@ -179,6 +179,25 @@ def test_reduction_and_annulation(tmp_path, sample_notices, nature, heading, ori
     assert heading in text and origine in text and total_label in text
     assert "Aucun paiement à effectuer" in text and "Date limite de paiement" not in text
     assert euros(notice.total_cents) in text and "PROJET" not in text
+    verb = "annule le titre" if nature == "annulation" else "réduit à due concurrence le titre"
+    assert f"Le présent avis {verb}" in " ".join(text.split())  # the workbook's own wording
+
+
+def test_a_correction_pdf_shows_its_motif_and_information_lines_without_amounts(tmp_path, sample_notices):
+    """The PDF takes every word from the workbook notice: motif in the heading, info lines not summed."""
+    from billing.render.notice import NoticeLine
+
+    base = sample_notices[5]
+    info = NoticeLine(libelle="Montant recalculé", detail="pour information", quantite=None, taux_units=None,
+                      montant_cents=0, formule="info")
+    diff = NoticeLine(libelle="Différence", detail=None, quantite=1, taux_units=3_334 * 100, montant_cents=3_334,
+                      formule="valeur")
+    notice = dataclasses.replace(base, numero="ENT-2024-0100", nature="reduction", origine_numero="ENT-2024-0003",
+                                 origine_date=TODAY, lines=(info, diff), total_cents=3_334,
+                                 motif="effectifs corrigés : 1 150 élèves au lieu de 1 100")
+    text = " ".join(pdf_text(write_pdf_notices([notice], tmp_path)[0]).split())
+    assert "motif : effectifs corrigés : 1 150 élèves au lieu de 1 100" in text
+    assert "0,00 €" not in text.replace("\u202f", " ").replace("\xa0", " ")
 
 
 def test_total_of_random_sample_notices(tmp_path, sample_notices):

@@ -176,6 +176,13 @@ TOTAL_LIBELLES = {"titre": "Montant total à payer", "complementaire": "Montant 
                   "reduction": "Montant de la réduction", "annulation": "Montant annulé"}
 
 
+def notice_words(notice: Notice) -> dict[str, object]:
+    """Every text of the page but the lines, as the workbook words it: the PDF notice shows the same words
+    (one wording, so a change here changes both)."""
+    origine = f"n° {notice.origine_numero} du {_fr_date(notice.origine_date)}"
+    return {**_heading_values(notice, origine), **_payment_values(notice, origine)}
+
+
 def _slot_values(notice: Notice) -> dict[str, object]:
     """Slot name -> value (str, int, Decimal, date, Formula or None) for this notice's page."""
     origine = f"n° {notice.origine_numero} du {_fr_date(notice.origine_date)}"

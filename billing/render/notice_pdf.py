@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from billing.core.money import amount_in_words, format_euros, format_rate
+from billing.core.money import format_euros, format_rate
 from billing.render.files import fsync_dir, safe_child
-from billing.render.notice import CREDITS, EXECUTORY_MENTION, PROJET_MARK, Notice, notice_filename
+from billing.render.notice import INTITULES, PROJET_MARK, TOTAL_LIBELLES, Notice, notice_filename, notice_words
 from billing.render.pdfa import BOLD, FRENCH_SET, ITALIC, REGULAR, Fragments, declare_pdfa, end_page, new_canvas, setup
 
 PARALLEL_ABOVE = 200  # below this, starting processes costs more than it saves
@@ -49,14 +48,6 @@ LIGHT = (0xDD / 255, 0xE5 / 255, 0xF0 / 255)
 RED = (0xC0 / 255, 0, 0)
 WATERMARK = (0.97, 0.84, 0.84)  # opaque: PDF/A-1 forbids transparency
 GREY = (0.5, 0.5, 0.5)
-
-INTITULES = {"titre": "AVIS DES SOMMES À PAYER",
-             "complementaire": "AVIS DES SOMMES À PAYER — TITRE COMPLÉMENTAIRE",
-             "reduction": "AVIS DE RÉDUCTION DE TITRE",
-             "annulation": "AVIS D'ANNULATION DE TITRE"}
-TOTAL_LIBELLES = {"titre": "Montant total à payer", "complementaire": "Montant complémentaire à payer",
-                  "reduction": "Montant de la réduction", "annulation": "Montant annulé"}
-
 
 _DRAWN = {0x202F: 0x00A0, **{c: None for c in range(0x20) if c != 0x0A}, 0x7F: None}
 _NOT_DRAWN = re.compile("[\x00-\x09\x0b-\x1f\x7f\u202f]")
@@ -81,74 +72,13 @@ def _quantity(value: int) -> str:
 # ----- the words of the notice (the same as the workbook's, render/notice.py) -------------
 
 
-def _signataire(syndicat) -> str:
-    qualite = (syndicat.qualite or "Président").strip()
-    lowered = qualite.lower()
-    if lowered.startswith(("le ", "la ", "l'", "l’")):
-        article = ""
-    elif lowered.endswith("ente") or lowered.endswith("rice"):
-        article = "La "
-    else:
-        article = "Le "
-    return f"{article}{qualite}, {syndicat.president}"
-
-
-def _iban_display(iban: str) -> str:
-    compact = "".join((iban or "").split())
-    return " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))
-
-
-def _imputation_text(imputation: str | None) -> str:
-    account = (imputation or "").strip()
-    if not account:
-        return "Imputation budgétaire : non précisée"
-    account = "compte " + account[7:] if account.lower().startswith("compte ") else f"compte {account}"
-    return f"Imputation budgétaire : {account}"
-
-
-def _recours(tribunal: str) -> str:
-    return ("Dans le délai de deux mois suivant la réception du présent avis, vous pouvez contester la somme "
-            f"mentionnée en saisissant directement le {tribunal or 'tribunal administratif compétent'} "
-            "(article L. 1617-5, 2° du code général des collectivités territoriales), y compris par l'application "
-            "Télérecours (www.telerecours.fr). Cette contestation suspend la force exécutoire du titre (article "
-            "L. 1617-5, 1° du même code). La régularité d'un acte de poursuite se conteste dans les deux mois de sa "
-            "notification devant le juge de l'exécution.")
-
-
 def _words(notice: Notice) -> dict[str, str]:
-    """Every text of the page but the lines, worded exactly as the workbook notice words them."""
-    syndicat = notice.syndicat
-    draft = notice.numero is None
-    origine = f"n° {notice.origine_numero} du {_fr_date(notice.origine_date)}"
-    words = {
-        "origine": {"titre": "", "complementaire": f"Titre complémentaire au titre {origine}",
-                    "reduction": f"Réduction du titre {origine}",
-                    "annulation": f"Annulation du titre {origine}"}[notice.nature],
-        "rentree": (f"Effectifs de la rentrée {notice.rentree} (année scolaire {notice.rentree}-{notice.rentree + 1})"
-                    if notice.rentree is not None else "sans objet"),
-        "arrete": f"Arrêté la présente somme à {amount_in_words(notice.total_cents)}.",
-        "comptable": syndicat.comptable_nom or "le comptable public assignataire du syndicat",
-    }
-    if notice.nature in CREDITS:
-        words["echeance_libelle"] = "Aucun paiement à effectuer"
-        words["echeance"] = f"ce montant vient en déduction du titre {origine}"
-        words["reference"] = notice.numero if not draft else "numéro attribué lors de l'émission"
-        words["paiement_note"] = (f"Si le titre {origine} a déjà été réglé, le comptable public rembourse "
-                                  f"la somme trop perçue ; sinon, elle est déduite du montant restant à payer.")
-        words["executoire"] = (f"Le présent avis réduit le titre {origine}, émis et rendu exécutoire en application "
-                               f"de l'article L. 252 A du livre des procédures fiscales et de l'article L. 1617-5 "
-                               f"du CGCT.")
-    else:
-        words["echeance_libelle"] = "Date limite de paiement"
-        words["echeance"] = _fr_date(notice.date_echeance)
-        words["reference"] = notice.numero if not draft else "numéro du titre, attribué lors de l'émission"
-        words["paiement_note"] = ("Paiement par virement au comptable public, en rappelant la référence ci-dessus "
-                                  "(les communes règlent par mandat administratif).")
-        words["executoire"] = f"{EXECUTORY_MENTION}."
-    if draft:
-        words["executoire"] = (f"Projet soumis à vérification, sans valeur de titre exécutoire. Mention portée sur "
-                               f"le titre une fois émis : {EXECUTORY_MENTION}.")
-    return {key: _clean(value) for key, value in words.items()}
+    """Every text of the page but the lines, from the workbook notice's own wording (render/notice.py)."""
+    words = notice_words(notice)
+    echeance = words["echeance"]
+    words["echeance"] = _fr_date(echeance) if isinstance(echeance, date) else echeance
+    words["origine"] = words["origine"] or ""
+    return {key: _clean(value) if isinstance(value, str) else value for key, value in words.items()}
 
 
 def _calcul(notice: Notice, index: int, subtotal: int) -> str:
@@ -184,8 +114,22 @@ class _Page:
 
 @functools.lru_cache(maxsize=8192)
 def _wrap(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
-    """The lines of ``text`` in ``width`` (cached: most texts recur on every notice)."""
-    return tuple(simpleSplit(text, font, size, width)) or ("",)
+    """The lines of ``text`` in ``width`` (cached: most texts recur on every notice).
+
+    Breaks only at plain spaces: a no-break space holds « 1 150 » and « 1 780,82 € » together,
+    where reportlab's own splitting treats it as any other space."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current = ""
+        for word in paragraph.split(" "):
+            trial = f"{current} {word}" if current else word
+            if not current or pdfmetrics.stringWidth(trial, font, size) <= width:
+                current = trial
+            else:
+                lines.append(current)
+                current = word
+        lines.append(current)
+    return tuple(lines) or ("",)
 
 
 def _paragraph(text: str, font: str, size: float, width: float, *, x: float = LEFT, leading: float | None = None,
@@ -203,12 +147,18 @@ def _paragraph(text: str, font: str, size: float, width: float, *, x: float = LE
 
 
 def _centered(text: str, font: str, size: float, color, *, after: float = 4.0):
+    """One line centred on the page; a text wider than the page is wrapped, each line centred (a
+    correction's heading with its motif)."""
+    lines = _wrap(text, font, size, WIDTH)
+    leading = size * 1.25
+
     def draw(c: Canvas, y: float) -> None:
         c.setFillColorRGB(*color)
         c.setFont(font, size)
-        c.drawCentredString(PAGE_W / 2, y - size, text)
+        for i, line in enumerate(lines):
+            c.drawCentredString(PAGE_W / 2, y - size - i * leading, line)
 
-    return size * 1.25 + after, draw
+    return len(lines) * leading + after, draw
 
 
 def _section(title: str):
@@ -382,7 +332,7 @@ def _blocks(notice: Notice) -> tuple[list, int, int]:
     syndicat = notice.syndicat
     b = _block
     blocks = [b(_header, _clean(syndicat.nom), _clean(syndicat.adresse), _clean(f"SIRET : {syndicat.siret}"),
-                _clean(f"Ordonnateur : {_signataire(syndicat)}"), str(notice.annee),
+                words["ordonnateur"], str(notice.annee),
                 _clean(notice.numero) or "PROJET", _fr_date(notice.date_emission)),
               b(_centered, INTITULES[notice.nature], BOLD, 15, NAVY, after=3)]
     if notice.numero is None:
@@ -402,25 +352,25 @@ def _blocks(notice: Notice) -> tuple[list, int, int]:
         blocks.append(b(_table_row, _clean(line.libelle), _clean(line.detail), _clean(_calcul(notice, index, subtotal)),
                         _quantity(line.quantite) if line.quantite is not None else "",
                         _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
-                        _clean(format_euros(line.montant_cents))))
+                        "" if line.formule == "info" else _clean(format_euros(line.montant_cents))))
         subtotal += line.montant_cents
     end_rows = len(blocks)  # the last row, kept with the total, stays at index end_rows - 1
     last = [blocks.pop()] if notice.lines else []
     blocks += [_keep(*last, b(_total_row, TOTAL_LIBELLES[notice.nature], _clean(format_euros(notice.total_cents))),
                      b(_paragraph, words["arrete"], ITALIC, 9.5, WIDTH, after=1)),
-               b(_paragraph, _imputation_text(_clean(notice.imputation)), REGULAR, 9.5, WIDTH),
+               b(_paragraph, words["imputation"], REGULAR, 9.5, WIDTH),
                b(_space),
                _keep(b(_section, "MODALITÉS DE PAIEMENT"),
                      b(_field, words["echeance_libelle"], words["echeance"], bold=True)),
                b(_field, "Comptable public", words["comptable"]),
-               b(_field, "IBAN", _clean(_iban_display(syndicat.iban)) or "—",
+               b(_field, "IBAN", words["iban"],
                  right=("BIC", _clean(syndicat.bic) or "—")),
                b(_field, "Référence à rappeler", _clean(words["reference"]), bold=True),
                b(_paragraph, words["paiement_note"], REGULAR, 8.5, WIDTH, after=4),
-               b(_signature, _clean(_signataire(syndicat))),
+               b(_signature, words["signature"]),
                _keep(b(_section, "MENTIONS LÉGALES"), b(_paragraph, words["executoire"], REGULAR, 8, WIDTH, after=4),
                      b(_paragraph, "Voies et délais de recours", BOLD, 8.5, WIDTH, after=1),
-                     b(_paragraph, _clean(_recours(syndicat.tribunal)), REGULAR, 8, WIDTH))]
+                     b(_paragraph, words["recours"], REGULAR, 8, WIDTH))]
     return blocks, first_row, end_rows
 
 
