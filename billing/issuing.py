@@ -164,7 +164,7 @@ def _not_titled(data, claims, ledger_path: Path, annee: int) -> dict:
     """The IssueResult fields of what is owed and not titled (below the seuil; fiscalised members)."""
     from billing.core.corrections import below_seuil
 
-    existing = issued_titres(ledger_path, annee) if Path(ledger_path).exists() else []
+    existing = issued_titres(ledger_path, annee, lines=False) if Path(ledger_path).exists() else []
     contributions = data.priced.contributions
     fiscal = contributions.filter((pl.col("situation") == "facturee") & (pl.col("mode_contribution") == "fiscalisee"))
     return {"skipped": tuple(below_seuil(claims, existing)), "seuil_cents": data.tariff.seuil_cents,
@@ -301,9 +301,10 @@ def verify_ledger(ledger_path: Path, *, anchors: Sequence[str] = ()) -> VerifyRe
     return VerifyResult(tuple(findings), len(titres), current)
 
 
-def issued_titres(ledger_path: Path, annee: int) -> list:
-    """The titres issued for ``annee``, in number order."""
+def issued_titres(ledger_path: Path, annee: int, *, lines: bool = True) -> list:
+    """The titres issued for ``annee``, in number order (``lines=False``: without decoding their lines,
+    for what needs only amounts and numbers: a national year's lines weigh some 200 MB)."""
     from billing.ledger.store import open_ledger
 
     with open_ledger(ledger_path, readonly=True) as ledger:
-        return ledger.titres(annee)
+        return ledger.titres(annee, lines=lines)
