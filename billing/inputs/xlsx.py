@@ -125,7 +125,8 @@ def _read_sheet(workbook, *, stem: str, display: str, lookup: Mapping[str, str],
     sheets = workbook.worksheets
     if not sheets:
         return _unreadable(display, "le classeur ne contient aucune feuille de calcul")
-    sheet = next((s for s in sheets if fold_header(s.title) == fold_header(stem)), sheets[0])
+    visible = [s for s in sheets if s.sheet_state == "visible"] or sheets  # a hidden sheet is no one's data
+    sheet = next((s for s in sheets if fold_header(s.title) == fold_header(stem)), visible[0])
     arrays: list[tuple[int, int, int, int, str, str]] = []  # min_col, min_row, max_col, max_row, anchor, formula
     rows = _sheet_rows(workbook, sheet, arrays)
     scanned, header_at = _find_header(rows, lookup, required)
