@@ -342,9 +342,14 @@ class _Fields:
             suggestion = exc.suggestion
             if exc.message.startswith("un texte entre guillemets") and isinstance(value, (int, Decimal)):
                 suggestion = f"Écrivez : {key} = \"{_show(value)}\""
-            self.report.error(self.path(key), exc.message, value=value if _scalar(value) else _MISSING,
+            self.report.error(self.path(key), exc.message, value=value if _scalar(value) else self._typed(key),
                               suggestion=suggestion)
             return default
+
+    def _typed(self, key: str) -> Any:
+        """A list or table shown as typed in the file (« ["1.20"] »), when it sits on its key's line."""
+        text = self.report.locator.text(self.report.locator.line(self.path(key)))
+        return text.partition("=")[2].strip() or _MISSING if text and "=" in text else _MISSING
 
     def complainer(self, key: str) -> Callable[[str], None]:
         return lambda message: self.report.error(self.path(key), message)
