@@ -103,7 +103,9 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
             key, sep, rest = message.partition(" : ")
             if sep and key in frame.columns:
                 header = table.headers.get(key, key) if column_names is None else column_names.get(key, key)
-                found.append(P.error(table.display, row, header, rest))
+                typed = table.frame[key][index] if key in table.frame.columns and index is not None \
+                    and index < table.frame.height else None  # the cell as typed, for « … » in the message
+                found.append(P.error(table.display, row, header, rest, value=typed))
             else:
                 found.append(P.error(table.display, row, None, message))
             continue
