@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from typing import Mapping
 
 import polars as pl
@@ -35,7 +36,8 @@ def _seen_separator(line: str) -> str | None:
 
 
 def _read_csv(data: bytes, *, display: str, lookup: Mapping[str, str]) -> _Grid:
-    utf8 = _as_utf8(data)
+    mixed = _mixed_encoding(data, display=display)  # then read as UTF-8, « � » for the bad bytes, all checked
+    utf8 = _as_utf8(data) if mixed is None else data.decode("utf-8-sig", errors="replace").encode("utf-8")
     if utf8 is None:
         return _unreadable(display, "ce fichier n'est pas un tableau lisible (contenu binaire ou encodage inconnu)",
                            suggestion="Exportez les données au format CSV UTF-8 ou Classeur Excel (.xlsx).")
@@ -45,6 +47,7 @@ def _read_csv(data: bytes, *, display: str, lookup: Mapping[str, str]) -> _Grid:
         utf8 = utf8.replace(b"\r", b"\n")  # Excel for Mac « CSV Macintosh »: lines end with CR alone
     utf8 = utf8.replace(codecs.BOM_UTF8, b"")  # a BOM inside the file (two exports pasted together) is invisible
     utf8, problems = _without_nul(utf8, display=display)
+    problems = problems if mixed is None else [mixed, *problems]
     header_line = utf8.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
     if len(header_line) > MAX_HEADER_CHARS:
         return _unreadable(display, f"la première ligne fait {len(header_line)} caractères (au plus "
@@ -87,6 +90,43 @@ def _without_nul(data: bytes, *, display: str) -> tuple[bytes, list[Problem]]:
                      f"n'en contient jamais (copie endommagée ou export défectueux)",
                      suggestion="Exportez de nouveau le fichier depuis le logiciel d'origine.")
     return data.replace(b"\x00", b""), [problem]
+
+
+def _mixed_encoding(data: bytes, *, display: str) -> Problem | None:
+    """UTF-8 accents and bytes invalid in UTF-8 in the same file (two files pasted together, a line typed in
+    another program): read whole as Windows-1252, every UTF-8 accent would turn into « Ã© ». The lines are named."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or data.isascii():
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    if not _UTF8_ACCENT.search(data):
+        return None  # no valid UTF-8 accent at all: a Windows-1252 file, read as such
+    lines = [number for number, line in enumerate(data.split(b"\n"), start=1) if not _is_utf8(line)]
+    if not lines:
+        return None
+    one = len(lines) == 1
+    shown = ", ".join(map(str, lines[:MAX_NUL_LINES])) + (f"… (+{len(lines) - MAX_NUL_LINES})"
+                                                         if len(lines) > MAX_NUL_LINES else "")
+    return _error(display, lines[0], None,
+                  f"le fichier est en UTF-8 mais {'la ligne' if one else 'les lignes'} {shown} "
+                  f"{'contient' if one else 'contiennent'} des octets invalides en UTF-8 (deux encodages mélangés : "
+                  f"un copier-coller depuis un autre logiciel ?)",
+                  suggestion="Ouvrez le fichier dans LibreOffice (jeu de caractères UTF-8), corrigez les caractères "
+                             "affichés « � » et enregistrez-le en CSV UTF-8.")
+
+
+_UTF8_ACCENT = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _as_utf8(data: bytes) -> bytes | None:
