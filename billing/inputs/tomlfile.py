@@ -248,6 +248,10 @@ def _read_text(path: Path, report: _Report) -> str | None:
         if path.is_dir():
             report.error((), "c'est un dossier, pas un fichier", suggestion=f"Mettez le fichier {path.name} à sa place.")
             return None
+        if path.exists() and not path.is_file():  # a pipe or device: never opened, it could block
+            report.error((), "ce n'est pas un fichier ordinaire (tube, périphérique…)",
+                         suggestion=f"Mettez le fichier {path.name} lui-même à sa place.")
+            return None
         if not path.is_file():
             report.error((), "fichier introuvable", suggestion="« ent-bill init » crée un dossier d'exemple complet.")
             return None
