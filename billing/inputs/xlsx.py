@@ -90,7 +90,7 @@ def _reason(exc: BaseException) -> str:
         return f"élément « {missing} » absent de l'archive"
     if isinstance(exc, OSError):
         return f"erreur de lecture : {exc.strerror or 'accès impossible'}"
-    if isinstance(exc, (ParseError, InvalidFileException)):
+    if isinstance(exc, ParseError) or type(exc).__name__ == "InvalidFileException":  # openpyxl imported lazily
         return "contenu XML invalide"
     return f"structure interne invalide ({type(exc).__name__})"
 
