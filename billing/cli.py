@@ -173,12 +173,19 @@ class YearType(click.ParamType):
 YEAR = YearType()
 
 
+def _path_not_empty(click_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """--inputs "$UNSET" would silently read (and --ledger write) the current folder: a usage mistake."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("chemin vide (une variable non définie ?) : indiquez un chemin", param=param)
+    return None if value is None else Path(value)
+
+
 @click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--inputs", "inputs", type=click.Path(path_type=Path), default=Path("inputs"), show_default=True,
-              help="Dossier des données d'entrée.")
+@click.option("--inputs", "inputs", type=click.Path(), default="inputs", show_default=True,
+              callback=_path_not_empty, help="Dossier des données d'entrée.")
 @click.option("--out", "out", type=click.Path(), default=None,  # text kept: "" is refused, not "."
               help="Dossier où écrire (par défaut reports/ANNEE/ à côté du dossier des données).")
-@click.option("--ledger", "ledger", type=click.Path(path_type=Path), default=None,
+@click.option("--ledger", "ledger", type=click.Path(), default=None, callback=_path_not_empty,
               help="Registre des titres (par défaut ent-bill.duckdb à côté du dossier des données).")
 @click.option("--quiet", is_flag=True, help="Taire la progression et les avertissements (jamais le résultat demandé).")
 @click.option("--verbose", is_flag=True, help="Détailler chaque avertissement au lieu de les regrouper.")

@@ -79,7 +79,9 @@ def locate_files(state: YearState) -> tuple[YearState, list[Problem]]:
 
     inputs_dir = state.inputs_dir
     if not inputs_dir.is_dir():
-        return state, [P.error(str(inputs_dir), None, None, "dossier des données introuvable", code=Code.MISSING,
+        what = ("n'est pas un dossier (c'est un fichier)" if inputs_dir.is_file() else
+                "n'est pas un dossier" if inputs_dir.exists() else "dossier des données introuvable")
+        return state, [P.error(str(inputs_dir), None, None, what, code=Code.MISSING,
                                suggestion="Indiquez-le avec --inputs DOSSIER, ou créez un exemple avec "
                                           "« ent-bill init ».")]
     problems: list[Problem] = []

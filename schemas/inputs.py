@@ -77,7 +77,7 @@ class Adhesions(pa.DataFrameModel):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | c.dt.year().is_between(OLDEST_YEAR, LATEST_YEAR))
 
-    @pa.dataframe_check(error="date_retrait : la date de retrait (premier jour où la commune n'est plus membre) doit être postérieure à la date d'effet")
+    @pa.dataframe_check(error="date_retrait : la date de retrait (premier jour où la commune n'est plus membre) doit être postérieure à la date d'effet de la même ligne")
     def withdrawal_after_entry(cls, data):
         effet, retrait = pl.col("date_effet"), pl.col("date_retrait")
         return data.lazyframe.select(effet.is_null() | retrait.is_null() | (retrait > effet))

@@ -229,8 +229,8 @@ def test_rule_across_columns_points_at_its_column(work):
          "59367;Lys-lez-Lannoy;retiree;01/03/2024;01/02/2024")
     result = run(work, "validate", "2024")
     assert result.exit_code == 1
-    assert ("colonne « date_retrait » : la date de retrait (premier jour où la commune n'est plus membre) "
-            "doit être postérieure à la date d'effet") in result.stderr
+    assert ("colonne « date_retrait » : « 01/02/2024 » : la date de retrait (premier jour où la commune n'est plus "
+            "membre) doit être postérieure à la date d'effet de la même ligne") in result.stderr
 
 
 def test_an_empreinte_kept_from_the_bordereau_catches_a_rewritten_ledger(work):

@@ -492,7 +492,8 @@ def test_xlsx_missing_column_lists_the_headers_found(tmp_path):
 
     table = read_members(save_workbook(tmp_path / "adhesions.xlsx", build))
     assert rendered(table.problems) == [
-        "inputs/adhesions.xlsx : colonne obligatoire « statut » absente ; colonnes trouvées : « Code INSEE », "
+        "inputs/adhesions.xlsx : colonne obligatoire « statut » absente de la feuille « Sheet » ; colonnes trouvées : "
+        "« Code INSEE », "
         "« Commune », « Statu ». Colonne « Statu » : vouliez-vous dire « statut » ?"]
 
 

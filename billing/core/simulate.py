@@ -88,11 +88,16 @@ def with_rate(tariff: Tariff, parameter: str, units: int) -> Tariff:
     raise ValueError(parameter)
 
 
+MAX_TARGET_EUROS = 1_000_000_000
+
+
 def parse_target(text: str) -> int:
     try:
         value = parse_decimal_text(text)
         if value <= 0:
             raise MoneyError("la cible doit être un montant positif")
+        if value >= MAX_TARGET_EUROS:  # « 1e400 »: no tariff answers it, and its 400 digits say nothing
+            raise MoneyError(f"« {text} » : cible invraisemblable (moins de 1 000 000 000 € attendu)")
         return decimal_to_cents(value)
     except MoneyError as exc:
         raise UserError(f"--cible : {exc}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from typing import Mapping
 
 import polars as pl
@@ -14,6 +15,8 @@ from billing.inputs.grid import _Grid, _clean_text, _empty_frame, _error, _heade
 
 
 SEPARATORS = (";", ",", "\t")
+MAX_HEADER_CHARS = 65_536  # a header of 1 000 long column names; a longer first line is no header
+MAX_COLUMNS = 5_000  # polars makes one column per field: 2 million fields on one line would exhaust memory
 ACCEPTED_SEPARATORS = "point-virgule « ; », virgule « , » ou tabulation"
 
 
@@ -33,7 +36,8 @@ def _seen_separator(line: str) -> str | None:
 
 
 def _read_csv(data: bytes, *, display: str, lookup: Mapping[str, str]) -> _Grid:
-    utf8 = _as_utf8(data)
+    mixed = _mixed_encoding(data, display=display)  # then read as UTF-8, « � » for the bad bytes, all checked
+    utf8 = _as_utf8(data) if mixed is None else data.decode("utf-8-sig", errors="replace").encode("utf-8")
     if utf8 is None:
         return _unreadable(display, "ce fichier n'est pas un tableau lisible (contenu binaire ou encodage inconnu)",
                            suggestion="Exportez les données au format CSV UTF-8 ou Classeur Excel (.xlsx).")
@@ -41,9 +45,19 @@ def _read_csv(data: bytes, *, display: str, lookup: Mapping[str, str]) -> _Grid:
         return _unreadable(display, "le fichier est vide")
     if b"\n" not in utf8 and b"\r" in utf8:
         utf8 = utf8.replace(b"\r", b"\n")  # Excel for Mac « CSV Macintosh »: lines end with CR alone
+    utf8 = utf8.replace(codecs.BOM_UTF8, b"")  # a BOM inside the file (two exports pasted together) is invisible
     utf8, problems = _without_nul(utf8, display=display)
+    problems = problems if mixed is None else [mixed, *problems]
     header_line = utf8.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    if len(header_line) > MAX_HEADER_CHARS:
+        return _unreadable(display, f"la première ligne fait {len(header_line)} caractères (au plus "
+                                    f"{MAX_HEADER_CHARS} pour une ligne d'en-tête) : les fins de ligne manquent ou ce "
+                                    f"n'est pas un tableau", suggestion="Ouvrez le fichier dans Excel ou LibreOffice "
+                                                                        "et enregistrez-le de nouveau au format CSV.")
     separator = _detect_separator(header_line, lookup)
+    if header_line.count(separator) >= MAX_COLUMNS:
+        return _unreadable(display, f"{header_line.count(separator) + 1} colonnes dans la ligne d'en-tête (au plus "
+                                    f"{MAX_COLUMNS})", suggestion="Ne gardez que les colonnes utiles.")
     raw, found = _csv_cells(utf8, separator, display=display)
     problems += found
     if raw is None:
@@ -78,10 +92,52 @@ def _without_nul(data: bytes, *, display: str) -> tuple[bytes, list[Problem]]:
     return data.replace(b"\x00", b""), [problem]
 
 
+def _mixed_encoding(data: bytes, *, display: str) -> Problem | None:
+    """UTF-8 accents and bytes invalid in UTF-8 in the same file (two files pasted together, a line typed in
+    another program): read whole as Windows-1252, every UTF-8 accent would turn into « Ã© ». The lines are named."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or data.isascii():
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    if not _UTF8_ACCENT.search(data):
+        return None  # no valid UTF-8 accent at all: a Windows-1252 file, read as such
+    lines = [number for number, line in enumerate(data.split(b"\n"), start=1) if not _is_utf8(line)]
+    if not lines:
+        return None
+    one = len(lines) == 1
+    shown = ", ".join(map(str, lines[:MAX_NUL_LINES])) + (f"… (+{len(lines) - MAX_NUL_LINES})"
+                                                         if len(lines) > MAX_NUL_LINES else "")
+    return _error(display, lines[0], None,
+                  f"le fichier est en UTF-8 mais {'la ligne' if one else 'les lignes'} {shown} "
+                  f"{'contient' if one else 'contiennent'} des octets invalides en UTF-8 (deux encodages mélangés : "
+                  f"un copier-coller depuis un autre logiciel ?)",
+                  suggestion="Ouvrez le fichier dans LibreOffice (jeu de caractères UTF-8), corrigez les caractères "
+                             "affichés « � » et enregistrez-le en CSV UTF-8.")
+
+
+_UTF8_ACCENT = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _as_utf8(data: bytes) -> bytes | None:
     """UTF-8 (BOM or not), UTF-16 with BOM (Excel « Texte Unicode »), else Windows-1252; None when binary."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
+    elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: same first two bytes
+        try:
+            return data.decode("utf-32").encode("utf-8")
+        except UnicodeDecodeError:
+            return None
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16").encode("utf-8")
@@ -127,11 +183,12 @@ def _csv_cells(data: bytes, separator: str, *, display: str) -> tuple[pl.DataFra
 def _csv_cells_slowly(text: str, separator: str, *, display: str) -> tuple[pl.DataFrame | None, list[Problem]]:
     """Rows longer than the header (a separator typed inside a value) or broken quoting, located."""
     records: list[list[str]] = []
+    csv.field_size_limit(max(131_072, len(text) + 1))  # a long cell is checked later, with its row and column
     try:
         for record in csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True):
             records.append(record)
     except csv.Error:
-        return None, [_error(display, None, None,
+        return None, [_error(display, None, None,  # no row: the whole file is refused, not one line
                              f"guillemet « \" » mal placé ou non refermé à la ligne {len(records) + 1} : "
                              f"le découpage en colonnes est impossible",
                              suggestion="Ouvrez le fichier dans Excel ou LibreOffice et enregistrez-le de nouveau "

@@ -114,12 +114,12 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
             key, sep, rest = message.partition(" : ")
             if sep and key in frame.columns:
                 header = table.headers.get(key, key) if column_names is None else column_names.get(key, key)
-                found.append(P.error(table.display, row, header, rest))
+                found.append(P.error(table.display, row, header, rest, value=_as_typed(table, key, row)))
             else:
                 found.append(P.error(table.display, row, None, message))
             continue
         header = table.headers.get(column, column) if column_names is None else column_names.get(column, column)
-        value = case.get("failure_case")
+        value = _as_typed(table, column, row) or case.get("failure_case")  # « 01/03/2101 », not « 2101-03-01 »
         found.append(P.error(table.display, row, header, message, value=None if value is None else str(value)))
     for (column, check), count in seen.items():
         if count > MAX_DETAILS:
@@ -128,6 +128,14 @@ def schema_problems(model, frame: pl.DataFrame, table: Table, *, column_names: M
                                  f"{count - MAX_DETAILS} autres lignes dans le même cas (« {check} ») : seules les "
                                  f"{MAX_DETAILS} premières sont détaillées ; {count} en tout"))
     return found
+
+
+def _as_typed(table: Table, column: str | None, row: int | None) -> str | None:
+    """The cell's text as the user typed it (the frame checked may be filtered: found by row number)."""
+    if column is None or row is None or column not in table.frame.columns or "_row" not in table.frame.columns:
+        return None
+    cells = table.frame.filter(pl.col("_row") == row).get_column(column)
+    return cells[0] if cells.len() and isinstance(cells[0], str) else None
 
 
 @dataclass(frozen=True)

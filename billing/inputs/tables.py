@@ -111,12 +111,17 @@ def _missing_columns(grid: _Grid, *, display: str, columns: Mapping[str, Sequenc
     if _single_column(grid):
         return [_separator_problem(display, grid.headers[0] if grid.headers else "")]
     listed = ", ".join(f"« {h} »" for h in found[:30]) + (" …" if len(found) > 30 else "")
+    sheet = f" de la feuille « {grid.sheet} »" if grid.sheet else ""
     problems = []
     for group in missing:
         names = f"« {group[0]} »" + "".join(f" (ou « {other} »)" for other in group[1:])
+        hint = _nearest_header(group, grid.headers, grid.positions, columns)
+        if hint is None and grid.sheet:  # the workbook's data may sit on another sheet than the one read
+            hint = (f"La feuille lue est la première visible, ou celle nommée « {Path(display).stem} » : placez-y "
+                    f"le tableau, ou renommez ainsi la feuille qui le contient.")
         problems.append(_error(display, None, None,
-                               f"colonne obligatoire {names} absente ; colonnes trouvées : {listed or 'aucune'}",
-                               suggestion=_nearest_header(group, grid.headers, grid.positions, columns)))
+                               f"colonne obligatoire {names} absente{sheet} ; colonnes trouvées : {listed or 'aucune'}",
+                               suggestion=hint))
     return problems
 
 

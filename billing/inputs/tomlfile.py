@@ -248,6 +248,10 @@ def _read_text(path: Path, report: _Report) -> str | None:
         if path.is_dir():
             report.error((), "c'est un dossier, pas un fichier", suggestion=f"Mettez le fichier {path.name} à sa place.")
             return None
+        if path.exists() and not path.is_file():  # a pipe or device: never opened, it could block
+            report.error((), "ce n'est pas un fichier ordinaire (tube, périphérique…)",
+                         suggestion=f"Mettez le fichier {path.name} lui-même à sa place.")
+            return None
         if not path.is_file():
             report.error((), "fichier introuvable", suggestion="« ent-bill init » crée un dossier d'exemple complet.")
             return None
@@ -342,9 +346,14 @@ class _Fields:
             suggestion = exc.suggestion
             if exc.message.startswith("un texte entre guillemets") and isinstance(value, (int, Decimal)):
                 suggestion = f"Écrivez : {key} = \"{_show(value)}\""
-            self.report.error(self.path(key), exc.message, value=value if _scalar(value) else _MISSING,
+            self.report.error(self.path(key), exc.message, value=value if _scalar(value) else self._typed(key),
                               suggestion=suggestion)
             return default
+
+    def _typed(self, key: str) -> Any:
+        """A list or table shown as typed in the file (« ["1.20"] »), when it sits on its key's line."""
+        text = self.report.locator.text(self.report.locator.line(self.path(key)))
+        return text.partition("=")[2].strip() or _MISSING if text and "=" in text else _MISSING
 
     def complainer(self, key: str) -> Callable[[str], None]:
         return lambda message: self.report.error(self.path(key), message)

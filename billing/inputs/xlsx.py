@@ -68,10 +68,31 @@ def _read_xlsx(path: Path, *, display: str, lookup: Mapping[str, str], required:
             finally:
                 workbook.close()
     except failures as exc:  # a damaged or hostile workbook: say so, never a traceback
-        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        return _unreadable(display, f"classeur Excel illisible ({detail})",
+        return _unreadable(display, f"classeur Excel illisible ({_reason(exc)})",
                            suggestion="Ouvrez-le dans Excel ou LibreOffice et enregistrez-le de nouveau au format "
                                       ".xlsx.")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a workbook cannot be read, in French: the library's English words mean nothing to the officer."""
+    text = str(exc)
+    lower = text.lower()
+    if isinstance(exc, zipfile.BadZipFile) or "zip file" in lower:
+        if "crc" in lower:
+            return "données corrompues : somme de contrôle fausse"
+        return "archive zip incomplète ou endommagée : fichier tronqué ou mal copié ?"
+    if isinstance(exc, zlib.error):
+        return "données compressées corrompues"
+    if isinstance(exc, EOFError):
+        return "fin de fichier inattendue : fichier tronqué ?"
+    if isinstance(exc, KeyError) and "no item named" in lower:
+        missing = text.split("named", 1)[1].split("in the archive")[0].strip(" '\"")
+        return f"élément « {missing} » absent de l'archive"
+    if isinstance(exc, OSError):
+        return f"erreur de lecture : {exc.strerror or 'accès impossible'}"
+    if isinstance(exc, ParseError) or type(exc).__name__ == "InvalidFileException":  # openpyxl imported lazily
+        return "contenu XML invalide"
+    return f"structure interne invalide ({type(exc).__name__})"
 
 
 def _check_archive(path: Path) -> tuple[str, str | None] | None:
@@ -99,7 +120,7 @@ def _check_archive(path: Path) -> tuple[str, str | None] | None:
                     return (f"classeur refusé : l'élément « {part.filename} » déclare une DTD (entités XML), ce "
                             f"qu'un classeur Excel ne contient jamais (fichier piégé ?)", hostile)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
-        return (f"ce fichier n'est pas un classeur Excel valide (archive illisible : {str(exc)[:80]})",
+        return (f"ce fichier n'est pas un classeur Excel valide (archive illisible : {_reason(exc)})",
                 "Ouvrez-le dans Excel ou LibreOffice et enregistrez-le de nouveau au format .xlsx.")
     return None
 
@@ -125,7 +146,8 @@ def _read_sheet(workbook, *, stem: str, display: str, lookup: Mapping[str, str],
     sheets = workbook.worksheets
     if not sheets:
         return _unreadable(display, "le classeur ne contient aucune feuille de calcul")
-    sheet = next((s for s in sheets if fold_header(s.title) == fold_header(stem)), sheets[0])
+    visible = [s for s in sheets if s.sheet_state == "visible"] or sheets  # a hidden sheet is no one's data
+    sheet = next((s for s in sheets if fold_header(s.title) == fold_header(stem)), visible[0])
     arrays: list[tuple[int, int, int, int, str, str]] = []  # min_col, min_row, max_col, max_row, anchor, formula
     rows = _sheet_rows(workbook, sheet, arrays)
     scanned, header_at = _find_header(rows, lookup, required)

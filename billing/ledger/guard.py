@@ -65,9 +65,13 @@ def precheck_file(path: Path, *, readonly: bool) -> None:
             raise LedgerError(f"le registre des titres {path} n'existe pas : aucun titre n'a encore été émis "
                               "(ou indiquez le bon fichier avec --ledger)")
         if not path.parent.is_dir():
-            raise LedgerError(f"le dossier {path.parent} du registre des titres n'existe pas : "
+            what = "est un fichier, pas un dossier" if path.parent.exists() else "n'existe pas"
+            raise LedgerError(f"le dossier {path.parent} du registre des titres {path.name} {what} : "
                               "créez-le ou indiquez un autre fichier avec --ledger")
         return
+    if not path.is_file():  # a pipe or a device: opening it to sniff would block for ever
+        raise LedgerError(f"le registre des titres {path} n'est pas un fichier ordinaire (tube, périphérique…) : "
+                          "indiquez le fichier du registre avec --ledger")
     try:
         size = path.stat().st_size
         with open(path, "rb") as stream:
@@ -94,6 +98,8 @@ def could_be_in_creation(path: Path) -> bool:
     Only such a file is worth asking DuckDB about its lock; DuckDB given a SQLite file
     would try to fetch an extension to read it.
     """
+    if not path.is_file():  # a pipe would block the sniffing open
+        return False
     try:
         size = path.stat().st_size
         with open(path, "rb") as stream:
