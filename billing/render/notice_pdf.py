@@ -402,7 +402,7 @@ def _blocks(notice: Notice) -> tuple[list, int, int]:
         blocks.append(b(_table_row, _clean(line.libelle), _clean(line.detail), _clean(_calcul(notice, index, subtotal)),
                         _quantity(line.quantite) if line.quantite is not None else "",
                         _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
-                        _clean(format_euros(line.montant_cents))))
+                        "" if line.formule == "info" else _clean(format_euros(line.montant_cents))))
         subtotal += line.montant_cents
     end_rows = len(blocks)  # the last row, kept with the total, stays at index end_rows - 1
     last = [blocks.pop()] if notice.lines else []
