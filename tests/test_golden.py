@@ -142,3 +142,25 @@ def test_a_changed_cell_breaks_the_snapshot(workflow, tmp_path):
     assert changed == {f"{sheet.title}!{name_cell.coordinate}", f"{sheet.title}!{amount_cell.coordinate}"}
     with pytest.raises(AssertionError, match="Nulle-Part"):
         assert_golden("avis_titre", text, update=False)
+
+
+def _every_workbook(workflow) -> list[Path]:
+    return sorted(workflow.out.rglob("*.xlsx"))
+
+
+def test_every_font_of_every_workbook_names_its_face(workflow):
+    """A font without a name prints in Calibri in Excel but in a wider serif in LibreOffice, where it ran
+    past the columns sized for Calibri (a cut motif, a cut signature on the notices). Read from styles.xml."""
+    import re
+    import zipfile
+
+    books = _every_workbook(workflow)
+    assert {path.name.split("_")[0] for path in books} >= {"ENT-2024-0001", "contributions", "synthese",
+                                                          "bordereau", "rapprochement", "simulation"}
+    for path in books:
+        with zipfile.ZipFile(path) as archive:
+            styles = archive.read("xl/styles.xml").decode("utf-8")
+        fonts = re.findall(r"<font>(.*?)</font>|<font/>", re.search(r"<fonts[^>]*>(.*?)</fonts>", styles, re.S)[1],
+                           re.S)
+        nameless = [font for font in fonts if "<name " not in font]
+        assert fonts and not nameless, f"{path.name}: {nameless[:3]}"

@@ -15,12 +15,12 @@ from datetime import date
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.styles import Alignment, Border, Side
 from openpyxl.worksheet.page import PageMargins
 
 from billing.core.money import format_count, format_euros
-from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_date, put_euros, \
-    put_text, save_workbook
+from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, font, put_date, \
+    put_euros, put_text, save_workbook
 
 FOLDER = "bordereaux"
 LETTERS = {"titres": "T", "reductions": "R"}
@@ -158,7 +158,7 @@ def _foot(sheet, item: RunBordereau, row: int, last_col: int) -> None:
     for blank in (row + 7, row + 8, row + 9):  # room for the signature
         sheet.row_dimensions[blank].height = 22
     if item.empreinte:
-        sheet.cell(row + 10, 1).font = Font(size=8)
+        sheet.cell(row + 10, 1).font = font(size=8)
         sheet.row_dimensions[row + 10].height = 24
 
 

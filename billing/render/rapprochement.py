@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -23,7 +23,7 @@ from billing.core.money import format_euros
 from billing.core.natures import nature_label
 from billing.core.reconcile import Reconciliation, Totals, check_balance
 from billing.render.files import (
-    BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, print_setup, put_date, put_euros, put_text, save_workbook,
+    BOLD, EUROS, TITLE, font, header_row, TOTAL_BORDER, print_setup, put_date, put_euros, put_text, save_workbook,
 )
 from billing.render.sheetxml import wrapped_height
 
@@ -70,7 +70,7 @@ class _Heading:
         put_text(sheet.cell(2, 1), self.issuer)
         sheet["A3"] = (f"Situation au {self.as_of:%d/%m/%Y} — établi le {self.generated_at:%d/%m/%Y à %H:%M} "
                        f"par ent-bill")
-        sheet["A3"].font = Font(italic=True)
+        sheet["A3"].font = font(italic=True)
         return 5
 
 
@@ -139,7 +139,7 @@ def _balance_checks(sheet: Worksheet, t: Totals, total: int, *, unmatched_total:
     sheet.cell(r + 4, 8, f'=IF(H{r + 3}=0,"Équilibré","DÉSÉQUILIBRE")').font = BOLD
     sheet.cell(r + 5, 1, f"Vérifié par ent-bill : émis {format_euros(t.emis)} − réduit {format_euros(t.reduit)} "
                          f"= {format_euros(t.net)} = payé {format_euros(t.paye)} + reste "
-                         f"{format_euros(t.reste)} − trop-perçu {format_euros(t.trop_percu)}.").font = Font(italic=True)
+                         f"{format_euros(t.reste)} − trop-perçu {format_euros(t.trop_percu)}.").font = font(italic=True)
 
     r += 7
     sheet.cell(r, 1, "Encaissements du fichier des paiements").font = BOLD
@@ -155,7 +155,7 @@ def _balance_checks(sheet: Worksheet, t: Totals, total: int, *, unmatched_total:
         sheet.cell(r + i, 8, formula).number_format = EUROS
     sheet.cell(r + 6, 1, f"Vérifié par ent-bill : reçu {format_euros(t.recu)} = rapproché {format_euros(t.paye)} "
                          f"+ non rapproché {format_euros(t.non_rapproche)} + autres exercices "
-                         f"{format_euros(t.autres_exercices)}.").font = Font(italic=True)
+                         f"{format_euros(t.autres_exercices)}.").font = font(italic=True)
 
 
 def _unmatched_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -> tuple[str, str]:
@@ -193,7 +193,7 @@ def _payment_table(sheet: Worksheet, row: int, headers: list[str], frame: pl.Dat
         else:
             sheet.cell(r, 7, value)
     if frame.height == 0:
-        sheet.cell(first, 1, empty).font = Font(italic=True)
+        sheet.cell(first, 1, empty).font = font(italic=True)
         first += 1
     last = first + frame.height - 1
     total = max(last, first - 1) + 1
@@ -218,7 +218,7 @@ def _overpaid_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
             put_euros(sheet.cell(r, column), t[key])
         put_text(sheet.cell(r, 8), t["paiements"])
     if overpaid.height == 0:
-        sheet.cell(first, 1, "Aucun trop-perçu.").font = Font(italic=True)
+        sheet.cell(first, 1, "Aucun trop-perçu.").font = font(italic=True)
         first += 1
     last = first + overpaid.height - 1
     total = max(last, first - 1) + 1
@@ -244,7 +244,7 @@ def _reminders_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -
         put_date(sheet.cell(r, 5), c["echeance"])
         sheet.cell(r, 6, c["jours"]).number_format = DAYS
     if rec.reminders.height == 0:
-        sheet.cell(first, 1, "Aucune commune à relancer.").font = Font(italic=True)
+        sheet.cell(first, 1, "Aucune commune à relancer.").font = font(italic=True)
         first += 1
     last = first + rec.reminders.height - 1
     total = max(last, first - 1) + 1
@@ -294,7 +294,7 @@ def _payments_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
             put_text(sheet.cell(r, 7), "non rapproché")
             put_text(sheet.cell(r, 8), unmatched.get(source_row))
     if received.height == 0:
-        sheet.cell(first, 1, "Aucun paiement.").font = Font(italic=True)
+        sheet.cell(first, 1, "Aucun paiement.").font = font(italic=True)
         first += 1
     last = first + received.height - 1
     total = max(last, first - 1) + 1
