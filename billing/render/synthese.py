@@ -20,6 +20,7 @@ from typing import Iterable
 
 import polars as pl
 from openpyxl import Workbook
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
@@ -403,12 +404,15 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
 
     sheet.cell(r, 1, "Fichiers d'entrée").font = BOLD
     header_row(sheet, r + 1, ("Fichier", "Taille (octets)", "Empreinte SHA-256"))
+    sheet.cell(r + 1, 2).alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     hashes = list(input_hashes)
     for i, item in enumerate(hashes, start=r + 2):
         name, size, digest = _hash_fields(item)
         put_text(sheet.cell(i, 1), name)
         if size is not None:
             _count(sheet.cell(i, 2), size)
+            # centred under its header: right-aligned, « 8 243 » ran into the empreinte beside it
+            sheet.cell(i, 2).alignment = Alignment(horizontal="center")
         put_text(sheet.cell(i, 3), digest)
     r += len(hashes) + 3
 
@@ -459,12 +463,13 @@ def _header(sheet: Worksheet, row: int, titles) -> None:
 
 def _print_setup(sheet: Worksheet, annee: int, syndicat: str) -> None:
     """A4 as wide as the page, the table's header on every page; the page header names the document, the
-    sheet and the year, the footer « page n / N ». The charts print portrait on one page, never cut."""
-    charts = sheet.title == CHARTS
-    sheet.page_setup.orientation = "portrait" if charts else "landscape"
+    sheet and the year, the footer « page n / N ». The charts print portrait on one page, never cut; the
+    cover landscape on one page (its last five links fell alone on a second page)."""
+    one_page = sheet.title in (CHARTS, COVER)
+    sheet.page_setup.orientation = "portrait" if sheet.title == CHARTS else "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 1 if charts else 0
+    sheet.page_setup.fitToHeight = 1 if one_page else 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_margins.left = sheet.page_margins.right = 0.5
     sheet.page_margins.top = sheet.page_margins.bottom = 0.75
