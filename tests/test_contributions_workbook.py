@@ -165,6 +165,11 @@ def test_bordereau_streamed_equals_plain_with_and_without_titres(tmp_path):
     total = sheet.cell(last + 2, 13).value
     assert round(total * 100) == sum(t.montant_cents for t in titres) == 10_619_640
     assert sheet.cell(last + 5, 1).value == f"{titres[-1].numero}:{titres[-1].hash}"
+    # printed, « 2024 titre », « 15/05/2024 59005 », « 394,29 € 2023-05 du … » read as one value each
+    assert {sheet.cell(row, column).alignment.horizontal for row in range(5, last + 1)
+            for column in (2, 7, 14)} == {"center"}
+    objet = sheet.cell(5, 11).value
+    assert -(-len(objet) // (sheet.column_dimensions["K"].width - 2)) <= 3  # three lines, not four
 
 
 def test_big_tables_print_landscape_as_wide_as_the_page(tmp_path):

@@ -164,3 +164,15 @@ def test_every_font_of_every_workbook_names_its_face(workflow):
                            re.S)
         nameless = [font for font in fonts if "<name " not in font]
         assert fonts and not nameless, f"{path.name}: {nameless[:3]}"
+
+
+def test_the_credit_bordereau_asks_no_due_date_and_words_its_imputation(workflow):
+    """R001 (réductions, annulations): « Échéance 15/05/2024 » beside a credit contradicted its notice's
+    « Aucun paiement à effectuer »; « imputation : Compte 7474 » had a capital inside the sentence."""
+    sheet = load_workbook(workflow.out / "bordereaux" / "bordereau_2024_R001.xlsx").active
+    header = next(row for row in range(1, 12) if sheet.cell(row, 5).value == "Échéance")
+    natures = {sheet.cell(row, 2).value: sheet.cell(row, 5).value for row in range(header + 1, header + 3)}
+    assert natures == {"réduction": None, "annulation": None}
+    assert "imputation : compte " in sheet["A3"].value
+    titres = load_workbook(workflow.out / "bordereaux" / "bordereau_2024_T002.xlsx").active
+    assert titres.cell(header + 1, 2).value == "titre complémentaire" and titres.cell(header + 1, 5).value

@@ -95,7 +95,7 @@ def write_titres_excel_csv(path: Path, *, titres, sirets, debtors) -> Path:
     return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 
 
-WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 28, 48, 15, 20)
+WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 36, 48, 15, 20)  # the objet in three lines, not four
 
 
 def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
@@ -103,8 +103,10 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
     first = 5
     last = first + len(ordered) - 1
     text, wrapped, day = Column("text"), Column("text", wrap=True), Column("date", DATE)
-    data = (text, Column("int"), wrapped, text, day, day, text, wrapped, text, wrapped, wrapped, wrapped,
-            Column("euros", EUROS), wrapped)
+    # exercice, code INSEE and délibération centred: beside a right-aligned number or date they read on from
+    # it (« 2024 titre », « 15/05/2024 59005 », « 394,29 € 2023-05 du … »)
+    data = (text, Column("int", align="center"), wrapped, text, day, day, Column("text", align="center"), wrapped,
+            text, wrapped, wrapped, wrapped, Column("euros", EUROS), Column("text", wrap=True, align="center"))
     total = (None,) * 11 + (Column("text", bold=True), Column("formula", EUROS, bold=True))
     heading, plain = (Column("text", bold=True),), (Column("text"),)
 

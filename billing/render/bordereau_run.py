@@ -26,6 +26,7 @@ FOLDER = "bordereaux"
 LETTERS = {"titres": "T", "reductions": "R"}
 KINDS = {"titres": "titres de recettes et titres complémentaires",
          "reductions": "réductions et annulations de titres"}
+CREDIT_LABELS = ("réduction", "annulation")
 HEADERS = ("N° du titre", "Nature", "Titre d'origine", "Débiteur", "Échéance", "Montant")
 WIDTHS = (15, 14, 15, 40, 11, 15)
 WRAP = Alignment(wrap_text=True, vertical="top")
@@ -102,8 +103,8 @@ def _head(sheet, item: RunBordereau, last_col: int) -> None:
     sheet.cell(1, 1).font = BOLD
     put_text(sheet.cell(2, 1), _title(item))
     sheet.cell(2, 1).font = TITLE
-    put_text(sheet.cell(3, 1), f"Date du bordereau : {item.date_bordereau:%d/%m/%Y} · imputation : "
-                               f"{item.imputation}")
+    imputation = item.imputation[:1].lower() + item.imputation[1:]  # « Compte 7474 » inside the sentence
+    put_text(sheet.cell(3, 1), f"Date du bordereau : {item.date_bordereau:%d/%m/%Y} · imputation : {imputation}")
     put_text(sheet.cell(4, 1), f"Objet : {item.objet}")
     for row in (2, 4):
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=last_col)
@@ -118,7 +119,8 @@ def _line(sheet, row: int, line: RunLine) -> None:
     put_text(sheet.cell(row, 3), line.origine or "")
     who = f"{line.debiteur}\nINSEE {line.code_insee}" + (f" · SIRET {line.siret}" if line.siret else "")
     put_text(sheet.cell(row, 4), who)
-    put_date(sheet.cell(row, 5), line.echeance)
+    # a réduction or an annulation asks for no payment: no due date (its notice shows none either)
+    put_date(sheet.cell(row, 5), None if line.nature in CREDIT_LABELS else line.echeance)
     put_euros(sheet.cell(row, 6), line.montant_cents)
     for column in range(1, 7):
         sheet.cell(row, column).alignment = WRAP
