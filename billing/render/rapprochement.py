@@ -28,6 +28,7 @@ from billing.render.files import (
 from billing.render.sheetxml import wrapped_height
 
 DAYS = "0"
+CENTRED = Alignment(horizontal="center")
 
 TITRES = "Titres"
 UNMATCHED = "Non rapprochés"
@@ -105,7 +106,7 @@ def _titre_rows(sheet: Worksheet, titres: pl.DataFrame, first: int) -> None:
         r = first + offset
         put_text(sheet.cell(r, 1), rec_row["numero"])
         put_text(sheet.cell(r, 2), nature_label(rec_row["nature"], capitalized=True))
-        sheet.cell(r, 3, rec_row["exercice"])
+        sheet.cell(r, 3, rec_row["exercice"]).alignment = CENTRED  # « 2024 59005 » read as one number
         put_text(sheet.cell(r, 4), rec_row["code_insee"])
         put_text(sheet.cell(r, 5), rec_row["commune"])
         put_date(sheet.cell(r, 6), rec_row["date_emission"])
@@ -115,6 +116,7 @@ def _titre_rows(sheet: Worksheet, titres: pl.DataFrame, first: int) -> None:
             put_euros(sheet.cell(r, column), rec_row[key])
         if rec_row["jours"] is not None:
             sheet.cell(r, 13, rec_row["jours"]).number_format = DAYS
+            sheet.cell(r, 13).alignment = CENTRED  # « 932 ENT-2024-0072 » beside the corrections
         put_text(sheet.cell(r, 14), rec_row["corrections"])
         put_text(sheet.cell(r, 15), rec_row["paiements"])
 
@@ -346,6 +348,8 @@ def _landscape(sheet: Worksheet) -> None:
             if cell.column in wide and isinstance(cell.value, str) and not cell.value.startswith("="):
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
                 texts.append((cell.value, sheet.column_dimensions[cell.column_letter].width))
+            elif cell.value is not None:  # on the wrapped text's top line: bottom-aligned, the commune stood higher
+                cell.alignment = Alignment(vertical="top", horizontal=cell.alignment.horizontal)
         height = wrapped_height(texts)
         if height and row:
             sheet.row_dimensions[row[0].row].height = height
