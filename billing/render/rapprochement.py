@@ -183,10 +183,11 @@ def _payment_table(sheet: Worksheet, row: int, headers: list[str], frame: pl.Dat
     first = row + 1
     for offset, pay in enumerate(frame.iter_rows(named=True)):
         r = first + offset
-        sheet.cell(r, 1, pay["_row"])
+        sheet.cell(r, 1, pay["_row"]).alignment = CENTRED  # « 8 15/07/2024 » read as one value
         put_date(sheet.cell(r, 2), pay["date"])
         put_euros(sheet.cell(r, 3), pay["montant_cents"])
         put_text(sheet.cell(r, 4), pay["code_insee"])
+        sheet.cell(r, 4).alignment = CENTRED  # « 4 769,59 € 59650 » too
         put_text(sheet.cell(r, 5), pay["numero_titre"])
         put_text(sheet.cell(r, 6), pay["reference"])
         value = pay[last_key]
@@ -278,10 +279,11 @@ def _payments_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
     for offset, pay in enumerate(received.iter_rows(named=True)):
         r = first + offset
         source_row = pay["_row"]
-        sheet.cell(r, 1, source_row)
+        sheet.cell(r, 1, source_row).alignment = CENTRED
         put_date(sheet.cell(r, 2), pay["date"])
         put_euros(sheet.cell(r, 3), pay["montant_cents"])
         put_text(sheet.cell(r, 4), pay["code_insee"])
+        sheet.cell(r, 4).alignment = CENTRED
         put_text(sheet.cell(r, 5), pay["numero_titre"])
         parts = shares.get(source_row, [])
         put_text(sheet.cell(r, 6), pay["reference"])
