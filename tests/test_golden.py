@@ -176,3 +176,23 @@ def test_the_credit_bordereau_asks_no_due_date_and_words_its_imputation(workflow
     assert "imputation : compte " in sheet["A3"].value
     titres = load_workbook(workflow.out / "bordereaux" / "bordereau_2024_T002.xlsx").active
     assert titres.cell(header + 1, 2).value == "titre complémentaire" and titres.cell(header + 1, 5).value
+
+
+def test_simulation_headers_are_tall_enough_for_their_lines(workflow):
+    """« Écart % cible part_eleve=2.5608 » took three lines of a row sized for two: LibreOffice clipped
+    the first, accents and all (« Ecart »)."""
+    with freeze_time(FROZEN_NOW):  # as the workflow ran: dates read under freezegun stay its dates
+        workflow.run("simulate", "2024", "--cible", "180000")
+    (path,) = workflow.out.glob("simulation_2024_cible-*.xlsx")
+    sheet = load_workbook(path)["Comparaison"]
+    headers = [cell for cell in sheet[4] if cell.value]
+    assert any(cell.value.startswith("Écart % cible part_eleve=") for cell in headers)
+    for cell in headers:
+        width = sheet.column_dimensions[cell.column_letter].width
+        words, lines, used = cell.value.split(), 1, 0
+        for word in words:  # greedy word wrap, one character per width unit, less a margin
+            if used and used + 1 + len(word) > width - 2:
+                lines, used = lines + 1, len(word)
+            else:
+                used += (1 if used else 0) + len(word)
+        assert sheet.row_dimensions[4].height >= 14.5 * lines, (cell.value, width, lines)
