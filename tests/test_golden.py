@@ -12,6 +12,7 @@ version and the ledger empreinte (tests/golden.py, VOLATILE). Regenerate: ``pyte
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -151,7 +152,6 @@ def _every_workbook(workflow) -> list[Path]:
 def test_every_font_of_every_workbook_names_its_face(workflow):
     """A font without a name prints in Calibri in Excel but in a wider serif in LibreOffice, where it ran
     past the columns sized for Calibri (a cut motif, a cut signature on the notices). Read from styles.xml."""
-    import re
     import zipfile
 
     books = _every_workbook(workflow)
@@ -182,8 +182,13 @@ def test_simulation_headers_are_tall_enough_for_their_lines(workflow):
     """« Écart % cible part_eleve=2.5608 » took three lines of a row sized for two: LibreOffice clipped
     the first, accents and all (« Ecart »)."""
     with freeze_time(FROZEN_NOW):  # as the workflow ran: dates read under freezegun stay its dates
-        workflow.run("simulate", "2024", "--cible", "180000")
+        output = workflow.run("simulate", "2024", "--cible", "180000")
     (path,) = workflow.out.glob("simulation_2024_cible-*.xlsx")
+    # the solved rate in French, as every other rate is shown (« 2.5608 » read as a foreign number)
+    assert re.search(r"part_eleve = \d+,\d{4} € donne .* au pas suivant \(\d+,\d{4} €\)", output), output
+    tarifs = load_workbook(path)["Tarifs"]
+    solved = next(row[1].value for row in tarifs.iter_rows() if row[0].value == "Tarif résolu pour la cible")
+    assert re.fullmatch(r"part_eleve = \d+,\d{4} €", solved), solved
     sheet = load_workbook(path)["Comparaison"]
     headers = [cell for cell in sheet[4] if cell.value]
     assert any(cell.value.startswith("Écart % cible part_eleve=") for cell in headers)

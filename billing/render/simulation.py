@@ -97,7 +97,7 @@ def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Se
     if solution is not None:
         r = len(rows) + 3
         put_text(params.cell(r, 1), "Tarif résolu pour la cible")
-        put_text(params.cell(r, 2), f"{solution.parameter} = {solution.value_text}")
+        put_text(params.cell(r, 2), f"{solution.parameter} = {solution.value_text.replace('.', ',')} €")  # French
         put_text(params.cell(r + 1, 1), "Cible")
         put_euros(params.cell(r + 1, 2), solution.target_cents)
         put_text(params.cell(r + 2, 1), "Total à ce tarif")
