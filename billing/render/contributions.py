@@ -81,7 +81,10 @@ def _contributions_table(priced) -> Table:
     # doubled every conditional member's row for « conditionnelle » and « indicative (non facturée) »
     data = (text, wrapped, text, text, wrapped, wrapped, count, count, day, day, Column("int"), Column("int"),
             Column("text", align="right")) + (euros,) * len(money)
-    data += tuple(Column("int", INTEGER) if key in ("classes", "population", "strate") else text for key, _ in extra)
+    # the §4b columns centred: right-aligned counts ran into the text beside them (« 1 651 référentiel »,
+    # « 3 second groupe ») under headers that sat at the other edge
+    data += tuple(Column("int", INTEGER, align="center") if key in ("classes", "population", "strate")
+                  else Column("text", align="center") for key, _ in extra)
     total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
         len(money) + (None,) * len(extra)
     first_money = len(fixed) + 1
