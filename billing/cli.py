@@ -173,7 +173,8 @@ class YearType(click.ParamType):
 YEAR = YearType()
 
 
-@click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]},
+             subcommand_metavar="COMMANDE [ARGUMENTS]...")
 @click.option("--inputs", "inputs", type=click.Path(path_type=Path), default=Path("inputs"), show_default=True,
               help="Dossier des données d'entrée.")
 @click.option("--out", "out", type=click.Path(), default=None,  # text kept: "" is refused, not "."
@@ -192,7 +193,7 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
     Lit adhesions, effectifs et tarifs, calcule chaque contribution au centime près,
     écrit les avis des sommes à payer et les tableaux dans reports/ANNEE/.
 
-    Example:
+    Exemple :
 
         ent-bill compute 2024
     """
@@ -204,7 +205,7 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
 
 
 @main.command()
-@click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"))
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"), metavar="[DOSSIER]")
 @click.option("--exemple", type=click.Choice(["mel", "habitants"]), default="mel", show_default=True,
               help="mel : écoles et élèves (Métropole européenne de Lille) ; habitants : tarif par population, "
                    "strates, groupe, seuil de recouvrement, membre fiscalisé.")
@@ -212,7 +213,7 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
 def init(ctx: Context, directory: Path, exemple: str) -> None:
     """Créer un dossier de données d'exemple complet, prêt à calculer.
 
-    Example:
+    Exemple :
 
         ent-bill init mes-donnees && ent-bill --inputs mes-donnees compute 2024
     """
@@ -236,7 +237,7 @@ def validate(ctx: Context, annee: int) -> None:
     paiements.csv compris : ses numéros de titre et ses communes sont comparés au
     registre des titres quand il existe (sinon, seule la forme est vérifiée).
 
-    Example:
+    Exemple :
 
         ent-bill validate 2024
     """
@@ -278,7 +279,7 @@ def compute(ctx: Context, annee: int, pdf: bool) -> None:
     contributions_ANNEE.csv, synthese_ANNEE.xlsx et manifest.json. Peut être relancé
     librement : rien n'est émis ni numéroté.
 
-    Example:
+    Exemple :
 
         ent-bill compute 2024
     """
@@ -301,7 +302,7 @@ def compute(ctx: Context, annee: int, pdf: bool) -> None:
 def explain(ctx: Context, annee: int, commune: str) -> None:
     """Expliquer le calcul d'une commune (nom ou code INSEE), ligne par ligne.
 
-    Example:
+    Exemple :
 
         ent-bill explain 2024 "Lys-lez-Lannoy"
     """
@@ -333,7 +334,7 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
     Écrit reports/ANNEE/simulation_ANNEE_<nom>.xlsx avec le tarif actuel et le tarif
     simulé côte à côte, et affiche les plus grands écarts.
 
-    Example:
+    Exemple :
 
         ent-bill simulate 2024 --set part_eleve=1.35 --set part_fixe=50
 
@@ -365,7 +366,7 @@ def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: boo
     émet les corrections : titre complémentaire, réduction ou annulation citant
     le titre d'origine. Les avis manquants sont réécrits depuis le registre.
 
-    Example:
+    Exemple :
 
         ent-bill issue 2024 --dry-run && ent-bill issue 2024
     """
@@ -395,7 +396,7 @@ def pes(ctx: Context, annee: int, numero: int | None, serie: str | None) -> None
     Ne numérote rien : chaque fichier est réécrit à l'identique, octet pour octet ; une
     différence avec l'empreinte enregistrée à sa première écriture est signalée (code 1).
 
-    Example:
+    Exemple :
 
         ent-bill pes 2024 --bordereau 2 --serie titres
     """
@@ -441,7 +442,7 @@ def verify(ctx: Context, anchors: tuple[str, ...]) -> None:
     que le titre noté sur un bordereau porte toujours son empreinte. Code de sortie 1
     si le registre a été altéré.
 
-    Example:
+    Exemple :
 
         ent-bill verify --empreinte ENT-2024-0071:3f9a…
     """
@@ -467,7 +468,7 @@ def verify(ctx: Context, anchors: tuple[str, ...]) -> None:
 def titres(ctx: Context, annee: int) -> None:
     """Lister les titres émis pour un exercice (numéro, nature, commune, montant).
 
-    Example:
+    Exemple :
 
         ent-bill titres 2024
     """
@@ -500,7 +501,7 @@ def reconcile(ctx: Context, annee: int) -> None:
     Écrit reports/ANNEE/rapprochement_ANNEE.xlsx : par titre émis, réduit, payé, reste
     à recouvrer, trop-perçu et jours de retard ; totaux équilibrés au centime.
 
-    Example:
+    Exemple :
 
         ent-bill reconcile 2024
     """
@@ -529,7 +530,7 @@ def sauvegarde(ctx: Context, dest: Path | None) -> None:
     un dossier ou un nom de fichier. Une sauvegarde existante n'est jamais écrasée.
     Pour restaurer : remplacez le registre par la copie (ent-bill arrêté).
 
-    Example:
+    Exemple :
 
         ent-bill sauvegarde /media/cle/ent-bill-2024.duckdb
     """

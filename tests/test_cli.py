@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +41,10 @@ def test_every_command_has_help_with_an_example():
     for name, command in main.commands.items():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
-        assert "Example:" in result.output, name
+        assert "Exemple :" in result.output, name
+        assert not {"Example", "COMMAND", "ARGS", "DIRECTORY"} & set(re.findall(r"\w+", result.output)), name
+    top = runner.invoke(main, ["--help"]).output  # no English left in the usage line either
+    assert "COMMANDE [ARGUMENTS]..." in top and "Exemple :" in top and "COMMAND " not in top
 
 
 def test_validate_bundled_sample_shows_warnings_and_exits_0(work):
