@@ -312,3 +312,13 @@ def test_an_annulation_keeps_the_siret_the_ledger_recorded_even_without_the_old_
                                         if isinstance(c.value, str)).lower()]
     texts = " ".join(str(c.value) for row in load_workbook(notice).active.iter_rows() for c in row if c.value)
     assert siret in texts.replace(" ", "") and "non communiqué" not in texts
+
+
+@pytest.mark.parametrize("cible, message", [("abc", "« abc » n'est pas un nombre"),
+                                            ("-5", "la cible doit être un montant positif")])
+def test_a_bad_cible_is_a_usage_error_as_a_bad_set_is(work, cible, message):
+    """README: usage mistakes exit 2. « --cible abc » exited 1, as if the data were wrong."""
+    result = run(work, "simulate", "2024", "--cible", cible)
+    assert result.exit_code == 2, result.output
+    assert f"--cible : {message}" in result.output and "Traceback" not in result.output
+    assert not (work / "out").exists() or not list((work / "out").rglob("simulation_*"))
