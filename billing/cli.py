@@ -536,8 +536,10 @@ def sauvegarde(ctx: Context, dest: Path | None) -> None:
     """
     from billing.ledger.backup import backup_ledger
 
+    from billing.core.money import format_count
+
     done = run_guarded(ctx, lambda: backup_ledger(ctx.ledger_path(), dest))
-    say(ctx, f"Sauvegarde écrite : {done.path} ({done.titres} titre(s), {done.size} octets, "
+    say(ctx, f"Sauvegarde écrite : {done.path} ({done.titres} titre(s), {format_count(done.size)} octets, "
              "chaîne d'empreintes vérifiée).")
     emit_json(ctx, {"ok": True, "fichier": str(done.path), "titres": done.titres, "octets": done.size})
 

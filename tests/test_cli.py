@@ -322,3 +322,13 @@ def test_a_bad_cible_is_a_usage_error_as_a_bad_set_is(work, cible, message):
     assert result.exit_code == 2, result.output
     assert f"--cible : {message}" in result.output and "Traceback" not in result.output
     assert not (work / "out").exists() or not list((work / "out").rglob("simulation_*"))
+
+
+def test_sauvegarde_groups_the_digits_of_its_size(work):
+    """« 6041600 octets » is hard to read; every other count is printed « 6 041 600 »."""
+    assert run(work, "--quiet", "issue", "2024").exit_code == 0
+    result = run(work, "sauvegarde", str(work / "copie.duckdb"))
+    assert result.exit_code == 0, result.output
+    size = (work / "copie.duckdb").stat().st_size
+    grouped = f"{size:,}".replace(",", " ")
+    assert re.sub(r"[\u202f\u00a0]", " ", result.output).count(f"{grouped} octets") == 1, result.output
