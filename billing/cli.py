@@ -19,7 +19,7 @@ from billing.cli_text import install as _french_click
 _french_click()  # before any decorator builds a help text
 
 EXIT_DATA = 1
-GLOBAL_FLAGS = ("--quiet", "--json", "--verbose")
+GLOBAL_FLAGS = ("--quiet", "-q", "--json", "--verbose", "-v")
 GLOBAL_VALUES = ("--inputs", "--out", "--ledger")
 
 
@@ -181,8 +181,8 @@ YEAR = YearType()
               help="Dossier où écrire (par défaut reports/ANNEE/ à côté du dossier des données).")
 @click.option("--ledger", "ledger", type=click.Path(path_type=Path), default=None,
               help="Registre des titres (par défaut ent-bill.duckdb à côté du dossier des données).")
-@click.option("--quiet", is_flag=True, help="Taire la progression et les avertissements (jamais le résultat demandé).")
-@click.option("--verbose", is_flag=True, help="Détailler chaque avertissement au lieu de les regrouper.")
+@click.option("--quiet", "-q", is_flag=True, help="Taire la progression et les avertissements (jamais le résultat demandé).")
+@click.option("--verbose", "-v", is_flag=True, help="Détailler chaque avertissement au lieu de les regrouper.")
 @click.option("--json", "as_json", is_flag=True, help="Afficher un objet JSON sur la sortie standard.")
 @click.version_option(__version__, prog_name="ent-bill", message="%(prog)s %(version)s")
 @click.pass_context

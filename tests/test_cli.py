@@ -332,3 +332,13 @@ def test_sauvegarde_groups_the_digits_of_its_size(work):
     size = (work / "copie.duckdb").stat().st_size
     grouped = f"{size:,}".replace(",", " ")
     assert re.sub(r"[\u202f\u00a0]", " ", result.output).count(f"{grouped} octets") == 1, result.output
+
+
+def test_quiet_and_verbose_have_the_short_forms_a_new_user_types(work):
+    """« ent-bill -q compute 2024 » was refused (« Option inconnue : '-q' »), before or after the command."""
+    for args in (("-q", "validate", "2024"), ("validate", "2024", "-q")):
+        result = run(work, *args)
+        assert result.exit_code == 0, result.output
+        assert "Avertissements" not in result.output
+    verbose = run(work, "validate", "2024", "-v")
+    assert verbose.exit_code == 0 and "« Saily-lez-Lannoy »" in verbose.output
