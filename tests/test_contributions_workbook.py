@@ -168,8 +168,11 @@ def test_bordereau_streamed_equals_plain_with_and_without_titres(tmp_path):
     # printed, « 2024 titre », « 15/05/2024 59005 », « 394,29 € 2023-05 du … » read as one value each
     assert {sheet.cell(row, column).alignment.horizontal for row in range(5, last + 1)
             for column in (2, 7, 14)} == {"center"}
-    objet = sheet.cell(5, 11).value
-    assert -(-len(objet) // (sheet.column_dimensions["K"].width - 2)) <= 3  # three lines, not four
+    # objet and bases in three lines, not four (the row is sized on them), but for a longer calculation
+    # (a plancher adds a line)
+    lines = [max(-(-len(sheet.cell(row, column).value) // (sheet.column_dimensions[letter].width - 2))
+                 for column, letter in ((11, "K"), (12, "L"))) for row in range(5, last + 1)]
+    assert lines[0] == 3 and sum(n <= 3 for n in lines) >= 0.95 * len(lines), lines
 
 
 def test_big_tables_print_landscape_as_wide_as_the_page(tmp_path):

@@ -95,7 +95,7 @@ def write_titres_excel_csv(path: Path, *, titres, sirets, debtors) -> Path:
     return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 
 
-WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 36, 48, 15, 20)  # the objet in three lines, not four
+WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 36, 56, 15, 20)  # objet and bases in three lines, not four
 
 
 def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
