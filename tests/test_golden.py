@@ -174,6 +174,10 @@ def test_the_credit_bordereau_asks_no_due_date_and_words_its_imputation(workflow
     natures = {sheet.cell(row, 2).value: sheet.cell(row, 5).value for row in range(header + 1, header + 3)}
     assert natures == {"réduction": None, "annulation": None}
     assert "imputation : compte " in sheet["A3"].value
+    recap = load_workbook(workflow.out / "bordereau_2024.xlsx").active  # the yearly recap alike
+    dues = {recap.cell(row, 3).value: recap.cell(row, 6).value for row in range(5, recap.max_row + 1)
+            if recap.cell(row, 3).value in ("réduction", "annulation", "titre complémentaire")}
+    assert dues["réduction"] is None and dues["annulation"] is None and dues["titre complémentaire"]
     titres = load_workbook(workflow.out / "bordereaux" / "bordereau_2024_T002.xlsx").active
     assert titres.cell(header + 1, 2).value == "titre complémentaire" and titres.cell(header + 1, 5).value
 

@@ -16,7 +16,7 @@ from typing import Sequence
 from openpyxl import Workbook
 
 from billing.core.money import cents_to_str, format_count, format_euros, format_rate
-from billing.core.natures import nature_label
+from billing.core.natures import CREDITS, nature_label
 from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, save_with_tables
 
@@ -114,7 +114,9 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
         net = 0
         for t, row in zip(ordered, rows_of(ordered, sirets, debtors)):
             net += t.signed_cents
-            yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, t.date_echeance,
+            # a réduction or an annulation asks for no payment: no due date here (the CSV keeps the ledger's)
+            due = None if t.nature in CREDITS else t.date_echeance
+            yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, due,
                       *(value or None for value in row[6:12]), t.signed_cents, row[13] or None)
         yield None, None
         yield 1, (None,) * 11 + ("Net émis sur l'exercice", Formula(f"SUM(M{first}:M{max(last, first)})", net))
