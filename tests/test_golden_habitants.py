@@ -53,3 +53,6 @@ def test_the_tariff_columns_print_apart_from_each_other(habitants):
     cells = [sheet.cell(row, column) for row in range(2, 10) for column in columns
              if sheet.cell(row, column).value is not None]
     assert len(cells) > 20 and {cell.alignment.horizontal for cell in cells} == {"center"}
+    seuil = [sheet.cell(row, headers["Seuil de recouvrement"]) for row in range(2, 10)]
+    wide = [cell for cell in seuil if cell.value and len(cell.value) > 16]
+    assert wide and all(cell.alignment.horizontal != "center" for cell in wide)  # its start would be cut

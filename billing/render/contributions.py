@@ -83,8 +83,9 @@ def _contributions_table(priced) -> Table:
             Column("text", align="right")) + (euros,) * len(money)
     # the §4b columns centred: right-aligned counts ran into the text beside them (« 1 651 référentiel »,
     # « 3 second groupe ») under headers that sat at the other edge
+    # (the seuil's « sous le seuil (15,00 €) », wider than its column, stays left: centred, it lost its start)
     data += tuple(Column("int", INTEGER, align="center") if key in ("classes", "population", "strate")
-                  else Column("text", align="center") for key, _ in extra)
+                  else text if key == "sous_seuil" else Column("text", align="center") for key, _ in extra)
     total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
         len(money) + (None,) * len(extra)
     first_money = len(fixed) + 1
