@@ -19,7 +19,7 @@ from billing.cli_text import install as _french_click
 _french_click()  # before any decorator builds a help text
 
 EXIT_DATA = 1
-GLOBAL_FLAGS = ("--quiet", "--json", "--verbose")
+GLOBAL_FLAGS = ("--quiet", "-q", "--json", "--verbose", "-v")
 GLOBAL_VALUES = ("--inputs", "--out", "--ledger")
 
 
@@ -180,15 +180,16 @@ def _path_not_empty(click_ctx: click.Context, param: click.Parameter, value: str
     return None if value is None else Path(value)
 
 
-@click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GlobalOptionsFirst, context_settings={"help_option_names": ["-h", "--help"]},
+             subcommand_metavar="COMMANDE [ARGUMENTS]...")
 @click.option("--inputs", "inputs", type=click.Path(), default="inputs", show_default=True,
               callback=_path_not_empty, help="Dossier des données d'entrée.")
 @click.option("--out", "out", type=click.Path(), default=None,  # text kept: "" is refused, not "."
               help="Dossier où écrire (par défaut reports/ANNEE/ à côté du dossier des données).")
 @click.option("--ledger", "ledger", type=click.Path(), default=None, callback=_path_not_empty,
               help="Registre des titres (par défaut ent-bill.duckdb à côté du dossier des données).")
-@click.option("--quiet", is_flag=True, help="Taire la progression et les avertissements (jamais le résultat demandé).")
-@click.option("--verbose", is_flag=True, help="Détailler chaque avertissement au lieu de les regrouper.")
+@click.option("--quiet", "-q", is_flag=True, help="Taire la progression et les avertissements (jamais le résultat demandé).")
+@click.option("--verbose", "-v", is_flag=True, help="Détailler chaque avertissement au lieu de les regrouper.")
 @click.option("--json", "as_json", is_flag=True, help="Afficher un objet JSON sur la sortie standard.")
 @click.version_option(__version__, prog_name="ent-bill", message="%(prog)s %(version)s")
 @click.pass_context
@@ -199,7 +200,7 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
     Lit adhesions, effectifs et tarifs, calcule chaque contribution au centime près,
     écrit les avis des sommes à payer et les tableaux dans reports/ANNEE/.
 
-    Example:
+    Exemple :
 
         ent-bill compute 2024
     """
@@ -211,7 +212,7 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
 
 
 @main.command()
-@click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"))
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"), metavar="[DOSSIER]")
 @click.option("--exemple", type=click.Choice(["mel", "habitants"]), default="mel", show_default=True,
               help="mel : écoles et élèves (Métropole européenne de Lille) ; habitants : tarif par population, "
                    "strates, groupe, seuil de recouvrement, membre fiscalisé.")
@@ -219,7 +220,7 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
 def init(ctx: Context, directory: Path, exemple: str) -> None:
     """Créer un dossier de données d'exemple complet, prêt à calculer.
 
-    Example:
+    Exemple :
 
         ent-bill init mes-donnees && ent-bill --inputs mes-donnees compute 2024
     """
@@ -243,7 +244,7 @@ def validate(ctx: Context, annee: int) -> None:
     paiements.csv compris : ses numéros de titre et ses communes sont comparés au
     registre des titres quand il existe (sinon, seule la forme est vérifiée).
 
-    Example:
+    Exemple :
 
         ent-bill validate 2024
     """
@@ -285,7 +286,7 @@ def compute(ctx: Context, annee: int, pdf: bool) -> None:
     contributions_ANNEE.csv, synthese_ANNEE.xlsx et manifest.json. Peut être relancé
     librement : rien n'est émis ni numéroté.
 
-    Example:
+    Exemple :
 
         ent-bill compute 2024
     """
@@ -308,7 +309,7 @@ def compute(ctx: Context, annee: int, pdf: bool) -> None:
 def explain(ctx: Context, annee: int, commune: str) -> None:
     """Expliquer le calcul d'une commune (nom ou code INSEE), ligne par ligne.
 
-    Example:
+    Exemple :
 
         ent-bill explain 2024 "Lys-lez-Lannoy"
     """
@@ -340,7 +341,7 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
     Écrit reports/ANNEE/simulation_ANNEE_<nom>.xlsx avec le tarif actuel et le tarif
     simulé côte à côte, et affiche les plus grands écarts.
 
-    Example:
+    Exemple :
 
         ent-bill simulate 2024 --set part_eleve=1.35 --set part_fixe=50
 
@@ -372,7 +373,7 @@ def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: boo
     émet les corrections : titre complémentaire, réduction ou annulation citant
     le titre d'origine. Les avis manquants sont réécrits depuis le registre.
 
-    Example:
+    Exemple :
 
         ent-bill issue 2024 --dry-run && ent-bill issue 2024
     """
@@ -402,7 +403,7 @@ def pes(ctx: Context, annee: int, numero: int | None, serie: str | None) -> None
     Ne numérote rien : chaque fichier est réécrit à l'identique, octet pour octet ; une
     différence avec l'empreinte enregistrée à sa première écriture est signalée (code 1).
 
-    Example:
+    Exemple :
 
         ent-bill pes 2024 --bordereau 2 --serie titres
     """
@@ -448,7 +449,7 @@ def verify(ctx: Context, anchors: tuple[str, ...]) -> None:
     que le titre noté sur un bordereau porte toujours son empreinte. Code de sortie 1
     si le registre a été altéré.
 
-    Example:
+    Exemple :
 
         ent-bill verify --empreinte ENT-2024-0071:3f9a…
     """
@@ -474,7 +475,7 @@ def verify(ctx: Context, anchors: tuple[str, ...]) -> None:
 def titres(ctx: Context, annee: int) -> None:
     """Lister les titres émis pour un exercice (numéro, nature, commune, montant).
 
-    Example:
+    Exemple :
 
         ent-bill titres 2024
     """
@@ -507,7 +508,7 @@ def reconcile(ctx: Context, annee: int) -> None:
     Écrit reports/ANNEE/rapprochement_ANNEE.xlsx : par titre émis, réduit, payé, reste
     à recouvrer, trop-perçu et jours de retard ; totaux équilibrés au centime.
 
-    Example:
+    Exemple :
 
         ent-bill reconcile 2024
     """
@@ -536,14 +537,16 @@ def sauvegarde(ctx: Context, dest: Path | None) -> None:
     un dossier ou un nom de fichier. Une sauvegarde existante n'est jamais écrasée.
     Pour restaurer : remplacez le registre par la copie (ent-bill arrêté).
 
-    Example:
+    Exemple :
 
         ent-bill sauvegarde /media/cle/ent-bill-2024.duckdb
     """
     from billing.ledger.backup import backup_ledger
 
+    from billing.core.money import format_count
+
     done = run_guarded(ctx, lambda: backup_ledger(ctx.ledger_path(), dest))
-    say(ctx, f"Sauvegarde écrite : {done.path} ({done.titres} titre(s), {done.size} octets, "
+    say(ctx, f"Sauvegarde écrite : {done.path} ({done.titres} titre(s), {format_count(done.size)} octets, "
              "chaîne d'empreintes vérifiée).")
     emit_json(ctx, {"ok": True, "fichier": str(done.path), "titres": done.titres, "octets": done.size})
 

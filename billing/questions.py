@@ -120,8 +120,8 @@ class SimulationResult:
                          f"(écart {'+' if delta >= 0 else ''}{format_euros(delta)})")
         if self.solution is not None:
             s = self.solution
-            lines.append(f"  Cible {format_euros(s.target_cents)} : {s.parameter} = {s.value_text} € donne "
-                         f"{format_euros(s.total_cents)} ; au pas suivant ({s.next_value_text} €) : "
+            lines.append(f"  Cible {format_euros(s.target_cents)} : {s.parameter} = {_comma(s.value_text)} € donne "
+                         f"{format_euros(s.total_cents)} ; au pas suivant ({_comma(s.next_value_text)} €) : "
                          f"{format_euros(s.next_total_cents or 0)}")
         billed = self.current.contributions.filter(pl.col("situation") == "facturee")["code_insee"]
         comparison = comparison_frame(self.current, [self.scenarios[0]]).filter(
@@ -198,3 +198,8 @@ def _scenarios(data, settings: list[str], scenario_file: Path | None, cible: str
         scenarios.insert(0, simulate(data.billing_base, solved, annee=annee,
                                      name=f"cible {solution.parameter}={solution.value_text}"))
     return scenarios, solution
+
+
+def _comma(decimal_text: str) -> str:
+    """« 2.5608 » as a French reader writes a rate: « 2,5608 » (the JSON keeps the dot)."""
+    return decimal_text.replace(".", ",")

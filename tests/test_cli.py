@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +41,10 @@ def test_every_command_has_help_with_an_example():
     for name, command in main.commands.items():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
-        assert "Example:" in result.output, name
+        assert "Exemple :" in result.output, name
+        assert not {"Example", "COMMAND", "ARGS", "DIRECTORY"} & set(re.findall(r"\w+", result.output)), name
+    top = runner.invoke(main, ["--help"]).output  # no English left in the usage line either
+    assert "COMMANDE [ARGUMENTS]..." in top and "Exemple :" in top and "COMMAND " not in top
 
 
 def test_validate_bundled_sample_shows_warnings_and_exits_0(work):
@@ -308,3 +312,33 @@ def test_an_annulation_keeps_the_siret_the_ledger_recorded_even_without_the_old_
                                         if isinstance(c.value, str)).lower()]
     texts = " ".join(str(c.value) for row in load_workbook(notice).active.iter_rows() for c in row if c.value)
     assert siret in texts.replace(" ", "") and "non communiqué" not in texts
+
+
+@pytest.mark.parametrize("cible, message", [("abc", "« abc » n'est pas un nombre"),
+                                            ("-5", "la cible doit être un montant positif")])
+def test_a_bad_cible_is_a_usage_error_as_a_bad_set_is(work, cible, message):
+    """README: usage mistakes exit 2. « --cible abc » exited 1, as if the data were wrong."""
+    result = run(work, "simulate", "2024", "--cible", cible)
+    assert result.exit_code == 2, result.output
+    assert f"--cible : {message}" in result.output and "Traceback" not in result.output
+    assert not (work / "out").exists() or not list((work / "out").rglob("simulation_*"))
+
+
+def test_sauvegarde_groups_the_digits_of_its_size(work):
+    """« 6041600 octets » is hard to read; every other count is printed « 6 041 600 »."""
+    assert run(work, "--quiet", "issue", "2024").exit_code == 0
+    result = run(work, "sauvegarde", str(work / "copie.duckdb"))
+    assert result.exit_code == 0, result.output
+    size = (work / "copie.duckdb").stat().st_size
+    grouped = f"{size:,}".replace(",", " ")
+    assert re.sub(r"[\u202f\u00a0]", " ", result.output).count(f"{grouped} octets") == 1, result.output
+
+
+def test_quiet_and_verbose_have_the_short_forms_a_new_user_types(work):
+    """« ent-bill -q compute 2024 » was refused (« Option inconnue : '-q' »), before or after the command."""
+    for args in (("-q", "validate", "2024"), ("validate", "2024", "-q")):
+        result = run(work, *args)
+        assert result.exit_code == 0, result.output
+        assert "Avertissements" not in result.output
+    verbose = run(work, "validate", "2024", "-v")
+    assert verbose.exit_code == 0 and "« Saily-lez-Lannoy »" in verbose.output

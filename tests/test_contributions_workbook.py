@@ -42,7 +42,8 @@ def _cells(path: Path) -> dict:
             for cell in row:
                 if cell.value is not None or cell.has_style:
                     seen[sheet.title, cell.coordinate] = (cell.value, type(cell.value).__name__, cell.data_type,
-                                                          cell.number_format, cell.font.b, cell.fill.fgColor.rgb)
+                                                          cell.number_format, cell.font.b, cell.fill.fgColor.rgb,
+                                                          cell.alignment.horizontal)
     return seen
 
 
@@ -164,6 +165,14 @@ def test_bordereau_streamed_equals_plain_with_and_without_titres(tmp_path):
     total = sheet.cell(last + 2, 13).value
     assert round(total * 100) == sum(t.montant_cents for t in titres) == 10_619_640
     assert sheet.cell(last + 5, 1).value == f"{titres[-1].numero}:{titres[-1].hash}"
+    # printed, « 2024 titre », « 15/05/2024 59005 », « 394,29 € 2023-05 du … » read as one value each
+    assert {sheet.cell(row, column).alignment.horizontal for row in range(5, last + 1)
+            for column in (2, 7, 14)} == {"center"}
+    # objet and bases in three lines, not four (the row is sized on them), but for a longer calculation
+    # (a plancher adds a line)
+    lines = [max(-(-len(sheet.cell(row, column).value) // (sheet.column_dimensions[letter].width - 2))
+                 for column, letter in ((11, "K"), (12, "L"))) for row in range(5, last + 1)]
+    assert lines[0] == 3 and sum(n <= 3 for n in lines) >= 0.95 * len(lines), lines
 
 
 def test_big_tables_print_landscape_as_wide_as_the_page(tmp_path):
@@ -176,3 +185,38 @@ def test_big_tables_print_landscape_as_wide_as_the_page(tmp_path):
         assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == 0
         assert sheet.sheet_properties.pageSetUpPr.fitToPage
         assert sheet.print_title_rows == "$1:$1"
+
+
+def test_printed_columns_read_apart_and_fixed_labels_keep_rows_single(tmp_path):
+    """Seen in LibreOffice: « 10 306/366 » (months then a left-aligned prorata), « 1 part_ecole »,
+    « 150,00 € produit », « 14commune »; every conditional member's row twice as tall for
+    « conditionnelle » / « indicative (non facturée) »; sizes « 203111 » without grouping."""
+    data, priced = _priced(ROOT / "inputs")
+    fast, _ = _write_both(tmp_path, data, priced)
+    book = load_workbook(fast)
+    table = book["Contributions"]
+    headers = {cell.value: cell.column_letter for cell in table[1]}
+    widths = {letter: table.column_dimensions[letter].width for letter in headers.values()}
+    rows = list(range(2, table.max_row - 1))
+    assert all(table[f"{headers['Facteur de prorata']}{r}"].alignment.horizontal == "right" for r in rows
+               if table[f"{headers['Facteur de prorata']}{r}"].value)
+    wrapped_columns = ("Commune", "Département", "EPCI")
+    for r in rows:
+        longest = max(len(str(table[f"{headers[h]}{r}"].value or "")) - widths[headers[h]] + 2
+                      for h in wrapped_columns)
+        if longest <= 0:  # nothing wider than its column: the row keeps the default height
+            assert not table.row_dimensions[r].height, (r, table[f"B{r}"].value)
+    for label in ("conditionnelle", "indicative (non facturée)"):
+        column = headers["Statut" if label == "conditionnelle" else "Situation"]
+        assert len(label) <= widths[column], (label, widths[column])
+    lines = book["Lignes"]
+    names = {cell.value: cell.column_letter for cell in lines[1]}
+    prorata = next(row[0].row for row in lines.iter_rows(min_row=2) if row[3].value == "prorata")
+    assert len(lines[f"{names['Libellé']}{prorata}"].value) + 2 <= lines.column_dimensions[names["Libellé"]].width
+    assert not lines.row_dimensions[prorata].height  # « … 306 jours d'adhésion sur 366 » on one line
+    assert {lines[f"{names[h]}2"].alignment.horizontal for h in ("Ordre", "Formule")} == {"center"}
+    anomalies = book["Anomalies"]
+    assert anomalies["C2"].value is not None and anomalies["C2"].alignment.horizontal == "center"
+    params = book["Paramètres"]
+    sizes = [row[2] for row in params.iter_rows() if isinstance(row[2].value, int)]
+    assert sizes and all(cell.number_format == "#,##0" for cell in sizes)

@@ -12,6 +12,7 @@ version and the ledger empreinte (tests/golden.py, VOLATILE). Regenerate: ``pyte
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -142,3 +143,65 @@ def test_a_changed_cell_breaks_the_snapshot(workflow, tmp_path):
     assert changed == {f"{sheet.title}!{name_cell.coordinate}", f"{sheet.title}!{amount_cell.coordinate}"}
     with pytest.raises(AssertionError, match="Nulle-Part"):
         assert_golden("avis_titre", text, update=False)
+
+
+def _every_workbook(workflow) -> list[Path]:
+    return sorted(workflow.out.rglob("*.xlsx"))
+
+
+def test_every_font_of_every_workbook_names_its_face(workflow):
+    """A font without a name prints in Calibri in Excel but in a wider serif in LibreOffice, where it ran
+    past the columns sized for Calibri (a cut motif, a cut signature on the notices). Read from styles.xml."""
+    import zipfile
+
+    books = _every_workbook(workflow)
+    assert {path.name.split("_")[0] for path in books} >= {"ENT-2024-0001", "contributions", "synthese",
+                                                          "bordereau", "rapprochement", "simulation"}
+    for path in books:
+        with zipfile.ZipFile(path) as archive:
+            styles = archive.read("xl/styles.xml").decode("utf-8")
+        fonts = re.findall(r"<font>(.*?)</font>|<font/>", re.search(r"<fonts[^>]*>(.*?)</fonts>", styles, re.S)[1],
+                           re.S)
+        nameless = [font for font in fonts if "<name " not in font]
+        assert fonts and not nameless, f"{path.name}: {nameless[:3]}"
+
+
+def test_the_credit_bordereau_asks_no_due_date_and_words_its_imputation(workflow):
+    """R001 (réductions, annulations): « Échéance 15/05/2024 » beside a credit contradicted its notice's
+    « Aucun paiement à effectuer »; « imputation : Compte 7474 » had a capital inside the sentence."""
+    sheet = load_workbook(workflow.out / "bordereaux" / "bordereau_2024_R001.xlsx").active
+    header = next(row for row in range(1, 12) if sheet.cell(row, 5).value == "Échéance")
+    natures = {sheet.cell(row, 2).value: sheet.cell(row, 5).value for row in range(header + 1, header + 3)}
+    assert natures == {"réduction": None, "annulation": None}
+    assert "imputation : compte " in sheet["A3"].value
+    recap = load_workbook(workflow.out / "bordereau_2024.xlsx").active  # the yearly recap alike
+    dues = {recap.cell(row, 3).value: recap.cell(row, 6).value for row in range(5, recap.max_row + 1)
+            if recap.cell(row, 3).value in ("réduction", "annulation", "titre complémentaire")}
+    assert dues["réduction"] is None and dues["annulation"] is None and dues["titre complémentaire"]
+    titres = load_workbook(workflow.out / "bordereaux" / "bordereau_2024_T002.xlsx").active
+    assert titres.cell(header + 1, 2).value == "titre complémentaire" and titres.cell(header + 1, 5).value
+
+
+def test_simulation_headers_are_tall_enough_for_their_lines(workflow):
+    """« Écart % cible part_eleve=2.5608 » took three lines of a row sized for two: LibreOffice clipped
+    the first, accents and all (« Ecart »)."""
+    with freeze_time(FROZEN_NOW):  # as the workflow ran: dates read under freezegun stay its dates
+        output = workflow.run("simulate", "2024", "--cible", "180000")
+    (path,) = workflow.out.glob("simulation_2024_cible-*.xlsx")
+    # the solved rate in French, as every other rate is shown (« 2.5608 » read as a foreign number)
+    assert re.search(r"part_eleve = \d+,\d{4} € donne .* au pas suivant \(\d+,\d{4} €\)", output), output
+    tarifs = load_workbook(path)["Tarifs"]
+    solved = next(row[1].value for row in tarifs.iter_rows() if row[0].value == "Tarif résolu pour la cible")
+    assert re.fullmatch(r"part_eleve = \d+,\d{4} €", solved), solved
+    sheet = load_workbook(path)["Comparaison"]
+    headers = [cell for cell in sheet[4] if cell.value]
+    assert any(cell.value.startswith("Écart % cible part_eleve=") for cell in headers)
+    for cell in headers:
+        width = sheet.column_dimensions[cell.column_letter].width
+        words, lines, used = cell.value.split(), 1, 0
+        for word in words:  # greedy word wrap, one character per width unit, less a margin
+            if used and used + 1 + len(word) > width - 2:
+                lines, used = lines + 1, len(word)
+            else:
+                used += (1 if used else 0) + len(word)
+        assert sheet.row_dimensions[4].height >= 14.5 * lines, (cell.value, width, lines)

@@ -30,7 +30,8 @@ def habitants(tmp_path_factory) -> dict[str, str]:
     out = root / "out"
     return {"habitants_contributions_2025": snapshot(out / "contributions_2025.xlsx", replace=replace),
             "habitants_avis_projet_halluin": snapshot(out / "avis" / "PROJET_59279_halluin.xlsx", replace=replace),
-            "habitants_synthese_2025": snapshot(out / "synthese_2025.xlsx", replace=replace)}
+            "habitants_synthese_2025": snapshot(out / "synthese_2025.xlsx", replace=replace),
+            "out": str(out)}
 
 
 @pytest.mark.slow
@@ -38,3 +39,20 @@ def habitants(tmp_path_factory) -> dict[str, str]:
                                   "habitants_synthese_2025"])
 def test_habitants_workbook_matches_its_golden_snapshot(habitants, update_golden, name):
     assert_golden(name, habitants[name], update_golden)
+
+
+def test_the_tariff_columns_print_apart_from_each_other(habitants):
+    """Right-aligned counts ran into the text of the next column (« 1 651 référentiel », « 3 second groupe »),
+    far from their left-aligned headers: the §4b columns are centred."""
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(Path(habitants["out"]) / "contributions_2025.xlsx")["Contributions"]
+    headers = {cell.value: cell.column for cell in sheet[1]}
+    columns = [headers[name] for name in ("Classes", "Population", "Source de la population", "Strate",
+                                          "Tarif du groupe", "Mode de contribution")]
+    cells = [sheet.cell(row, column) for row in range(2, 10) for column in columns
+             if sheet.cell(row, column).value is not None]
+    assert len(cells) > 20 and {cell.alignment.horizontal for cell in cells} == {"center"}
+    seuil = [sheet.cell(row, headers["Seuil de recouvrement"]) for row in range(2, 10)]
+    wide = [cell for cell in seuil if cell.value and len(cell.value) > 16]
+    assert wide and all(cell.alignment.horizontal != "center" for cell in wide)  # its start would be cut

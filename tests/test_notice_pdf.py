@@ -200,6 +200,22 @@ def test_a_correction_pdf_shows_its_motif_and_information_lines_without_amounts(
     assert "0,00 €" not in text.replace("\u202f", " ").replace("\xa0", " ")
 
 
+def test_information_lines_of_a_correction_show_no_amount(tmp_path, sample_notices):
+    """The motif, the recalculated bases and the titres already issued are information: the
+    Montant column stays empty on them, as in the workbook; « 0,00 € » there reads as a price."""
+    info = (NoticeLine("Motif de la correction", "retrait au 01/09/2024", None, None, 0, "info"),
+            NoticeLine("Base recalculée — Part par élève", "132 × 1,20 € = 158,40 €", 132, 12_000, 0, "info"),
+            NoticeLine("Déjà titré — titre ENT-2024-0008 du 15/04/2024", "257,84 €", None, None, 0, "info"))
+    summed = NoticeLine("Réduction du titre ENT-2024-0008 du 15/04/2024", "257,84 € − 155,04 € = 102,80 €",
+                        1, 1_028_000, 10_280, "valeur")
+    notice = dataclasses.replace(sample_notices[5], numero="ENT-2024-0072", nature="reduction",
+                                 origine_numero="ENT-2024-0008", origine_date=TODAY,
+                                 lines=info + (summed,), total_cents=10_280)
+    text = pdf_text(write_pdf_notices([notice], tmp_path)[0])
+    assert euros(0) not in text
+    assert text.count(euros(10_280)) >= 2  # the summed line and the total
+
+
 def test_total_of_random_sample_notices(tmp_path, sample_notices):
     rng = random.Random(2024)
     chosen = rng.sample(sample_notices, 12)

@@ -431,6 +431,21 @@ def test_titres_sheet_holds_every_figure_and_the_identity(workbook_path):
         "='Paiements'!C15", "=J13", "='Non rapprochés'!C7", "='Non rapprochés'!C13", "=ROUND(H23-H24-H25-H26,2)"]
 
 
+def test_titres_print_with_their_numbers_apart_and_on_one_line(workbook_path):
+    """In LibreOffice « 2024 59360 » (exercice then code INSEE) and « 335 ENT-… » (days then corrections)
+    read as one value, and the wrapped commune stood higher than the rest of its row."""
+    ws = openpyxl.load_workbook(workbook_path)["Titres"]
+    rows = range(6, 13)
+    assert {ws.cell(r, c).alignment.horizontal for r in rows for c in (3, 13) if ws.cell(r, c).value} == {"center"}
+    assert {ws.cell(r, c).alignment.vertical for r in rows for c in range(1, 16) if ws.cell(r, c).value} == {"top"}
+    book = openpyxl.load_workbook(workbook_path)
+    for title in ("Non rapprochés", "Paiements"):  # « 8 15/07/2024 », « 4 769,59 € 59650 »
+        sheet = book[title]
+        lines = [r for r in range(6, sheet.max_row + 1) if isinstance(sheet.cell(r, 1).value, int)]
+        assert lines, title
+        assert {sheet.cell(r, c).alignment.horizontal for r in lines for c in (1, 4)} == {"center"}, title
+
+
 def test_other_sheets_list_unmatched_overpaid_reminders_and_payments(workbook_path):
     wb = openpyxl.load_workbook(workbook_path)
     ws = wb["Non rapprochés"]

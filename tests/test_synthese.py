@@ -333,7 +333,9 @@ def test_print_setup_and_headers_clear_of_the_data(summary):
     wb = openpyxl.load_workbook(summary)
     for ws in wb.worksheets:
         assert ws.page_setup.paperSize == 9 and ws.sheet_properties.pageSetUpPr.fitToPage
+        one_page = ws.title in ("Graphiques", "Couverture")  # the cover's last links fell alone on a page 2
         assert ws.page_setup.orientation == ("portrait" if ws.title == "Graphiques" else "landscape")
+        assert ws.page_setup.fitToHeight == (1 if one_page else 0)
         assert ws.oddFooter.center.text == "page &P / &N"
         assert ws.oddHeader.right.text == f"Synthèse budgétaire 2024 — {ws.title}"
         assert ws.oddHeader.left.text == SYNDICAT.nom
@@ -342,6 +344,12 @@ def test_print_setup_and_headers_clear_of_the_data(summary):
         assert ws.print_title_rows == "$4:$4"
         assert ws.row_dimensions[4].height >= 30  # two lines of 11 pt: the titles do not overprint row 5
     assert wb["Par EPCI"]["B4"].value == "EPCI"
+    cover = wb["Couverture"]
+    header = next(r for r in range(1, cover.max_row + 1) if cover.cell(r, 2).value == "Taille (octets)")
+    sizes = [cover.cell(r, 2) for r in range(header + 1, header + 1 + len(HASHES))]
+    assert all(isinstance(c.value, int) for c in sizes)
+    # right-aligned, a size ran into the empreinte in the next column (« 8 243 218fee… »)
+    assert {c.alignment.horizontal for c in sizes} == {"center"}
 
 
 def test_many_groups_end_with_an_others_bar_that_adds_up(tmp_path):

@@ -15,6 +15,7 @@ from typing import Sequence
 import polars as pl
 
 from billing.core.errors import UserError
+from billing.core.problems import BillingError
 from billing.core.model import Tariff
 from billing.core.money import (
     MoneyError, decimal_to_cents, format_euros, parse_decimal_text, rate_units_to_decimal,
@@ -99,8 +100,8 @@ def parse_target(text: str) -> int:
         if value >= MAX_TARGET_EUROS:  # « 1e400 »: no tariff answers it, and its 400 digits say nothing
             raise MoneyError(f"« {text} » : cible invraisemblable (moins de 1 000 000 000 € attendu)")
         return decimal_to_cents(value)
-    except MoneyError as exc:
-        raise UserError(f"--cible : {exc}") from None
+    except MoneyError as exc:  # located on --cible: a usage error (exit 2), as a bad --set is
+        raise BillingError.single(str(exc), file="--cible") from None
 
 
 def solve_rate(billing_base: pl.DataFrame, tariff: Tariff, target_cents: int, *, annee: int,

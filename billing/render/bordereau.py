@@ -16,7 +16,7 @@ from typing import Sequence
 from openpyxl import Workbook
 
 from billing.core.money import cents_to_str, format_count, format_euros, format_rate
-from billing.core.natures import nature_label
+from billing.core.natures import CREDITS, nature_label
 from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
 from billing.render.sheetxml import Column, Formula, Table, add_table, save_with_tables
 
@@ -107,7 +107,7 @@ def write_titres_excel_csv(path: Path, *, titres, sirets, debtors) -> Path:
     return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 
 
-WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 28, 48, 15, 20)
+WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 36, 56, 15, 20)  # objet and bases in three lines, not four
 
 
 def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
@@ -115,8 +115,10 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
     first = 5
     last = first + len(ordered) - 1
     text, wrapped, day = Column("text"), Column("text", wrap=True), Column("date", DATE)
-    data = (text, Column("int"), wrapped, text, day, day, text, wrapped, text, wrapped, wrapped, wrapped,
-            Column("euros", EUROS), wrapped)
+    # exercice, code INSEE and délibération centred: beside a right-aligned number or date they read on from
+    # it (« 2024 titre », « 15/05/2024 59005 », « 394,29 € 2023-05 du … »)
+    data = (text, Column("int", align="center"), wrapped, text, day, day, Column("text", align="center"), wrapped,
+            text, wrapped, wrapped, wrapped, Column("euros", EUROS), Column("text", wrap=True, align="center"))
     total = (None,) * 11 + (Column("text", bold=True), Column("formula", EUROS, bold=True))
     heading, plain = (Column("text", bold=True),), (Column("text"),)
 
@@ -124,7 +126,9 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
         net = 0
         for t, row in zip(ordered, rows_of(ordered, sirets, debtors)):
             net += t.signed_cents
-            yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, t.date_echeance,
+            # a réduction or an annulation asks for no payment: no due date here (the CSV keeps the ledger's)
+            due = None if t.nature in CREDITS else t.date_echeance
+            yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, due,
                       *(value or None for value in row[6:12]), t.signed_cents, row[13] or None)
         yield None, None
         yield 1, (None,) * 11 + ("Net émis sur l'exercice", Formula(f"SUM(M{first}:M{max(last, first)})", net))

@@ -17,17 +17,18 @@ from datetime import date
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.styles import Alignment, Border, Side
 from openpyxl.worksheet.page import PageMargins
 
 from billing.core.money import cents_to_decimal, format_count, format_euros
-from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, put_date, put_euros, \
-    put_text, save_workbook
+from billing.render.files import BOLD, DATE, EUROS, HEADER_FILL, TITLE, TOTAL_BORDER, font, put_date, \
+    put_euros, put_text, save_workbook
 
 FOLDER = "bordereaux"
 LETTERS = {"titres": "T", "reductions": "R"}
 KINDS = {"titres": "titres de recettes et titres complémentaires",
          "reductions": "réductions et annulations de titres"}
+CREDIT_LABELS = ("réduction", "annulation")
 HEADERS = ("N° du titre", "Nature", "Titre d'origine", "Débiteur", "Échéance", "Montant")
 WIDTHS = (15, 14, 15, 40, 11, 15)
 WRAP = Alignment(wrap_text=True, vertical="top")
@@ -106,8 +107,8 @@ def _head(sheet, item: RunBordereau, last_col: int) -> None:
     sheet.cell(1, 1).font = BOLD
     put_text(sheet.cell(2, 1), _title(item))
     sheet.cell(2, 1).font = TITLE
-    put_text(sheet.cell(3, 1), f"Date du bordereau : {item.date_bordereau:%d/%m/%Y} · imputation : "
-                               f"{item.imputation}")
+    imputation = item.imputation[:1].lower() + item.imputation[1:]  # « Compte 7474 » inside the sentence
+    put_text(sheet.cell(3, 1), f"Date du bordereau : {item.date_bordereau:%d/%m/%Y} · imputation : {imputation}")
     put_text(sheet.cell(4, 1), f"Objet : {item.objet}")
     for row in (2, 4):
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=last_col)
@@ -120,7 +121,9 @@ def _line(sheet, row: int, line: RunLine, prototype: list | None) -> None:
     """One pièce. The first line is styled cell by cell; the others copy its cells' styles (a national
     bordereau has 35 000 lines: styling each cell through openpyxl took 15 s, copying takes well under 1)."""
     who = f"{line.debiteur}\nINSEE {line.code_insee}" + (f" · SIRET {line.siret}" if line.siret else "")
-    values = (line.numero, line.nature, line.origine or "", who, line.echeance, line.montant_cents)
+    # a réduction or an annulation asks for no payment: no due date (its notice shows none either)
+    echeance = None if line.nature in CREDIT_LABELS else line.echeance
+    values = (line.numero, line.nature, line.origine or "", who, echeance, line.montant_cents)
     if prototype is not None:
         for column, (value, model) in enumerate(zip(values, prototype), start=1):
             cell = sheet.cell(row, column)
@@ -135,7 +138,7 @@ def _line(sheet, row: int, line: RunLine, prototype: list | None) -> None:
         return
     for column, value in enumerate(values[:4], start=1):
         put_text(sheet.cell(row, column), value)
-    put_date(sheet.cell(row, 5), line.echeance)
+    put_date(sheet.cell(row, 5), echeance)
     put_euros(sheet.cell(row, 6), line.montant_cents)
     for column in range(1, 7):
         sheet.cell(row, column).alignment = WRAP
@@ -175,7 +178,7 @@ def _foot(sheet, item: RunBordereau, row: int, last_col: int) -> None:
     for blank in (row + 7, row + 8, row + 9):  # room for the signature
         sheet.row_dimensions[blank].height = 22
     if item.empreinte:
-        sheet.cell(row + 10, 1).font = Font(size=8)
+        sheet.cell(row + 10, 1).font = font(size=8)
         sheet.row_dimensions[row + 10].height = 24
 
 

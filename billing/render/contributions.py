@@ -76,9 +76,16 @@ def _contributions_table(priced) -> Table:
     money = [header for _, header in kinds] + ["Montant annuel", "Montant dû", "Montant indicatif"]
     text, count, day, euros = Column("text"), Column("int", INTEGER), Column("date", DATE), Column("euros", EUROS)
     wrapped = Column("text", wrap=True)
-    data = (text, wrapped, wrapped, wrapped, wrapped, wrapped, count, count, day, day, Column("int"), Column("int"),
-            text) + (euros,) * len(money)
-    data += tuple(Column("int", INTEGER) if key in ("classes", "population", "strate") else text for key, _ in extra)
+    # the prorata « 306/366 » right-aligned: left-aligned, it read on from the months (« 10 306/366 »)
+    # statut and situation are fixed labels sized to fit one line: wrapped, the row-height estimate
+    # doubled every conditional member's row for « conditionnelle » and « indicative (non facturée) »
+    data = (text, wrapped, text, text, wrapped, wrapped, count, count, day, day, Column("int"), Column("int"),
+            Column("text", align="right")) + (euros,) * len(money)
+    # the §4b columns centred: right-aligned counts ran into the text beside them (« 1 651 référentiel »,
+    # « 3 second groupe ») under headers that sat at the other edge
+    # (the seuil's « sous le seuil (15,00 €) », wider than its column, stays left: centred, it lost its start)
+    data += tuple(Column("int", INTEGER, align="center") if key in ("classes", "population", "strate")
+                  else text if key == "sous_seuil" else Column("text", align="center") for key, _ in extra)
     total = (Column("text", bold=True),) + (None,) * (len(fixed) - 1) + (Column("formula", EUROS, bold=True),) * \
         len(money) + (None,) * len(extra)
     first_money = len(fixed) + 1
@@ -111,7 +118,7 @@ def _contributions_table(priced) -> Table:
             tuple(formulas) + (None,) * len(extra)
 
     return Table("Contributions", tuple(fixed + money + [header for _, header in extra]),
-                 (11, 22, 14, 15, 12, 32, 8, 9, 11, 11, 6, 6, 10) + (13,) * len(money) + (16,) * len(extra),
+                 (11, 27, 14, 25, 12, 32, 8, 9, 12, 12, 6, 6, 10) + (13,) * len(money) + (16,) * len(extra),
                  (data, total), rows, "C2",
                  f"A1:{get_column_letter(len(fixed) + len(money) + len(extra))}{last}", header_wrap=True,
                  print_title=f"Contributions {priced.annee} — montants par commune")
@@ -120,8 +127,9 @@ def _contributions_table(priced) -> Table:
 def _lines_table(priced) -> Table:
     names = dict(zip(priced.contributions["code_insee"].to_list(), priced.contributions["commune"].to_list()))
     text, wrapped = Column("text"), Column("text", wrap=True)
-    data = (text, wrapped, Column("int"), text, wrapped, Column("int", INTEGER), Column("rate", RATE),
-            Column("euros", EUROS), text, wrapped)
+    # Ordre and Formule centred: they ran into the number beside them (« 1 part_ecole », « 150,00 € produit »)
+    data = (text, wrapped, Column("int", align="center"), text, wrapped, Column("int", INTEGER), Column("rate", RATE),
+            Column("euros", EUROS), Column("text", align="center"), wrapped)
     fields = ("code_insee", "ordre", "code", "libelle", "quantite", "taux_units", "montant_cents", "formule",
               "detail")
 
@@ -132,19 +140,19 @@ def _lines_table(priced) -> Table:
 
     return Table("Lignes", ("Code INSEE", "Commune", "Ordre", "Code", "Libellé", "Quantité", "Taux", "Montant",
                             "Formule", "Détail"),
-                 (11, 24, 6, 12, 36, 10, 11, 13, 11, 44), (data,), rows, "A2", f"A1:J{priced.lines.height + 1}",
+                 (11, 27, 6, 12, 50, 10, 11, 13, 11, 44), (data,), rows, "A2", f"A1:J{priced.lines.height + 1}",
                  header_wrap=True, print_title=f"Contributions {priced.annee} — lignes de calcul")
 
 
-def _cell(sheet, value, *, bold: bool = False, wrap: bool = False):
-    """A small sheet's cell: text stays text."""
+def _cell(sheet, value, *, bold: bool = False, wrap: bool = False, center: bool = False):
+    """A small sheet's cell: text stays text; ``center`` sets a number apart from the text on its right."""
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         cell.data_type = "s"
     if bold:
         cell.font = BOLD
     if wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="center" if center else None)
     return cell
 
 
@@ -187,7 +195,7 @@ def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str
         if height:
             anomalies.row_dimensions[row].height = height  # before the row is written (write-only sheet)
         anomalies.append([_cell(anomalies, problem.severity, wrap=True), _cell(anomalies, problem.file, wrap=True),
-                          _cell(anomalies, problem.row, wrap=True),
+                          _cell(anomalies, problem.row, wrap=True, center=True),
                           _cell(anomalies, problem.column, wrap=True), _cell(anomalies, problem.value, wrap=True),
                           _cell(anomalies, problem.message, wrap=True),
                           _cell(anomalies, problem.suggestion, wrap=True)])
@@ -212,7 +220,9 @@ def _write_small_sheets(workbook, *, tariff_description: Sequence[tuple[str, str
     params.append([])
     params.append(header_cells(params, ["Fichier d'entrée", "Empreinte SHA-256", "Taille (octets)"]))
     for item in input_hashes:
-        params.append([_cell(params, item.name), _cell(params, item.sha256), item.size])
+        size = WriteOnlyCell(params, value=item.size)
+        size.number_format = INTEGER  # « 203 114 » octets, as every count of the workbook
+        params.append([_cell(params, item.name), _cell(params, item.sha256), size])
     params.append([])
     params.append([_cell(params, "Version d'ent-bill"), _cell(params, version)])
     params.append([_cell(params, "Produit le"), _cell(params, generated_at.strftime("%d/%m/%Y %H:%M"))])

@@ -20,8 +20,17 @@ EUROS = '#,##0.00 "€";-#,##0.00 "€"'
 RATE = '#,##0.00## "€"'
 INTEGER = "#,##0"
 DATE = "DD/MM/YYYY"
-TITLE = Font(bold=True, size=14)
-BOLD = Font(bold=True)
+FONT_NAME = "Calibri"  # the workbook's default font, named in every style
+
+
+def font(**options) -> Font:
+    """A cell font that names its face. A font without a name is shown in Calibri by Excel but in a
+    serif fallback by LibreOffice, wider than the columns sized in Calibri: text ran past its cells."""
+    return Font(name=FONT_NAME, **options)
+
+
+TITLE = font(bold=True, size=14)
+BOLD = font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
 TOTAL_BORDER = Border(top=Side(style="thin"), bottom=Side(style="double"))
 

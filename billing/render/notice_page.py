@@ -22,11 +22,12 @@ from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, PatternFill, Side
 from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from billing.core.money import cents_to_decimal
+from billing.render.files import font
 
 EUROS = '#,##0.00 "€"'
 RATE = '#,##0.00## "€"'
@@ -55,38 +56,38 @@ _NAVY = "1F3864"
 def _styles() -> dict[str, dict]:
     wrap_top = Alignment(wrap_text=True, vertical="top")
     return {
-        "issuer": dict(font=Font(bold=True, size=11, color=_NAVY)),
-        "text": dict(font=Font(size=10), alignment=Alignment(vertical="top")),
-        "small": dict(font=Font(size=9), alignment=Alignment(vertical="top")),
-        "label": dict(font=Font(bold=True, size=10), alignment=Alignment(vertical="top")),
-        "label_r": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top")),
-        "value_r": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top")),
-        "date_r": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top"),
+        "issuer": dict(font=font(bold=True, size=11, color=_NAVY)),
+        "text": dict(font=font(size=10), alignment=Alignment(vertical="top")),
+        "small": dict(font=font(size=9), alignment=Alignment(vertical="top")),
+        "label": dict(font=font(bold=True, size=10), alignment=Alignment(vertical="top")),
+        "label_r": dict(font=font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top")),
+        "value_r": dict(font=font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top")),
+        "date_r": dict(font=font(bold=True, size=10), alignment=Alignment(horizontal="right", vertical="top"),
                        number_format=DATE),
-        "wrap": dict(font=Font(size=10), alignment=wrap_top),
-        "wrap_bold": dict(font=Font(bold=True, size=10), alignment=wrap_top),
-        "date_l": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="left", vertical="top",
+        "wrap": dict(font=font(size=10), alignment=wrap_top),
+        "wrap_bold": dict(font=font(bold=True, size=10), alignment=wrap_top),
+        "date_l": dict(font=font(bold=True, size=10), alignment=Alignment(horizontal="left", vertical="top",
                                                                            wrap_text=True), number_format=DATE),
-        "title": dict(font=Font(bold=True, size=16, color=_NAVY), alignment=Alignment(horizontal="center")),
-        "projet": dict(font=Font(bold=True, size=13, color="C00000"), alignment=Alignment(horizontal="center")),
-        "origine": dict(font=Font(bold=True, size=11), alignment=Alignment(horizontal="center")),
-        "section": dict(font=Font(bold=True, size=10, color="FFFFFF"), fill=PatternFill("solid", fgColor=_NAVY)),
-        "th": dict(font=Font(bold=True, size=10), fill=PatternFill("solid", fgColor="DDE5F0"), border=_BOX,
+        "title": dict(font=font(bold=True, size=16, color=_NAVY), alignment=Alignment(horizontal="center")),
+        "projet": dict(font=font(bold=True, size=13, color="C00000"), alignment=Alignment(horizontal="center")),
+        "origine": dict(font=font(bold=True, size=11), alignment=Alignment(horizontal="center")),
+        "section": dict(font=font(bold=True, size=10, color="FFFFFF"), fill=PatternFill("solid", fgColor=_NAVY)),
+        "th": dict(font=font(bold=True, size=10), fill=PatternFill("solid", fgColor="DDE5F0"), border=_BOX,
                    alignment=Alignment(horizontal="center", vertical="center", wrap_text=True)),
-        "td": dict(font=Font(size=10), border=_BOX, alignment=wrap_top),
-        "td_qty": dict(font=Font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=QUANTITY),
-        "td_rate": dict(font=Font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=RATE),
-        "td_eur": dict(font=Font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=EUROS),
-        "total_label": dict(font=Font(bold=True, size=11), border=_BOX, alignment=Alignment(horizontal="right"),
+        "td": dict(font=font(size=10), border=_BOX, alignment=wrap_top),
+        "td_qty": dict(font=font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=QUANTITY),
+        "td_rate": dict(font=font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=RATE),
+        "td_eur": dict(font=font(size=10), border=_BOX, alignment=Alignment(vertical="top"), number_format=EUROS),
+        "total_label": dict(font=font(bold=True, size=11), border=_BOX, alignment=Alignment(horizontal="right"),
                             fill=PatternFill("solid", fgColor="DDE5F0")),
-        "total": dict(font=Font(bold=True, size=11), border=Border(left=_THIN, right=_THIN, top=_THIN,
+        "total": dict(font=font(bold=True, size=11), border=Border(left=_THIN, right=_THIN, top=_THIN,
                                                                     bottom=Side(style="double")),
                       number_format=EUROS, fill=PatternFill("solid", fgColor="DDE5F0")),
-        "arrete": dict(font=Font(italic=True, size=10), alignment=Alignment(wrap_text=True, vertical="top")),
-        "signature": dict(font=Font(bold=True, size=10), alignment=Alignment(horizontal="center")),
-        "signature_l": dict(font=Font(size=10), alignment=Alignment(horizontal="center")),
-        "legal": dict(font=Font(size=8.5), alignment=Alignment(wrap_text=True, vertical="top")),
-        "legal_title": dict(font=Font(bold=True, size=9)),
+        "arrete": dict(font=font(italic=True, size=10), alignment=Alignment(wrap_text=True, vertical="top")),
+        "signature": dict(font=font(bold=True, size=10), alignment=Alignment(horizontal="center")),
+        "signature_l": dict(font=font(size=10), alignment=Alignment(horizontal="center")),
+        "legal": dict(font=font(size=8.5), alignment=Alignment(wrap_text=True, vertical="top")),
+        "legal_title": dict(font=font(bold=True, size=9)),
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -23,11 +23,12 @@ from billing.core.money import format_euros
 from billing.core.natures import nature_label
 from billing.core.reconcile import Reconciliation, Totals, check_balance
 from billing.render.files import (
-    BOLD, EUROS, TITLE, header_row, TOTAL_BORDER, print_setup, put_date, put_euros, put_text, save_workbook,
+    BOLD, EUROS, TITLE, font, header_row, TOTAL_BORDER, print_setup, put_date, put_euros, put_text, save_workbook,
 )
 from billing.render.sheetxml import wrapped_height
 
 DAYS = "0"
+CENTRED = Alignment(horizontal="center")
 
 TITRES = "Titres"
 UNMATCHED = "Non rapprochés"
@@ -70,7 +71,7 @@ class _Heading:
         put_text(sheet.cell(2, 1), self.issuer)
         sheet["A3"] = (f"Situation au {self.as_of:%d/%m/%Y} — établi le {self.generated_at:%d/%m/%Y à %H:%M} "
                        f"par ent-bill")
-        sheet["A3"].font = Font(italic=True)
+        sheet["A3"].font = font(italic=True)
         return 5
 
 
@@ -105,7 +106,7 @@ def _titre_rows(sheet: Worksheet, titres: pl.DataFrame, first: int) -> None:
         r = first + offset
         put_text(sheet.cell(r, 1), rec_row["numero"])
         put_text(sheet.cell(r, 2), nature_label(rec_row["nature"], capitalized=True))
-        sheet.cell(r, 3, rec_row["exercice"])
+        sheet.cell(r, 3, rec_row["exercice"]).alignment = CENTRED  # « 2024 59005 » read as one number
         put_text(sheet.cell(r, 4), rec_row["code_insee"])
         put_text(sheet.cell(r, 5), rec_row["commune"])
         put_date(sheet.cell(r, 6), rec_row["date_emission"])
@@ -115,6 +116,7 @@ def _titre_rows(sheet: Worksheet, titres: pl.DataFrame, first: int) -> None:
             put_euros(sheet.cell(r, column), rec_row[key])
         if rec_row["jours"] is not None:
             sheet.cell(r, 13, rec_row["jours"]).number_format = DAYS
+            sheet.cell(r, 13).alignment = CENTRED  # « 932 ENT-2024-0072 » beside the corrections
         put_text(sheet.cell(r, 14), rec_row["corrections"])
         put_text(sheet.cell(r, 15), rec_row["paiements"])
 
@@ -139,7 +141,7 @@ def _balance_checks(sheet: Worksheet, t: Totals, total: int, *, unmatched_total:
     sheet.cell(r + 4, 8, f'=IF(H{r + 3}=0,"Équilibré","DÉSÉQUILIBRE")').font = BOLD
     sheet.cell(r + 5, 1, f"Vérifié par ent-bill : émis {format_euros(t.emis)} − réduit {format_euros(t.reduit)} "
                          f"= {format_euros(t.net)} = payé {format_euros(t.paye)} + reste "
-                         f"{format_euros(t.reste)} − trop-perçu {format_euros(t.trop_percu)}.").font = Font(italic=True)
+                         f"{format_euros(t.reste)} − trop-perçu {format_euros(t.trop_percu)}.").font = font(italic=True)
 
     r += 7
     sheet.cell(r, 1, "Encaissements du fichier des paiements").font = BOLD
@@ -155,7 +157,7 @@ def _balance_checks(sheet: Worksheet, t: Totals, total: int, *, unmatched_total:
         sheet.cell(r + i, 8, formula).number_format = EUROS
     sheet.cell(r + 6, 1, f"Vérifié par ent-bill : reçu {format_euros(t.recu)} = rapproché {format_euros(t.paye)} "
                          f"+ non rapproché {format_euros(t.non_rapproche)} + autres exercices "
-                         f"{format_euros(t.autres_exercices)}.").font = Font(italic=True)
+                         f"{format_euros(t.autres_exercices)}.").font = font(italic=True)
 
 
 def _unmatched_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -> tuple[str, str]:
@@ -181,10 +183,11 @@ def _payment_table(sheet: Worksheet, row: int, headers: list[str], frame: pl.Dat
     first = row + 1
     for offset, pay in enumerate(frame.iter_rows(named=True)):
         r = first + offset
-        sheet.cell(r, 1, pay["_row"])
+        sheet.cell(r, 1, pay["_row"]).alignment = CENTRED  # « 8 15/07/2024 » read as one value
         put_date(sheet.cell(r, 2), pay["date"])
         put_euros(sheet.cell(r, 3), pay["montant_cents"])
         put_text(sheet.cell(r, 4), pay["code_insee"])
+        sheet.cell(r, 4).alignment = CENTRED  # « 4 769,59 € 59650 » too
         put_text(sheet.cell(r, 5), pay["numero_titre"])
         put_text(sheet.cell(r, 6), pay["reference"])
         value = pay[last_key]
@@ -193,7 +196,7 @@ def _payment_table(sheet: Worksheet, row: int, headers: list[str], frame: pl.Dat
         else:
             sheet.cell(r, 7, value)
     if frame.height == 0:
-        sheet.cell(first, 1, empty).font = Font(italic=True)
+        sheet.cell(first, 1, empty).font = font(italic=True)
         first += 1
     last = first + frame.height - 1
     total = max(last, first - 1) + 1
@@ -218,7 +221,7 @@ def _overpaid_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
             put_euros(sheet.cell(r, column), t[key])
         put_text(sheet.cell(r, 8), t["paiements"])
     if overpaid.height == 0:
-        sheet.cell(first, 1, "Aucun trop-perçu.").font = Font(italic=True)
+        sheet.cell(first, 1, "Aucun trop-perçu.").font = font(italic=True)
         first += 1
     last = first + overpaid.height - 1
     total = max(last, first - 1) + 1
@@ -244,7 +247,7 @@ def _reminders_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) -
         put_date(sheet.cell(r, 5), c["echeance"])
         sheet.cell(r, 6, c["jours"]).number_format = DAYS
     if rec.reminders.height == 0:
-        sheet.cell(first, 1, "Aucune commune à relancer.").font = Font(italic=True)
+        sheet.cell(first, 1, "Aucune commune à relancer.").font = font(italic=True)
         first += 1
     last = first + rec.reminders.height - 1
     total = max(last, first - 1) + 1
@@ -276,10 +279,11 @@ def _payments_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
     for offset, pay in enumerate(received.iter_rows(named=True)):
         r = first + offset
         source_row = pay["_row"]
-        sheet.cell(r, 1, source_row)
+        sheet.cell(r, 1, source_row).alignment = CENTRED
         put_date(sheet.cell(r, 2), pay["date"])
         put_euros(sheet.cell(r, 3), pay["montant_cents"])
         put_text(sheet.cell(r, 4), pay["code_insee"])
+        sheet.cell(r, 4).alignment = CENTRED
         put_text(sheet.cell(r, 5), pay["numero_titre"])
         parts = shares.get(source_row, [])
         put_text(sheet.cell(r, 6), pay["reference"])
@@ -294,7 +298,7 @@ def _payments_sheet(sheet: Worksheet, rec: Reconciliation, heading: _Heading) ->
             put_text(sheet.cell(r, 7), "non rapproché")
             put_text(sheet.cell(r, 8), unmatched.get(source_row))
     if received.height == 0:
-        sheet.cell(first, 1, "Aucun paiement.").font = Font(italic=True)
+        sheet.cell(first, 1, "Aucun paiement.").font = font(italic=True)
         first += 1
     last = first + received.height - 1
     total = max(last, first - 1) + 1
@@ -346,6 +350,8 @@ def _landscape(sheet: Worksheet) -> None:
             if cell.column in wide and isinstance(cell.value, str) and not cell.value.startswith("="):
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
                 texts.append((cell.value, sheet.column_dimensions[cell.column_letter].width))
+            elif cell.value is not None:  # on the wrapped text's top line: bottom-aligned, the commune stood higher
+                cell.alignment = Alignment(vertical="top", horizontal=cell.alignment.horizontal)
         height = wrapped_height(texts)
         if height and row:
             sheet.row_dimensions[row[0].row].height = height

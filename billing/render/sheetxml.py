@@ -59,6 +59,7 @@ class Column:
     number_format: str | None = None
     bold: bool = False
     wrap: bool = False  # long text wraps in its column (the row grows) instead of running into the next
+    align: str | None = None  # « center » / « right »: text set apart from the number on its left
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -114,7 +115,10 @@ def openpyxl_cell(sheet, column: Column, value, *, font=None) -> WriteOnlyCell:
     if font is not None:
         cell.font = font
     # every cell top-aligned, long text wrapped: a row grown for a wrapped text reads along its top line
-    cell.alignment = _WRAP_TOP if column.wrap else _TOP
+    if column.align:
+        cell.alignment = Alignment(horizontal=column.align, wrap_text=column.wrap or None, vertical="top")
+    else:
+        cell.alignment = _WRAP_TOP if column.wrap else _TOP
     return cell
 
 
@@ -392,7 +396,7 @@ def add_table(workbook, table: Table, *, streamed: bool = True) -> StreamedSheet
         return None
     for columns in table.forms:
         sheet.append([None if column is None else openpyxl_cell(sheet, Column("text", column.number_format,
-                                                                       wrap=column.wrap),
+                                                                       wrap=column.wrap, align=column.align),
                                                                 PROTOTYPE, font=_font(column))
                       for column in columns])
     first = len(table.preamble) + 2

@@ -34,8 +34,10 @@ def write_simulation(path: Path, *, annee: int, current, scenarios: Sequence, co
     headers = ["Code INSEE", "Commune", "Situation", "Tarif actuel"]
     for scenario in scenarios:
         headers += [scenario.name, f"Écart {scenario.name}", f"Écart % {scenario.name}"]
-    header_row(sheet, 4, headers, widths=[11, 28, 22] + [14] * (len(headers) - 3))
-    sheet.row_dimensions[4].height = 30  # two-line headers stay above the first row
+    widths = [11, 28, 22, 14] + [18] * (len(headers) - 4)  # « Écart % cible part_eleve=2.5608 » in two lines
+    header_row(sheet, 4, headers, widths=widths)
+    # as tall as the longest header: at a fixed two lines a third was clipped, accents and all (« Ecart »)
+    sheet.row_dimensions[4].height = max(30, wrapped_height(list(zip(headers, widths))) or 0)
     first = 5
     for offset, row in enumerate(comparison.iter_rows(named=True)):
         r = first + offset
@@ -95,7 +97,7 @@ def _tariffs_sheet(params, scenarios: Sequence, tariff_descriptions: Sequence[Se
     if solution is not None:
         r = len(rows) + 3
         put_text(params.cell(r, 1), "Tarif résolu pour la cible")
-        put_text(params.cell(r, 2), f"{solution.parameter} = {solution.value_text}")
+        put_text(params.cell(r, 2), f"{solution.parameter} = {solution.value_text.replace('.', ',')} €")  # French
         put_text(params.cell(r + 1, 1), "Cible")
         put_euros(params.cell(r + 1, 2), solution.target_cents)
         put_text(params.cell(r + 2, 1), "Total à ce tarif")

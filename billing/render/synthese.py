@@ -20,7 +20,7 @@ from typing import Iterable
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
@@ -31,7 +31,7 @@ from billing.core.money import format_euros
 from billing.render.not_titled import add_not_titled_sheet
 from billing.render.files import (
     header_row,
-    BOLD, EUROS, TITLE, TOTAL_BORDER, put_euros, put_text,
+    BOLD, EUROS, TITLE, TOTAL_BORDER, font, put_euros, put_text,
 )
 from billing.render.sheetxml import save_with_tables
 from billing.render.synthese_charts import charts_sheet, groups
@@ -182,7 +182,7 @@ def _title(sheet: Worksheet, title: str, subtitle: str | None = None) -> int:
     sheet["A1"].font = TITLE
     if subtitle:
         sheet["A2"] = subtitle
-        sheet["A2"].font = Font(italic=True)
+        sheet["A2"].font = font(italic=True)
     return 4
 
 
@@ -326,10 +326,10 @@ def _budget_sheet(sheet: Worksheet, year: _Year, budget: pl.DataFrame | None, *,
         r += 1
     r += 1
     if budget is None:
-        sheet.cell(r, 1, "Pas de fichier budget.csv : seul le montant calculé est indiqué.").font = Font(italic=True)
+        sheet.cell(r, 1, "Pas de fichier budget.csv : seul le montant calculé est indiqué.").font = font(italic=True)
         r += 1
     elif not lines:
-        sheet.cell(r, 1, f"budget.csv ne contient aucune ligne pour {year.annee}.").font = Font(italic=True)
+        sheet.cell(r, 1, f"budget.csv ne contient aucune ligne pour {year.annee}.").font = font(italic=True)
         r += 1
     sheet.cell(r, 1, "Pour information : montant indicatif des communes conditionnelles")
     sheet.cell(r, 4, f"={status_total['indicatif']}").number_format = EUROS
@@ -373,7 +373,7 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
     put_text(sheet["A2"], syndicat.nom)
     put_text(sheet["A3"], syndicat.adresse)
     sheet["A4"] = f"Établie le {generated_at:%d/%m/%Y à %H:%M} par ent-bill {__version__}"
-    sheet["A4"].font = Font(italic=True)
+    sheet["A4"].font = font(italic=True)
 
     r = 6
     sheet.cell(r, 1, "Chiffres clés").font = BOLD
@@ -386,7 +386,7 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
         sheet.cell(r + i, 1, label)
         sheet.cell(r + i, 2, formula).number_format = fmt
     sheet.cell(r + 4, 1, f"Vérifié par ent-bill : facturé {format_euros(year.billed_cents)}, indicatif "
-                         f"{format_euros(year.indicative_cents)}.").font = Font(italic=True)
+                         f"{format_euros(year.indicative_cents)}.").font = font(italic=True)
 
     r += 6
     sheet.cell(r, 1, "Tarif appliqué").font = BOLD
@@ -404,12 +404,15 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
 
     sheet.cell(r, 1, "Fichiers d'entrée").font = BOLD
     header_row(sheet, r + 1, ("Fichier", "Taille (octets)", "Empreinte SHA-256"))
+    sheet.cell(r + 1, 2).alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     hashes = list(input_hashes)
     for i, item in enumerate(hashes, start=r + 2):
         name, size, digest = _hash_fields(item)
         put_text(sheet.cell(i, 1), name)
         if size is not None:
             _count(sheet.cell(i, 2), size)
+            # centred under its header: right-aligned, « 8 243 » ran into the empreinte beside it
+            sheet.cell(i, 2).alignment = Alignment(horizontal="center")
         put_text(sheet.cell(i, 3), digest)
     r += len(hashes) + 3
 
@@ -432,7 +435,7 @@ def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
     for i, (name, what) in enumerate(contents, start=1):
         cell = sheet.cell(r + i, 1, name)
         cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{name}'!A1", display=name)  # inside the file
-        cell.font = Font(color="0563C1", underline="single")
+        cell.font = font(color="0563C1", underline="single")
         sheet.cell(r + i, 2, what)
 
 
@@ -460,12 +463,13 @@ def _header(sheet: Worksheet, row: int, titles) -> None:
 
 def _print_setup(sheet: Worksheet, annee: int, syndicat: str) -> None:
     """A4 as wide as the page, the table's header on every page; the page header names the document, the
-    sheet and the year, the footer « page n / N ». The charts print portrait on one page, never cut."""
-    charts = sheet.title == CHARTS
-    sheet.page_setup.orientation = "portrait" if charts else "landscape"
+    sheet and the year, the footer « page n / N ». The charts print portrait on one page, never cut; the
+    cover landscape on one page (its last five links fell alone on a second page)."""
+    one_page = sheet.title in (CHARTS, COVER)
+    sheet.page_setup.orientation = "portrait" if sheet.title == CHARTS else "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 1 if charts else 0
+    sheet.page_setup.fitToHeight = 1 if one_page else 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_margins.left = sheet.page_margins.right = 0.5
     sheet.page_margins.top = sheet.page_margins.bottom = 0.75

@@ -17,12 +17,11 @@ import polars as pl
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.chart.marker import DataPoint
-from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing.core.model import STATUT_LABELS
-from billing.render.files import BOLD, EUROS, TITLE, header_row, put_euros, put_text
+from billing.render.files import BOLD, EUROS, TITLE, font, header_row, put_euros, put_text
 
 EUROS_ROUND = '#,##0 "€"'
 CHART_GROUPS = 15  # bars in the « by … » chart before « Autres »
@@ -52,7 +51,7 @@ def charts_sheet(sheet: Worksheet, year, *, new: str, departed: str, check) -> l
     sheet["A1"] = f"Graphiques — contributions {year.annee}"
     sheet["A1"].font = TITLE
     sheet["A2"] = "Les tableaux de gauche sont les données des graphiques (montants facturés)."
-    sheet["A2"].font = Font(italic=True)
+    sheet["A2"].font = font(italic=True)
     titles: list[str] = []
     row = 4
     billed = year.communes.filter(pl.col("facture_cents") > 0)
@@ -139,7 +138,7 @@ def _evolution(sheet: Worksheet, row: int, year, *, new: str, departed: str, che
     if changes.height == 0:
         sheet.cell(row, 1, title).font = BOLD
         sheet.cell(row + 1, 1, f"Aucune commune facturée en {year.annee - 1} et en {year.annee} n'a changé de "
-                               "montant : pas de variation à montrer.").font = Font(italic=True)
+                               "montant : pas de variation à montrer.").font = font(italic=True)
         return row + 3, titles
     values = [(rec["commune"], rec["delta"]) for rec in changes.iter_rows(named=True)]
     row = _chart_block(sheet, row, title, ("Commune", "Variation (€)"), values, horizontal=True,
@@ -158,7 +157,7 @@ def _chart_block(sheet: Worksheet, row: int, title: str, headers: tuple[str, str
         put_text(sheet.cell(head + offset, 1), label)
         put_euros(sheet.cell(head + offset, 2), cents)
     if not values:
-        sheet.cell(head + 1, 1, "Aucune donnée.").font = Font(italic=True)
+        sheet.cell(head + 1, 1, "Aucune donnée.").font = font(italic=True)
         return head + 4
     last = head + len(values)
 

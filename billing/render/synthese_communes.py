@@ -9,11 +9,10 @@ cost ~8 s. openpyxl lays out the title, the header and one prototype row per for
 from __future__ import annotations
 
 import polars as pl
-from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing.core.model import SITUATION_LABELS, STATUT_LABELS
-from billing.render.files import BOLD, EUROS, TITLE, TOTAL_BORDER, header_row
+from billing.render.files import BOLD, EUROS, TITLE, TOTAL_BORDER, font, header_row
 from billing.render.sheetxml import PROTOTYPE, Column, Formula, StreamedSheet, openpyxl_value, worksheet_part
 
 PERCENT = "0.0 %"
@@ -43,7 +42,7 @@ def communes_sheet(workbook, sheet: Worksheet, year, *, previous_source: str | N
     sheet["A1"] = f"Contributions {year.annee} par commune"
     sheet["A1"].font = TITLE
     sheet["A2"] = subtitle
-    sheet["A2"].font = Font(italic=True)
+    sheet["A2"].font = font(italic=True)
     row = 4
     base = ["Code INSEE", "Commune", "Statut", "Situation", "Département", "EPCI", "Écoles publiques", "Élèves"]
     frame = year.comparison if compared else year.communes
