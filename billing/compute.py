@@ -142,8 +142,9 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     from billing import __version__
     from billing.documents import issue_date_for, issue_date_warning
     from billing.inputs.config import describe_tariff, tariff_to_dict
-    from billing.render.contributions import (write_contributions_csv, write_contributions_excel_csv,
-                                              write_contributions_workbook, write_manifest)
+    from billing.render.contributions import (write_competences_csv, write_contributions_csv,
+                                              write_contributions_excel_csv, write_contributions_workbook,
+                                              write_manifest)
 
     from billing.render.outdir import ensure_output_dir
 
@@ -168,6 +169,9 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
     outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
     outputs["Copie CSV (Excel)"] = write_contributions_excel_csv(out_dir / f"contributions_{annee}_excel.csv",
                                                                 priced=priced)
+    if priced.by_competence is not None:  # DESIGN §4c
+        outputs["CSV par compétence"] = write_competences_csv(
+            out_dir / f"contributions_{annee}_competences.csv", priced=priced)
     synthese = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese
