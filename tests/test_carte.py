@@ -253,3 +253,47 @@ def test_a_year_without_competences_names_only_ent(tmp_path):
         prepare_year(inputs, 2024)
     text = "\n".join(render_list(raised.value.problems, limit=1000))
     assert "compétence « sig » inconnue" in text and "ligne 6" in text
+
+
+@pytest.mark.slow
+@pytest.mark.libreoffice
+def test_a_notice_with_several_competences_recalculates_in_libreoffice(tmp_path):
+    """Each competence's prorata applies to its own lines only: LibreOffice, from spoiled cached values, finds
+    every line and the total of the CSV (59009: three competences, member from 1 March)."""
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    from billing.compute import compute
+    from tests.libreoffice import notice_total, recalculate, spoil_cached_values
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LIBREOFFICE ABSENT : `soffice` introuvable, l'avis à plusieurs compétences n'est PAS recalculé")
+    inputs = carte_inputs(tmp_path, debtors=None, competences=lambda i: "", debiteur=lambda i: "")
+    compute(inputs, 2024, out_dir=tmp_path / "out", ledger_path=tmp_path / "l.duckdb")
+    with open(tmp_path / "out" / "contributions_2024_competences.csv", encoding="utf-8") as stream:
+        parts = {r["competence"]: Decimal(r["montant"]) for r in csv.DictReader(stream) if r["code_insee"] == "59009"}
+    source = next((tmp_path / "out" / "avis").glob("PROJET_59009_*.xlsx"))
+    poisoned = tmp_path / "poisoned" / source.name
+    poisoned.parent.mkdir()
+    assert spoil_cached_values(source, poisoned) >= 7
+    recalculated = recalculate(soffice, [poisoned], tmp_path / "recalc", tmp_path)[0]
+    assert notice_total(recalculated) == sum(parts.values())
+    sheet = load_workbook(recalculated, data_only=True).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    start = next(i for i, r in enumerate(rows) if r[0] == "Libellé") + 1
+    group, sums = None, {}
+    for row in rows[start:]:
+        label = str(row[0] or "")
+        if label.startswith("Montant total"):
+            break
+        if label.startswith("Compétence : "):
+            group = label.removeprefix("Compétence : ")
+            continue
+        amount = next((v for v in reversed(row) if isinstance(v, (int, float))), None)
+        if amount is not None and not label.startswith("Sous-total"):
+            sums[group] = sums.get(group, Decimal(0)) + Decimal(str(amount))
+    assert {k: round(v, 2) for k, v in sums.items()} == {
+        "Espace numérique de travail des écoles": parts["ent"], "Système d'information géographique": parts["sig"],
+        "Administration générale": parts["administration"]}

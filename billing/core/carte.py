@@ -8,7 +8,8 @@ itself).
 
 The priced year keeps the contract of ``price_year``: one contributions row per member (its amounts the
 sums over its competences; its period and factor those of its first competence), and the lines of every
-competence one after the other, numbered 1..n per member, each carrying its ``competence``. ``Priced``
+competence one after the other, numbered 1..n per member, each carrying its ``competence`` and the prorata factor of that competence (``facteur_num``,
+``facteur_den``: competences may prorate differently). ``Priced``
 also gets ``by_competence``: code_insee, competence, imputation, montant_cents (billed, 0 unless
 facturee), montant_indicatif_cents (indicative rows), one row per member and competence it pays.
 """
@@ -49,8 +50,10 @@ def price_carte(billing_base: pl.DataFrame, tariff: Tariff, *, annee: int) -> Pr
         own = replace(competence.tariff, seuil_cents=tariff.seuil_cents)
         priced = price_year(members, own, annee=annee)
         rows.append(priced.contributions.with_columns(pl.lit(rank, pl.Int64).alias("_rang")))
+        factors = priced.contributions.select("code_insee", "facteur_num", "facteur_den")
         lines.append(priced.lines.with_columns(pl.lit(rank, pl.Int64).alias("_rang"),
-                                               pl.lit(competence.nom).alias("competence")))
+                                               pl.lit(competence.nom).alias("competence"))
+                     .join(factors, on="code_insee", how="left", maintain_order="left"))
         amounts.append(priced.contributions.select(
             "code_insee", pl.lit(competence.nom).alias("competence"),
             pl.lit(competence.imputation, pl.Utf8).alias("imputation"), "montant_cents", "montant_indicatif_cents",
@@ -85,10 +88,11 @@ def _renumber(lines: pl.DataFrame | None) -> pl.DataFrame:
     from billing.core.pricing import LINE_SCHEMA
 
     if lines is None:
-        return pl.DataFrame(schema={**LINE_SCHEMA, "competence": pl.Utf8})
+        return pl.DataFrame(schema={**LINE_SCHEMA, "competence": pl.Utf8, "facteur_num": pl.Int64,
+                                    "facteur_den": pl.Int64})
     lines = lines.sort("code_insee", "_rang", "ordre")
     return lines.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("code_insee").alias("ordre")) \
-        .select(*LINE_SCHEMA, "competence")
+        .select(*LINE_SCHEMA, "competence", "facteur_num", "facteur_den")
 
 
 def apply_debtor_seuil(contributions: pl.DataFrame, seuil_cents: int) -> pl.DataFrame:
