@@ -297,3 +297,21 @@ def test_a_notice_with_several_competences_recalculates_in_libreoffice(tmp_path)
     assert {k: round(v, 2) for k, v in sums.items()} == {
         "Espace numérique de travail des écoles": parts["ent"], "Système d'information géographique": parts["sig"],
         "Administration générale": parts["administration"]}
+
+
+def test_explain_accepts_a_debtor_and_totals_the_members_it_pays_for(tmp_path):
+    from billing.questions import explain
+    from billing.year import prepare_year
+
+    inputs = carte_inputs(tmp_path, debtors=DEBTORS, competences=lambda i: "",
+                          debiteur=lambda i: "MEL" if i < 3 else "")
+    priced = prepare_year(inputs, 2024).priced
+    members = priced.contributions.filter(pl.col("code_debiteur") == "MEL")
+    assert members["code_insee"].to_list() == ["59005", "59013", "59017"]
+    explanation = explain(inputs, 2024, "MEL")
+    total = sum(Fraction(m, 100) for m in members["montant_cents"].to_list())
+    assert Fraction(explanation.contribution["montant"]) == total
+    text = "\n".join(explanation.lines)
+    assert text.count("Compétence « Administration générale » (imputation 7474)") == 3
+    assert "Total du titre de Métropole européenne de Lille" in text and "(3 membres)" in text
+    assert explain(inputs, 2024, "59009").code_insee == "59009"  # a member still works
