@@ -315,3 +315,38 @@ def test_explain_accepts_a_debtor_and_totals_the_members_it_pays_for(tmp_path):
     assert text.count("Compétence « Administration générale » (imputation 7474)") == 3
     assert "Total du titre de Métropole européenne de Lille" in text and "(3 membres)" in text
     assert explain(inputs, 2024, "59009").code_insee == "59009"  # a member still works
+
+
+def test_the_carte_sample_bills_an_epci_for_three_communes_one_prorated(tmp_path):
+    """`init --exemple carte` then compute 2025: the ENT part of the three communes the Métropole pays for,
+    against a Fraction reference (Le Maisnil joins on 1 July 2025: 184 days of 365)."""
+    from click.testing import CliRunner
+
+    from billing.cli import main
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--exemple", "carte", str(tmp_path / "in")]).exit_code == 0
+    result = runner.invoke(main, ["--inputs", str(tmp_path / "in"), "compute", "2025", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out" / "contributions_2025_competences.csv", encoding="utf-8") as stream:
+        parts = {(r["code_insee"], r["competence"]): Fraction(r["montant"]) for r in csv.DictReader(stream)}
+    with open(tmp_path / "in" / "effectifs.csv", encoding="utf-8-sig") as stream:
+        counts = {r["code_insee"]: (int(r["ecoles"]), int(r["eleves"])) for r in csv.DictReader(stream, delimiter=";")}
+
+    def ent(code: str, factor: Fraction = Fraction(1)) -> Fraction:
+        schools, pupils = counts[code]
+        annual = half_up(150 * Fraction(schools)) + half_up(Fraction("1.20") * pupils)
+        return Fraction(half_up(Fraction(annual, 100) * factor), 100)
+
+    assert parts[("59025", "ent")] == ent("59025")
+    assert parts[("59257", "ent")] == ent("59257")
+    assert parts[("59371", "ent")] == ent("59371", Fraction(184, 365))
+    assert ("59279", "ent") not in parts and "59279" not in counts  # Halluin: « sig » only, no counts needed
+    # 12 000 € shared over the six members; Le Maisnil's prorata shortfall is not spread over the others
+    assert 11_000 < sum(v for (c, k), v in parts.items() if k == "administration") < 12_000
+    result = runner.invoke(main, ["--inputs", str(tmp_path / "in"), "explain", "2025", "MEL"])
+    assert result.exit_code == 0 and "(3 membres)" in result.output, result.output
+    from billing.questions import explain
+
+    mel = sum(v for (c, k), v in parts.items() if c in ("59025", "59257", "59371"))
+    assert Fraction(explain(tmp_path / "in", 2025, "MEL").contribution["montant"]) == mel
