@@ -195,7 +195,7 @@ def write_drafts(data: YearData, issued: list | None, *, out_dir: Path, today: d
 
     corrections = None
     if issued:
-        corrections = tuple(plan_titres(claims_of(data.priced), issued))
+        corrections = tuple(plan_titres(claims_of(data.priced, data.debtors), issued))
         recorded = {**recorded_sirets(out_dir.parent / f"titres_{data.annee}.csv", issued),
                     **ledger_sirets(ledger_path, data.annee)}
         notices = correction_drafts(data, corrections, issued, today=today, recorded=recorded)

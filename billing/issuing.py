@@ -116,22 +116,6 @@ def chain_anchor(titres) -> str | None:
     return f"{last.numero}:{last.hash}"
 
 
-def _refuse_other_debtors(data) -> None:
-    """One titre per debtor (DESIGN §4c) is not issued yet: a year where a member is paid for by another body
-    is refused before anything is numbered, rather than titled to the member."""
-    contributions = data.priced.contributions
-    if "code_debiteur" not in contributions.columns:
-        return
-    others = contributions.filter(pl.col("code_debiteur") != pl.col("code_insee"))
-    if others.height:
-        debtors = ", ".join(sorted(set(others["code_debiteur"].to_list())))
-        raise BillingError.single(
-            f"émission refusée : des membres sont payés par un autre débiteur ({debtors}) et l'émission d'un titre "
-            f"par débiteur n'est pas encore disponible ; aucun titre n'a été émis", code=Code.INVALID,
-            suggestion="Les projets (ent-bill compute) et le tableau des contributions par compétence sont exacts ; "
-                       "videz la colonne « debiteur » pour titrer chaque commune elle-même.")
-
-
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
           today: date | None = None, hors_exercice: bool = False, pdf: bool = False) -> IssueResult:
     """Plan against the ledger, number in one transaction, then render from the ledger (re-rendering any missing).
@@ -146,8 +130,7 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     ensure_output_dir(out_dir, inputs_dir)
     check_chain_before_issue(ledger_path, annee)
     data = prepare_year(inputs_dir, annee)
-    _refuse_other_debtors(data)
-    claims = claims_of(data.priced)
+    claims = claims_of(data.priced, data.debtors)
     not_titled = _not_titled(data, claims, ledger_path, annee)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)
     if dry_run:

@@ -350,3 +350,105 @@ def test_the_carte_sample_bills_an_epci_for_three_communes_one_prorated(tmp_path
 
     mel = sum(v for (c, k), v in parts.items() if c in ("59025", "59257", "59371"))
     assert Fraction(explain(tmp_path / "in", 2025, "MEL").contribution["montant"]) == mel
+
+
+def move_debtor(inputs: Path, code: str, debtor: str) -> None:
+    with open(inputs / "adhesions.csv", encoding="utf-8-sig") as stream:
+        rows = list(csv.reader(stream, delimiter=";"))
+    column = rows[0].index("debiteur")
+    for row in rows[1:]:
+        if row[0] == code:
+            row[column] = debtor
+    with open(inputs / "adhesions.csv", "w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream, delimiter=";").writerows(rows)
+
+
+@pytest.mark.slow
+def test_a_member_changing_debtor_between_two_issues(tmp_path):
+    """One titre per debtor; Fromelles leaves the Métropole's titre to pay for itself: a réduction on the
+    Métropole, a titre for Fromelles, and the ledger's nets per debtor equal the recomputed amounts."""
+    from click.testing import CliRunner
+
+    from billing.cli import main
+    from billing.core.corrections import net_by_commune
+    from billing.issuing import issue, issued_titres
+    from billing.year import prepare_year
+
+    runner = CliRunner()
+    inputs, ledger = tmp_path / "in", tmp_path / "l.duckdb"
+    assert runner.invoke(main, ["init", "--exemple", "carte", str(inputs)]).exit_code == 0
+
+    def owed() -> dict[str, int]:
+        """Recomputed now, independently of the claims: each debtor's sum of its billed members' amounts."""
+        contributions = prepare_year(inputs, 2025).priced.contributions
+        out: dict[str, int] = {}
+        for row in contributions.filter(pl.col("situation") == "facturee").iter_rows(named=True):
+            out[row["code_debiteur"]] = out.get(row["code_debiteur"], 0) + row["montant_cents"]
+        return out
+
+    first = issue(inputs, 2025, out_dir=tmp_path / "out", ledger_path=ledger)
+    assert sorted(t.code_insee for t in first.issued) == ["59201", "59279", "59658", "MEL"]
+    before = owed()
+    assert net_by_commune(issued_titres(ledger, 2025)) == before
+    mel = next(t for t in first.issued if t.code_insee == "MEL")
+    assert [l["libelle"] for l in mel.lines if l["code"] == "membre"] == [
+        "Commune d'Aubers (59025)", "Commune de Fromelles (59257)", "Commune du Maisnil (59371)"]
+    assert sum(l["montant_cents"] for l in mel.lines) == mel.montant_cents == before["MEL"]
+
+    move_debtor(inputs, "59257", "")
+    second = issue(inputs, 2025, out_dir=tmp_path / "out", ledger_path=ledger)
+    after = owed()
+    moved = before["MEL"] - after["MEL"]
+    assert moved > 0 and after["59257"] == moved
+    kinds = sorted((t.nature, t.code_insee, t.montant_cents, t.origine_numero) for t in second.issued)
+    assert kinds == [("reduction", "MEL", moved, mel.numero), ("titre", "59257", moved, None)]
+    assert net_by_commune(issued_titres(ledger, 2025)) == after
+    third = issue(inputs, 2025, out_dir=tmp_path / "out", ledger_path=ledger)
+    assert not third.issued  # the same inputs issue nothing new
+
+
+@pytest.mark.slow
+@pytest.mark.libreoffice
+def test_the_notice_of_a_debtor_paying_for_three_members_recalculates_in_libreoffice(tmp_path):
+    """The Métropole's draft: one block per commune, inside one group per competence; LibreOffice, from spoiled
+    cached values, finds each commune's amount of the CSV and the titre's total, to the cent."""
+    from decimal import Decimal
+
+    from click.testing import CliRunner
+    from openpyxl import load_workbook
+
+    from billing.cli import main
+    from tests.libreoffice import notice_total, recalculate, spoil_cached_values
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LIBREOFFICE ABSENT : `soffice` introuvable, l'avis du débiteur n'est PAS recalculé")
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--exemple", "carte", str(tmp_path / "in")]).exit_code == 0
+    result = runner.invoke(main, ["--inputs", str(tmp_path / "in"), "compute", "2025", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out" / "contributions_2025.csv", encoding="utf-8") as stream:
+        amounts = {r["code_insee"]: Decimal(r["montant"]) for r in csv.DictReader(stream)}
+    drafts = sorted(p.name for p in (tmp_path / "out" / "avis").glob("PROJET_*.xlsx"))
+    assert [name.split("_")[1] for name in drafts] == ["59201", "59279", "59658", "MEL"]  # no draft per paid member
+    source = tmp_path / "out" / "avis" / drafts[-1]
+    poisoned = tmp_path / "poisoned" / source.name
+    poisoned.parent.mkdir()
+    assert spoil_cached_values(source, poisoned) >= 10
+    recalculated = recalculate(soffice, [poisoned], tmp_path / "recalc", tmp_path)[0]
+    assert notice_total(recalculated) == amounts["59025"] + amounts["59257"] + amounts["59371"]
+    sheet = load_workbook(recalculated, data_only=True).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    start = next(i for i, r in enumerate(rows) if r[0] == "Libellé") + 1
+    member, sums = None, {}
+    for row in rows[start:]:
+        label = str(row[0] or "")
+        if label.startswith("Montant total"):
+            break
+        if label.endswith(")") and label.startswith("Commune"):
+            member = label[-6:-1]
+            continue
+        amount = next((v for v in reversed(row) if isinstance(v, (int, float))), None)
+        if amount is not None:
+            sums[member] = sums.get(member, Decimal(0)) + Decimal(str(amount))
+    assert {k: round(v, 2) for k, v in sums.items()} == {c: amounts[c] for c in ("59025", "59257", "59371")}
