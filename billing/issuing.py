@@ -177,7 +177,7 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
         # Planned from the full titres (their stored lines give each correction its motif); the ledger
         # checks the plan again inside its transaction, so a run that issued meanwhile cannot double it.
         existing = ledger.titres(data.annee)
-        planned = plan_titres(claims, existing)
+        planned = plan_titres(claims, existing, ledger.member_parts(data.annee))
         recorded = ledger.recorded_sirets(data.annee)
         facts = debtor_facts(data, {p.code_insee for p in planned}, recorded)
         issued = ledger.issue(

@@ -403,6 +403,14 @@ def test_a_member_changing_debtor_between_two_issues(tmp_path):
     kinds = sorted((t.nature, t.code_insee, t.montant_cents, t.origine_numero) for t in second.issued)
     assert kinds == [("reduction", "MEL", moved, mel.numero), ("titre", "59257", moved, None)]
     assert net_by_commune(issued_titres(ledger, 2025)) == after
+    from billing.ledger.store import open_ledger
+
+    with open_ledger(ledger, readonly=True) as opened:  # per member, whoever pays: the recomputed amounts
+        members = dict(prepare_year(inputs, 2025).priced.contributions.select("code_insee", "montant_cents")
+                       .iter_rows())
+        assert opened.net_by_member(2025) == members
+        assert opened.member_parts(2025)[second.issued[0].numero if second.issued[0].code_insee == "MEL"
+                                         else second.issued[1].numero] == {"59257": moved}
     third = issue(inputs, 2025, out_dir=tmp_path / "out", ledger_path=ledger)
     assert not third.issued  # the same inputs issue nothing new
 
@@ -452,3 +460,40 @@ def test_the_notice_of_a_debtor_paying_for_three_members_recalculates_in_libreof
         if amount is not None:
             sums[member] = sums.get(member, Decimal(0)) + Decimal(str(amount))
     assert {k: round(v, 2) for k, v in sums.items()} == {c: amounts[c] for c in ("59025", "59257", "59371")}
+
+
+# Written by ent-bill at commit 87cf8a9 (schema 3, before §4c): `init` then `issue 2024` of the « mel » sample.
+SCHEMA3 = Path(__file__).parent / "fixtures" / "ledger_schema3.duckdb.gz"
+
+
+@pytest.mark.slow
+def test_a_schema_3_ledger_is_migrated_each_titre_for_its_own_commune(tmp_path):
+    import gzip
+
+    import duckdb
+
+    from billing.issuing import issue, issued_titres
+    from billing.ledger.store import SCHEMA_VERSION, open_ledger
+
+    ledger = tmp_path / "ent-bill.duckdb"
+    with gzip.open(SCHEMA3, "rb") as source, ledger.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    con = duckdb.connect(str(ledger), read_only=True)
+    try:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        before = dict(con.execute("SELECT code_insee, montant_cents FROM titres WHERE exercice = 2024").fetchall())
+    finally:
+        con.close()
+    assert len(before) == 70
+    with open_ledger(ledger) as opened:  # writable: migrated
+        assert opened.schema_version == SCHEMA_VERSION == 4
+        assert not opened.verify(2024)
+        parts = opened.member_parts(2024)
+        numbers = {t.numero: t.code_insee for t in opened.titres(2024, lines=False)}
+        assert {numero: p for numero, p in parts.items()} == {
+            numero: {code: before[code]} for numero, code in numbers.items()}
+        assert opened.net_by_member(2024) == before
+    inputs = tmp_path / "in"
+    shutil.copytree(SAMPLE, inputs)
+    again = issue(inputs, 2024, out_dir=tmp_path / "out", ledger_path=ledger)
+    assert not again.issued and len(issued_titres(ledger, 2024)) == 70  # the same inputs issue nothing new
