@@ -249,8 +249,13 @@ def differences_of(priced: Priced, issued: list | None) -> tuple:
     net = net_by_commune(issued)
     titled = {t.code_insee: t.commune for t in issued}  # a commune that left is named as it was titled
     # a fiscalised member is owed no titre (DESIGN §4b): what a titre should carry for it is 0
-    computed = {r["code_insee"]: (r["commune"], 0 if r.get("mode_contribution") == "fiscalisee" else r["montant_cents"])
-                for r in priced.contributions.iter_rows(named=True)}
+    computed: dict[str, tuple[str, int]] = {}
+    for r in priced.contributions.iter_rows(named=True):
+        # DESIGN §4c: a member paid for by another debtor is in that debtor's titre
+        code = r.get("code_debiteur") or r["code_insee"]
+        name = r["commune"] if code == r["code_insee"] else titled.get(code, code)
+        due = 0 if r.get("mode_contribution") == "fiscalisee" or r["situation"] != "facturee" else r["montant_cents"]
+        computed[code] = (name, computed.get(code, (name, 0))[1] + due)
     seuil = getattr(priced.tariff, "seuil_cents", 0)
     out = []
     for code in sorted(set(net) | {c for c, (_, m) in computed.items() if m}):

@@ -224,9 +224,10 @@ def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progres
     generated_at = datetime.now().replace(microsecond=0)
     files = {
         "Titres (CSV)": write_titres_csv(out_dir / f"titres_{annee}.csv", titres=all_titres, sirets=sirets,
-                                         debtors=debtors),
+                                         debtors=debtors, code_debiteur=data.debtors is not None),
         "Titres (CSV Excel)": write_titres_excel_csv(out_dir / f"titres_{annee}_excel.csv", titres=all_titres,
-                                                     sirets=sirets, debtors=debtors),
+                                                     sirets=sirets, debtors=debtors,
+                                                     code_debiteur=data.debtors is not None),
         "Bordereau": write_bordereau(out_dir / f"bordereau_{annee}.xlsx", annee=annee, titres=all_titres,
                                      sirets=sirets, debtors=debtors, issuer=data.syndicat.nom,
                                      generated_at=generated_at),

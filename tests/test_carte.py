@@ -395,7 +395,13 @@ def test_a_member_changing_debtor_between_two_issues(tmp_path):
         "Commune d'Aubers (59025)", "Commune de Fromelles (59257)", "Commune du Maisnil (59371)"]
     assert sum(l["montant_cents"] for l in mel.lines) == mel.montant_cents == before["MEL"]
 
+    from billing.compute import compute
+
+    assert compute(inputs, 2025, out_dir=tmp_path / "c1", ledger_path=ledger).differences == ()
     move_debtor(inputs, "59257", "")
+    shown = compute(inputs, 2025, out_dir=tmp_path / "c2", ledger_path=ledger).differences
+    assert [(code, issued, now) for code, _, issued, now in shown] == [
+        ("59257", 0, owed()["59257"]), ("MEL", before["MEL"], owed()["MEL"])]
     second = issue(inputs, 2025, out_dir=tmp_path / "out", ledger_path=ledger)
     after = owed()
     moved = before["MEL"] - after["MEL"]
@@ -411,6 +417,12 @@ def test_a_member_changing_debtor_between_two_issues(tmp_path):
         assert opened.net_by_member(2025) == members
         assert opened.member_parts(2025)[second.issued[0].numero if second.issued[0].code_insee == "MEL"
                                          else second.issued[1].numero] == {"59257": moved}
+    with open(tmp_path / "out" / "titres_2025.csv", encoding="utf-8") as stream:
+        written = [(r["numero"], r["code_insee"], r["code_debiteur"], Fraction(r["montant"]))
+                   for r in csv.DictReader(stream)]
+    assert written[3] == (mel.numero, "", "MEL", Fraction(before["MEL"], 100))
+    assert written[4][1:] == ("59257", "59257", Fraction(moved, 100))
+    assert written[5][1:] == ("", "MEL", -Fraction(moved, 100))
     third = issue(inputs, 2025, out_dir=tmp_path / "out", ledger_path=ledger)
     assert not third.issued  # the same inputs issue nothing new
 
