@@ -213,9 +213,10 @@ def main(click_ctx: click.Context, inputs: Path, out: str | None, ledger: Path |
 
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path), default=Path("inputs"), metavar="[DOSSIER]")
-@click.option("--exemple", type=click.Choice(["mel", "habitants"]), default="mel", show_default=True,
+@click.option("--exemple", type=click.Choice(["mel", "habitants", "carte"]), default="mel", show_default=True,
               help="mel : écoles et élèves (Métropole européenne de Lille) ; habitants : tarif par population, "
-                   "strates, groupe, seuil de recouvrement, membre fiscalisé.")
+                   "strates, groupe, seuil de recouvrement, membre fiscalisé ; carte : trois compétences, une "
+                   "intercommunalité qui paie pour ses communes.")
 @click.pass_obj
 def init(ctx: Context, directory: Path, exemple: str) -> None:
     """Créer un dossier de données d'exemple complet, prêt à calculer.
@@ -227,7 +228,7 @@ def init(ctx: Context, directory: Path, exemple: str) -> None:
     from billing.sample import write_sample
 
     run_guarded(ctx, lambda: write_sample(directory, exemple))
-    year = 2025 if exemple == "habitants" else 2024
+    year = 2025 if exemple in ("habitants", "carte") else 2024
     say(ctx, f"Dossier d'exemple créé : {directory}/")
     say(ctx, f"Essayez : ent-bill --inputs {directory} compute {year}")
     emit_json(ctx, {"ok": True, "dossier": str(directory)})

@@ -173,11 +173,11 @@ def compute(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path | 
 
 
 def write_tables(data: YearData, *, out_dir: Path, ledger_path: Path | None, generated_at) -> dict[str, Path]:
-    """The contributions workbook, its two CSVs and the summary."""
+    """The contributions workbook, its CSVs (and one per competence, DESIGN §4c) and the summary."""
     from billing import __version__
     from billing.inputs.config import describe_tariff
-    from billing.render.contributions import (write_contributions_csv, write_contributions_excel_csv,
-                                              write_contributions_workbook)
+    from billing.render.contributions import (write_competences_csv, write_contributions_csv,
+                                              write_contributions_excel_csv, write_contributions_workbook)
 
     priced, annee = data.priced, data.annee
     outputs: dict[str, Path] = {}
@@ -188,6 +188,9 @@ def write_tables(data: YearData, *, out_dir: Path, ledger_path: Path | None, gen
     outputs["Copie CSV"] = write_contributions_csv(out_dir / f"contributions_{annee}.csv", priced=priced)
     outputs["Copie CSV (Excel)"] = write_contributions_excel_csv(out_dir / f"contributions_{annee}_excel.csv",
                                                                 priced=priced)
+    if priced.by_competence is not None:  # DESIGN §4c
+        outputs["CSV par compétence"] = write_competences_csv(
+            out_dir / f"contributions_{annee}_competences.csv", priced=priced)
     synthese = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if synthese is not None:
         outputs["Synthèse budgétaire"] = synthese
@@ -202,7 +205,7 @@ def draft_values(data: YearData, issued: list | None, *, ledger_path: Path | Non
 
     if not issued:
         return draft_notices(data, today=today), None
-    corrections = tuple(plan_titres(claims_of(data.priced), issued))
+    corrections = tuple(plan_titres(claims_of(data.priced, data.debtors), issued))
     recorded = {**recorded_sirets(reports / f"titres_{data.annee}.csv", issued),
                 **ledger_sirets(ledger_path, data.annee)}
     return correction_drafts(data, corrections, issued, today=today, recorded=recorded), corrections
@@ -259,8 +262,13 @@ def differences_of(priced: Priced, issued: list | None) -> tuple:
     net = net_by_commune(issued)
     titled = {t.code_insee: t.commune for t in issued}  # a commune that left is named as it was titled
     # a fiscalised member is owed no titre (DESIGN §4b): what a titre should carry for it is 0
-    computed = {r["code_insee"]: (r["commune"], 0 if r.get("mode_contribution") == "fiscalisee" else r["montant_cents"])
-                for r in priced.contributions.iter_rows(named=True)}
+    computed: dict[str, tuple[str, int]] = {}
+    for r in priced.contributions.iter_rows(named=True):
+        # DESIGN §4c: a member paid for by another debtor is in that debtor's titre
+        code = r.get("code_debiteur") or r["code_insee"]
+        name = r["commune"] if code == r["code_insee"] else titled.get(code, code)
+        due = 0 if r.get("mode_contribution") == "fiscalisee" or r["situation"] != "facturee" else r["montant_cents"]
+        computed[code] = (name, computed.get(code, (name, 0))[1] + due)
     seuil = getattr(priced.tariff, "seuil_cents", 0)
     out = []
     for code in sorted(set(net) | {c for c, (_, m) in computed.items() if m}):

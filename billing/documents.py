@@ -58,25 +58,20 @@ def issue_date_warning(annee: int, emission: date, *, fixed: bool) -> str | None
 
 def draft_notices(data: YearData, *, today: date | None = None) -> list:
     """One draft notice (PROJET) per billed commune, straight from the priced frames."""
-    from billing.render.notice import Notice, NoticeLine
+    from billing.render.notice import Notice
 
     priced = data.priced
     emission = issue_date_for(data.tariff, today)
     due = due_date_for(data.tariff, emission)
-    lines_by_commune: dict[str, list] = {}
-    for line in priced.lines.iter_rows(named=True):
-        lines_by_commune.setdefault(line["code_insee"], []).append(line)
+    lines_by_commune = line_dicts(priced)
     notices = []
     # no draft for a fiscalised member (no titre at all); one under the seuil says so (``issue`` skips it)
     billed = priced.contributions.filter(titled())
+    if "code_debiteur" in billed.columns:  # DESIGN §4c: a member paid for by another debtor is in its draft
+        notices += debtor_drafts(data, billed, emission=emission, due=due)
+        billed = billed.filter(pl.col("code_debiteur") == pl.col("code_insee"))
     for row in billed.iter_rows(named=True):
-        notice_lines = tuple(
-            NoticeLine(libelle=l["libelle"], detail=l["detail"], quantite=l["quantite"], taux_units=l["taux_units"],
-                       montant_cents=l["montant_cents"], formule=l["formule"],
-                       facteur_num=row["facteur_num"] if l["formule"] == "prorata" else None,
-                       facteur_den=row["facteur_den"] if l["formule"] == "prorata" else None)
-            for l in lines_by_commune.get(row["code_insee"], [])
-        )
+        lines = notice_lines(lines_by_commune.get(row["code_insee"], []))
         notices.append(Notice(
             numero=None, nature="titre", origine_numero=None, origine_date=None, annee=data.annee,
             date_emission=emission, date_echeance=due, objet=objet_for(data.annee) + below_seuil_note(data.tariff, row),
@@ -84,9 +79,32 @@ def draft_notices(data: YearData, *, today: date | None = None) -> list:
             imputation=imputation_for(data.tariff, data.syndicat),
             debiteur_nom=row.get("debiteur") or f"Commune de {row['commune']}",
             debiteur_code_insee=row["code_insee"], debiteur_adresse=row.get("mairie_adresse") or "",
-            debiteur_siret=row.get("siret"), lines=notice_lines, total_cents=row["montant_cents"],
+            debiteur_siret=row.get("siret"), lines=lines, total_cents=row["montant_cents"],
             syndicat=data.syndicat,
         ))
+    return notices
+
+
+def debtor_drafts(data: YearData, billed: pl.DataFrame, *, emission: date, due: date) -> list:
+    """One draft per debtor of debiteurs.csv: one block per member it pays for (DESIGN §4c)."""
+    from billing.render.notice import Notice
+
+    others = billed.filter(pl.col("code_debiteur") != pl.col("code_insee"))
+    codes = set(others["code_debiteur"].to_list())
+    claims = [c for c in claims_of(data.priced, data.debtors) if c.code_insee in codes]
+    facts = debtor_facts(data, codes)
+    notices = []
+    for claim in claims:
+        debtor = facts.get(claim.code_insee, {})
+        note = below_seuil_note(data.tariff, {"sous_seuil": claim.montant_cents < claim.seuil_cents})
+        notices.append(Notice(
+            numero=None, nature="titre", origine_numero=None, origine_date=None, annee=data.annee,
+            date_emission=emission, date_echeance=due, objet=objet_for(data.annee) + note,
+            fondement=fondement_for(data.tariff), rentree=data.tariff.rentree,
+            imputation=imputation_for(data.tariff, data.syndicat), debiteur_nom=debtor.get("debiteur") or claim.commune,
+            debiteur_code_insee=claim.code_insee, debiteur_adresse=debtor.get("mairie_adresse") or "",
+            debiteur_siret=debtor.get("siret"), lines=notice_lines(claim.lines), total_cents=claim.montant_cents,
+            syndicat=data.syndicat))
     return notices
 
 
@@ -100,10 +118,50 @@ def below_seuil_note(tariff: Tariff, row: dict) -> str:
             f"ne sera émis tant que la somme due n'atteint pas ce seuil")
 
 
-def claims_of(priced: Priced) -> list:
-    """What each billed commune owes now, with its lines (prorata lines carry their factor)."""
+def claims_of(priced: Priced, debtors: pl.DataFrame | None = None) -> list:
+    """What each debtor owes now, with its lines (prorata lines carry their factor): a billed commune that
+    pays for itself is its own debtor, as before; a debtor of debiteurs.csv (DESIGN §4c) owes one claim,
+    keyed by its code, whose lines are one block per member it pays for."""
     from billing.core.corrections import Claim
 
+    lines = line_dicts(priced)
+    billed = priced.contributions.filter(titled())
+    seuil = getattr(priced.tariff, "seuil_cents", 0)
+    if "code_debiteur" not in billed.columns:
+        return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())), seuil)
+                for r in billed.iter_rows(named=True)]
+    names = dict(debtors.select("code", "nom").iter_rows()) if debtors is not None else {}
+    claims = []
+    for (code,), members in billed.sort("code_debiteur", "code_insee").group_by("code_debiteur", maintain_order=True):
+        rows = list(members.iter_rows(named=True))
+        if code not in names and len(rows) == 1 and rows[0]["code_insee"] == code:
+            row = rows[0]
+            claims.append(Claim(code, row["commune"], row["montant_cents"], tuple(lines.get(code, ())), seuil))
+            continue
+        blocks = [line for row in rows for line in member_block(row, lines.get(row["code_insee"], []))]
+        claims.append(Claim(code, names.get(code, code), sum(r["montant_cents"] for r in rows),
+                            tuple({**line, "ordre": n} for n, line in enumerate(blocks, start=1)), seuil))
+    return sorted(claims, key=lambda claim: claim.code_insee)
+
+
+def member_block(row: dict, lines: list[dict]) -> list[dict]:
+    """A member's lines within its debtor's titre: a heading, its lines (marked with the member, so that a
+    prorata applies to its own lines), its total; heading and total are « info » lines (no amount)."""
+    from billing.core.money import format_euros
+
+    code = row["code_insee"]
+    name = row.get("debiteur") or f"Commune de {row['commune']}"  # the register's « Commune d'Aubers »
+    head = {"code": "membre", "libelle": f"{name} ({code})", "quantite": None,
+            "taux_units": None, "montant_cents": 0, "formule": "info", "detail": None, "membre": code}
+    total = {"code": "total_membre", "libelle": f"Total {name}", "quantite": None,
+             "taux_units": None, "montant_cents": 0, "formule": "info",
+             "detail": f"= {format_euros(row['montant_cents'])}", "membre": code}
+    return [head, *({**line, "membre": code} for line in lines), total]
+
+
+def line_dicts(priced: Priced) -> dict[str, list[dict]]:
+    """Each member's notice lines as dicts (prorata lines carry their factor; a year « à la carte » groups
+    them by competence)."""
     factors = {r["code_insee"]: (r["facteur_num"], r["facteur_den"])
                for r in priced.contributions.iter_rows(named=True)}
     lines: dict[str, list[dict]] = {}
@@ -111,12 +169,46 @@ def claims_of(priced: Priced) -> list:
         item = {k: line[k] for k in ("ordre", "code", "libelle", "quantite", "taux_units", "montant_cents",
                                       "formule", "detail")}
         if line["formule"] == "prorata":
-            item["facteur_num"], item["facteur_den"] = factors[line["code_insee"]]
+            item["facteur_num"], item["facteur_den"] = line_factor(line, factors)
+        if line.get("competence"):
+            item["competence"] = line["competence"]
         lines.setdefault(line["code_insee"], []).append(item)
-    billed = priced.contributions.filter(titled())
-    seuil = getattr(priced.tariff, "seuil_cents", 0)
-    return [Claim(r["code_insee"], r["commune"], r["montant_cents"], tuple(lines.get(r["code_insee"], ())), seuil)
-            for r in billed.iter_rows(named=True)]
+    if priced.tariff.competences:
+        lines = {code: competence_groups(items, priced.tariff) for code, items in lines.items()}
+    return lines
+
+
+def line_factor(line: dict, factors: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """A prorata line's factor: its competence's (DESIGN §4c), else its member's."""
+    if line.get("facteur_den"):
+        return line["facteur_num"], line["facteur_den"]
+    return factors[line["code_insee"]]
+
+
+def competence_groups(lines: list[dict], tariff: Tariff) -> list[dict]:
+    """A member's lines of a year « à la carte » (DESIGN §4c): each competence's lines under a heading that
+    names it and its imputation, closed by its subtotal; headings and subtotals are « info » lines (no
+    amount), so the total stays the sum of the amounts shown. Numbered 1..n again."""
+    from billing.core.money import format_euros
+
+    by_name = {c.nom: c for c in tariff.competences}
+    out: list[dict] = []
+    for index, line in enumerate(lines):
+        name = line.get("competence")
+        if index == 0 or lines[index - 1].get("competence") != name:
+            competence = by_name.get(name)
+            label = competence.libelle if competence else name
+            imputation = f"imputation {competence.imputation}" if competence and competence.imputation else None
+            out.append({"code": "competence", "libelle": f"Compétence : {label}", "quantite": None,
+                        "taux_units": None, "montant_cents": 0, "formule": "info", "detail": imputation,
+                        "competence": name})
+        out.append(line)
+        if index == len(lines) - 1 or lines[index + 1].get("competence") != name:
+            total = sum(l["montant_cents"] for l in lines if l.get("competence") == name)
+            out.append({"code": "sous_total", "libelle": f"Sous-total {label}", "quantite": None, "taux_units": None,
+                        "montant_cents": 0, "formule": "info", "detail": f"= {format_euros(total)}",
+                        "competence": name})
+    return [{**line, "ordre": number} for number, line in enumerate(out, start=1)]
 
 
 def titled() -> pl.Expr:
@@ -140,6 +232,11 @@ def debtor_facts(data: YearData, codes, recorded: dict[str, str] | None = None) 
     for row in data.billing_base.select("code_insee", "siret").iter_rows(named=True):
         if row["code_insee"] in facts and row["siret"]:
             facts[row["code_insee"]]["siret"] = row["siret"]
+    if data.debtors is not None:  # the debtors of debiteurs.csv (DESIGN §4c): their own name, address, SIRET
+        for row in data.debtors.iter_rows(named=True):
+            if row["code"] in set(codes):
+                facts[row["code"]] = {"code_insee": row["code"], "debiteur": row["nom"],
+                                      "mairie_adresse": row["adresse"] or "", "siret": row["siret"]}
     for code, siret in (recorded or {}).items():
         if code in facts and siret:
             facts[code]["siret"] = siret
@@ -178,8 +275,16 @@ def notice_lines(lines) -> tuple:
 
     return tuple(NoticeLine(libelle=l["libelle"], detail=l.get("detail"), quantite=l.get("quantite"),
                             taux_units=l.get("taux_units"), montant_cents=l["montant_cents"], formule=l["formule"],
-                            facteur_num=l.get("facteur_num"), facteur_den=l.get("facteur_den"))
+                            facteur_num=l.get("facteur_num"), facteur_den=l.get("facteur_den"),
+                            groupe=_group_of(l))
                  for l in lines)
+
+
+def _group_of(line: dict) -> str | None:
+    """The lines a prorata or an adjustment applies to: the same member and competence (DESIGN §4c)."""
+    if line.get("membre") is None and line.get("competence") is None:
+        return None
+    return f"{line.get('membre') or ''}/{line.get('competence') or ''}"
 
 
 def motif_of(lines) -> str | None:

@@ -136,7 +136,7 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     ensure_output_dir(out_dir, inputs_dir)
     check_chain_before_issue(ledger_path, annee)
     data = prepare_year(inputs_dir, annee)
-    claims = claims_of(data.priced)
+    claims = claims_of(data.priced, data.debtors)
     not_titled = _not_titled(data, claims, ledger_path, annee)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)
     if dry_run:
@@ -183,7 +183,7 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
         # Planned from the full titres (their stored lines give each correction its motif); the ledger
         # checks the plan again inside its transaction, so a run that issued meanwhile cannot double it.
         existing = ledger.titres(data.annee)
-        planned = plan_titres(claims, existing)
+        planned = plan_titres(claims, existing, ledger.member_parts(data.annee))
         recorded = ledger.recorded_sirets(data.annee)
         facts = debtor_facts(data, {p.code_insee for p in planned}, recorded)
         issued = ledger.issue(
@@ -238,9 +238,10 @@ def _issued_tables(data, all_titres, facts: dict, *, out_dir: Path, ledger_path:
     generated_at = datetime.now().replace(microsecond=0)
     files = {
         "Titres (CSV)": write_titres_csv(out_dir / f"titres_{annee}.csv", titres=all_titres, sirets=sirets,
-                                         debtors=debtors),
+                                         debtors=debtors, code_debiteur=data.debtors is not None),
         "Titres (CSV Excel)": write_titres_excel_csv(out_dir / f"titres_{annee}_excel.csv", titres=all_titres,
-                                                     sirets=sirets, debtors=debtors),
+                                                     sirets=sirets, debtors=debtors,
+                                                     code_debiteur=data.debtors is not None),
         "Bordereau": write_bordereau(out_dir / f"bordereau_{annee}.xlsx", annee=annee, titres=all_titres,
                                      sirets=sirets, debtors=debtors, issuer=data.syndicat.nom,
                                      generated_at=generated_at),

@@ -35,6 +35,9 @@ def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
 
     data = prepare_year(inputs_dir, annee)
     priced = data.priced
+    debtor = _debtor_explanation(data, commune.strip())
+    if debtor is not None:
+        return debtor
     register = load_register()
     text = commune.strip()
     code = None
@@ -56,6 +59,30 @@ def explain(inputs_dir: Path, annee: int, commune: str) -> Explanation:
     amount = row["montant_cents"] if row["situation"] == "facturee" else row["montant_indicatif_cents"]
     return Explanation(code, explain_commune(priced, code),
                        {"montant": cents_to_str(amount or 0), "situation": row["situation"]})
+
+
+def _debtor_explanation(data, text: str) -> Explanation | None:
+    """``explain YEAR CODE`` for a debtor of debiteurs.csv (DESIGN §4c): each member it pays for, then its total."""
+    from billing.core.money import cents_to_str, format_euros
+    from billing.core.pricing import explain_commune
+    from billing.documents import titled
+
+    debtors = data.debtors
+    if debtors is None or "code_debiteur" not in data.priced.contributions.columns:
+        return None
+    match = debtors.filter((pl.col("code").str.to_lowercase() == text.lower())
+                           | (pl.col("nom").str.to_lowercase() == text.lower()))
+    if match.height == 0:
+        return None
+    code, nom = match["code"][0], match["nom"][0]
+    members = data.priced.contributions.filter(pl.col("code_debiteur") == code)
+    out = [f"{nom} (débiteur {code}) — contribution {data.annee} des membres dont il est le débiteur"]
+    for row in members.iter_rows(named=True):
+        out += [""] + explain_commune(data.priced, row["code_insee"])
+    total = int(members.filter(titled())["montant_cents"].sum() or 0)
+    out += ["", f"Total du titre de {nom} : {format_euros(total)} "
+                f"({len(members)} membre{'s' if len(members) > 1 else ''})"]
+    return Explanation(code, out, {"montant": cents_to_str(total), "situation": "debiteur"})
 
 
 def member_suggestions(text: str, contributions: pl.DataFrame, *, limit: int = 3) -> str | None:

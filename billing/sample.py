@@ -9,7 +9,7 @@ from pathlib import Path
 from billing.core.errors import UserError
 
 
-EXAMPLES = {"mel": "sample", "habitants": "sample_habitants"}  # --exemple name -> package folder
+EXAMPLES = {"mel": "sample", "habitants": "sample_habitants", "carte": "sample_carte"}  # --exemple name -> package folder
 
 
 def sample_files(exemple: str = "mel") -> list:
@@ -21,7 +21,8 @@ def write_sample(directory: Path, exemple: str = "mel") -> list[Path]:
     """Copy a bundled sample into ``directory``, refusing to overwrite anything.
 
     ``mel``: the Métropole européenne de Lille members (schools and pupils); ``habitants``: a
-    population-based tariff with bands, a group override, the seuil and a fiscalised member."""
+    population-based tariff with bands, a group override, the seuil and a fiscalised member; ``carte``: three
+    competences and an EPCI paying for some of its communes (DESIGN §4c)."""
     if exemple not in EXAMPLES:
         raise UserError(f"exemple « {exemple} » inconnu (attendu : {', '.join(EXAMPLES)})")
     directory = Path(directory)

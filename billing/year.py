@@ -22,7 +22,7 @@ from billing.core.model import InputHash, Syndicat, Tariff
 from billing.core.pricing import Priced
 from billing.core.problems import BillingError, Code, Problem
 
-INPUT_STEMS = ("syndicat", "tarifs", "adhesions", "effectifs", "annuaire", "budget", "paiements")
+INPUT_STEMS = ("syndicat", "tarifs", "adhesions", "effectifs", "annuaire", "budget", "paiements", "debiteurs")
 REQUIRED = (("syndicat", "syndicat.toml"), ("tarifs", "tarifs.toml"),
             ("adhesions", "adhesions.csv ou adhesions.xlsx"), ("effectifs", "effectifs.csv ou effectifs.xlsx"))
 
@@ -49,6 +49,7 @@ class YearState:
     counted: object | None = None         # billing.inputs.counts.Counted
     budget: pl.DataFrame | None = None
     billing_base: pl.DataFrame | None = None
+    debtors: pl.DataFrame | None = None   # debiteurs.csv (DESIGN §4c)
     priced: Priced | None = None
 
     def display(self, stem: str) -> str:
@@ -68,6 +69,7 @@ class YearData:
     input_hashes: tuple[InputHash, ...]
     priced: Priced  # its frames follow billing.core.contract (checked in tests)
     budget: pl.DataFrame | None = None
+    debtors: pl.DataFrame | None = None  # debiteurs.csv, when present (DESIGN §4c)
 
 
 Stage = Callable[[YearState], tuple[YearState, list[Problem]]]
@@ -171,24 +173,52 @@ def read_budget(state: YearState) -> tuple[YearState, list[Problem]]:
     return replace(state, budget=budget), problems
 
 
+def read_debtors(state: YearState) -> tuple[YearState, list[Problem]]:
+    """The optional debiteurs.csv: who pays for members that do not pay for themselves (DESIGN §4c)."""
+    from billing.inputs.carte import read_debtors as read
+
+    debtors, problems = read(state.files["debiteurs"], display=state.display("debiteurs"))
+    return replace(state, debtors=debtors), problems
+
+
 def build_base(state: YearState) -> tuple[YearState, list[Problem]]:
-    """members ⋈ counts of the tariff's rentrée ⋈ register: one row per member (columns: billing.core.model)."""
+    """members ⋈ counts of the tariff's rentrée ⋈ register: one row per member (columns: billing.core.model);
+    with the competences and debtor of each member when the year has them (DESIGN §4c)."""
     if state.members is None or state.counted is None or state.tariff is None:
         return state, []
     from billing.inputs.base import build_billing_base
+    from billing.inputs.carte import member_carte, uses_counts
 
-    base, problems = build_billing_base(state.members, state.counted, state.register, tariff=state.tariff,
-                                        annee=state.annee, annuaire=state.annuaire,
-                                        tariff_display=state.display("tarifs"))
-    return replace(state, billing_base=base), problems
+    carte, problems = member_carte(state.members, state.tariff, state.debtors, display=state.display("adhesions"),
+                                   debtors_display=state.display("debiteurs") if "debiteurs" in state.files
+                                   else "debiteurs.csv")
+    counted_codes = None
+    if carte is not None and state.tariff.competences:
+        from billing.core.carte import transferred
+
+        names = [c.nom for c in state.tariff.competences]
+        counted_codes = set(carte.filter(pl.any_horizontal(
+            [transferred(c, names) for c in state.tariff.competences if uses_counts(c.tariff)] or [pl.lit(False)])
+        )["code_insee"].to_list())
+    base, found = build_billing_base(state.members, state.counted, state.register, tariff=state.tariff,
+                                     annee=state.annee, annuaire=state.annuaire,
+                                     tariff_display=state.display("tarifs"), counted_codes=counted_codes)
+    if carte is not None:
+        base = base.join(carte, on="code_insee", how="left")
+    return replace(state, billing_base=base), [*problems, *found]
 
 
 def price(state: YearState) -> tuple[YearState, list[Problem]]:
     """The pure pricing of every member (DESIGN §4)."""
+    from billing.core.carte import apply_debtor_seuil, price_carte
     from billing.core.pricing import PricingError, price_year
 
     try:
-        priced = price_year(state.billing_base, state.tariff, annee=state.annee)
+        if state.tariff.competences:
+            priced = price_carte(state.billing_base, state.tariff, annee=state.annee)
+        else:
+            priced = price_year(state.billing_base, state.tariff, annee=state.annee)
+        priced = replace(priced, contributions=apply_debtor_seuil(priced.contributions, state.tariff.seuil_cents))
     except PricingError as exc:
         return state, [P.error(state.display("tarifs"), None, None, str(exc), code=Code.TARIFF)]
     return replace(state, priced=priced), []
@@ -208,6 +238,7 @@ STAGES: tuple[Step, ...] = (
     Step(read_annuaire, needs=("annuaire",)),
     Step(read_counts, needs=("effectifs",)),
     Step(read_budget, needs=("budget",)),
+    Step(read_debtors, needs=("debiteurs",)),
     Step(build_base, gate=True),
     Step(price, gate=True),
 )
@@ -232,7 +263,8 @@ def prepare_year(inputs_dir: Path, annee: int, *, tariff_override: Tariff | None
                                                "données incomplètes : le calcul est impossible",
                                                code=Code.MISSING)])
     return YearData(annee, state.inputs_dir, state.syndicat, state.tariff, state.billing_base,
-                    tuple(P.sort_problems(drop_echoes(problems))), state.input_hashes, state.priced, state.budget)
+                    tuple(P.sort_problems(drop_echoes(problems))), state.input_hashes, state.priced, state.budget,
+                    state.debtors)
 
 
 def drop_echoes(problems: list[Problem]) -> list[Problem]:

@@ -53,7 +53,7 @@ def test_fixture_is_a_schema_1_ledger(tmp_path):
 def test_schema_1_ledger_is_migrated_and_its_runs_numbered_in_issue_order(tmp_path):
     path = schema1_copy(tmp_path)
     with open_ledger(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 3
+        assert ledger.schema_version == SCHEMA_VERSION == 4
         assert ledger.verify() == []
         # runs of 2024: 3 titres; 1 complémentaire + (1 réduction, 1 annulation); 1 titre — in that order
         assert rows(ledger, 2024) == [
@@ -66,7 +66,7 @@ def test_schema_1_ledger_is_migrated_and_its_runs_numbered_in_issue_order(tmp_pa
         runs = {t.seq: t.run_id for t in ledger.titres(2024)}
         assert [b.run_id for b in ledger.bordereaux(2024)] == [runs[5], runs[1], runs[4], runs[7]]
     with open_ledger(path, readonly=True) as ledger:  # the migration is written: a read-only open needs nothing
-        assert ledger.schema_version == 3 and len(ledger.bordereaux()) == 5
+        assert ledger.schema_version == 4 and len(ledger.bordereaux()) == 5
 
 
 def _line(cents: int) -> dict:
@@ -170,7 +170,7 @@ def test_reading_commands_migrate_a_schema_1_ledger_after_an_upgrade(tmp_path):
     """`titres`, `verify`, `compute` open read-only: after an upgrade they must not wait for the next issue."""
     path = schema1_copy(tmp_path)
     with open_ledger(path, readonly=True) as ledger:
-        assert ledger.readonly and ledger.schema_version == 3
+        assert ledger.readonly and ledger.schema_version == 4
         assert [t.seq for t in ledger.titres(2024)] == list(range(1, 8))
         assert [(b.serie, b.numero) for b in ledger.bordereaux(2024)] == \
                [("reductions", 1), ("titres", 1), ("titres", 2), ("titres", 3)]

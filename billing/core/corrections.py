@@ -94,6 +94,7 @@ class PlannedTitre:
     montant_cents: int
     origine_numero: str | None
     lines: tuple[dict, ...]
+    membres: tuple[tuple[str, int], ...] = ()  # DESIGN §4c: (member, part in this titre's direction), summing to it
 
     @property
     def signed_cents(self) -> int:
@@ -118,7 +119,8 @@ def net_by_commune(issued: Sequence[TitreHead]) -> dict[str, int]:
     return net
 
 
-def plan_titres(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[PlannedTitre]:
+def plan_titres(claims: Sequence[Claim], issued: Sequence[TitreHead],
+                parts: dict[str, dict[str, int]] | None = None) -> list[PlannedTitre]:
     """The titres that bring each commune's net to what it owes now, and nothing else.
 
     ``issued`` are the titres of the same exercice. A commune absent from ``claims`` owes
@@ -126,8 +128,70 @@ def plan_titres(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[Pl
     A titre or titre complémentaire strictly below its claim's seuil is not planned (see
     ``below_seuil``): the difference stays owed and is planned once it reaches the seuil.
     Réductions and annulations are always planned.
+
+    ``parts`` (numero -> {member: part}, the ledger's record) lets each planned titre say which members it
+    is for (DESIGN §4c): a debtor's titre may pay for several; without a record a titre is its debtor's own.
     """
-    return [item for item, under in _plan_all(claims, issued) if not under]
+    planned = [item for item, under in _plan_all(claims, issued) if not under]
+    return member_parts(planned, claims, issued, parts or {})
+
+
+def claim_members(claim: Claim | None) -> dict[str, int]:
+    """What each member owes within a claim: its lines marked ``membre`` (a debtor paying for several),
+    else the whole claim for its own code."""
+    if claim is None:
+        return {}
+    out: dict[str, int] = {}
+    for line in claim.lines:
+        if line.get("membre") is not None:
+            out[line["membre"]] = out.get(line["membre"], 0) + line["montant_cents"]
+    return out or {claim.code_insee: claim.montant_cents}
+
+
+def member_parts(planned: list[PlannedTitre], claims: Sequence[Claim], issued: Sequence[TitreHead],
+                 parts: dict[str, dict[str, int]]) -> list[PlannedTitre]:
+    """Each planned titre with the members it is for: per debtor, what each member owes now minus its net
+    in the debtor's titres, shared over that debtor's planned titres so that each one's parts add up to it."""
+    by_code = {claim.code_insee: claim for claim in claims}
+    nets: dict[str, dict[str, int]] = {}
+    for titre in issued:
+        own = parts.get(titre.numero) or {titre.code_insee: titre.montant_cents}
+        for member, cents in own.items():
+            debtor = nets.setdefault(titre.code_insee, {})
+            debtor[member] = debtor.get(member, 0) + signed(titre.nature, cents)
+    out: list[PlannedTitre] = []
+    for debtor in dict.fromkeys(item.code_insee for item in planned):
+        items = [item for item in planned if item.code_insee == debtor]
+        owed, net = claim_members(by_code.get(debtor)), nets.get(debtor, {})
+        diffs = {m: owed.get(m, 0) - net.get(m, 0) for m in sorted({*owed, *net})}
+        out += _share(items, {m: d for m, d in diffs.items() if d})
+    return out  # planned is sorted by debtor first: each debtor's titres are together, in order
+
+
+def _share(items: list[PlannedTitre], diffs: dict[str, int]) -> list[PlannedTitre]:
+    """Members' differences (signed: + owed more) over a debtor's planned titres, in each titre's direction:
+    the titres but the last are filled with parts of the members moving their way, the last takes the rest."""
+    from dataclasses import replace
+
+    if not items:
+        return []
+    direction = 1 if items[0].nature in DEBITS else -1
+    pending = [[m, d * direction] for m, d in diffs.items()]
+    shared = []
+    for item in items[:-1]:
+        room, own = item.montant_cents, []
+        for entry in pending:
+            if room and entry[1] > 0:
+                take = min(room, entry[1])
+                own.append((entry[0], take))
+                entry[1] -= take
+                room -= take
+        shared.append(replace(item, membres=tuple(own)))
+    rest = tuple((m, d) for m, d in pending if d)
+    if sum(d for _, d in rest) != items[-1].montant_cents:  # not a single debtor's plan: leave it its own
+        rest = ()
+    shared.append(replace(items[-1], membres=rest))
+    return shared
 
 
 def below_seuil(claims: Sequence[Claim], issued: Sequence[TitreHead]) -> list[PlannedTitre]:

@@ -56,13 +56,35 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
             period += " ; membre toute l'année : contribution annuelle entière"
         out.append(period + ".")
     out.append("Calcul :")
+    out += _calculation(priced, c)
+    if situation == "facturee":
+        out.append(f"Montant dû : {format_euros(c['montant_cents'])}")
+        out += _not_titled(tariff, c)
+    else:
+        out.append(f"Montant indicatif (non facturé) : {format_euros(c['montant_indicatif_cents'])}")
+    return out
+
+
+def _calculation(priced: Priced, c: dict) -> list[str]:
+    """Each line of the member's calculation; in a year « à la carte », competence by competence (§4c)."""
+    tariff, out = priced.tariff, []
     subtotal = 0
-    for line in priced.lines.filter(pl.col("code_insee") == code_insee).iter_rows(named=True):
+    names = {k.nom: k for k in tariff.competences}
+    lines = list(priced.lines.filter(pl.col("code_insee") == c["code_insee"]).iter_rows(named=True))
+    for index, line in enumerate(lines):
         amount = line["montant_cents"]
+        competence = line.get("competence")
+        if competence and (index == 0 or lines[index - 1].get("competence") != competence):
+            subtotal = 0  # DESIGN §4c: each competence is priced alone, its prorata on its own lines
+            imputation = names[competence].imputation if competence in names else None
+            out.append(f" Compétence « {names[competence].libelle if competence in names else competence} »"
+                       + (f" (imputation {imputation})" if imputation else "") + " :")
+        factor = (line["facteur_num"], line["facteur_den"]) if line.get("facteur_den") else \
+            (c["facteur_num"], c["facteur_den"])
         if line["formule"] == "produit":
             calc = f"{format_count(line['quantite'])} × {format_rate(line['taux_units'])} = {format_euros(amount)}"
         elif line["formule"] == "prorata":
-            calc = (f"{format_euros(subtotal)} × {c['facteur_num']}/{c['facteur_den']} = "
+            calc = (f"{format_euros(subtotal)} × {factor[0]}/{factor[1]} = "
                     f"{format_euros(subtotal + amount)}, soit {_signed_euros(amount)}")
         elif line["formule"] == "ajustement" or line["code"] == "arrondi":
             calc = _signed_euros(amount)
@@ -71,11 +93,8 @@ def explain_commune(priced: Priced, code_insee: str) -> list[str]:
         text = f"  {line['ordre']}. {line['libelle']} : {calc}"
         out.append(text + (f" ({line['detail']})" if line["detail"] else ""))
         subtotal += amount
-    if situation == "facturee":
-        out.append(f"Montant dû : {format_euros(c['montant_cents'])}")
-        out += _not_titled(tariff, c)
-    else:
-        out.append(f"Montant indicatif (non facturé) : {format_euros(c['montant_indicatif_cents'])}")
+        if competence and (index == len(lines) - 1 or lines[index + 1].get("competence") != competence):
+            out.append(f"  Sous-total : {format_euros(subtotal)}")
     return out
 
 

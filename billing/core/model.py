@@ -133,6 +133,7 @@ class Tariff:
     strates: tuple[Strate, ...] = ()  # a flat amount by population band
     seuil_cents: int = DEFAULT_SEUIL_CENTS  # seuil de recouvrement; 0 disables it
     groupes: tuple[GroupOverride, ...] = ()
+    competences: tuple["Competence", ...] = ()  # DESIGN §4c; empty: the year is one competence, as before
     key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)  # tarifs.toml line of each key
 
     @property
@@ -166,6 +167,19 @@ class Tariff:
         if values.get("tranches"):
             values["part_eleve_units"] = None
         return replace(self, groupes=(), **values)
+
+
+@dataclass(frozen=True)
+class Competence:
+    """``[YEAR.competences.NAME]`` (DESIGN §4c): a competence priced alone by its own ``tariff`` (the year's
+    rentree, prorata and echeance_jours as defaults) over the members that transferred it, or over every
+    billable member when ``pour_tous``."""
+
+    nom: str
+    libelle: str
+    tariff: Tariff
+    imputation: str | None = None
+    pour_tous: bool = False
 
 
 @dataclass(frozen=True)

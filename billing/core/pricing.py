@@ -106,6 +106,7 @@ class Priced:
     tariff: Tariff
     contributions: pl.DataFrame
     lines: pl.DataFrame
+    by_competence: pl.DataFrame | None = None  # DESIGN §4c: one row per member and competence (billing.core.carte)
 
 
 # ----- French text -------------------------------------

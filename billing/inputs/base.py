@@ -22,8 +22,8 @@ def billable_mask(annee: int) -> pl.Expr:
 
 
 def build_billing_base(members: pl.DataFrame, counted, register, *, tariff: Tariff, annee: int,
-                       annuaire: pl.DataFrame | None = None, tariff_display: str = "tarifs.toml"
-                       ) -> tuple[pl.DataFrame, list[Problem]]:
+                       annuaire: pl.DataFrame | None = None, tariff_display: str = "tarifs.toml",
+                       counted_codes: set[str] | None = None) -> tuple[pl.DataFrame, list[Problem]]:
     """members ⋈ counts of the tariff's rentrée ⋈ register (columns: see billing.core.model).
 
     The population is the ``population`` column of adhesions.csv where it holds a value, else the
@@ -32,6 +32,8 @@ def build_billing_base(members: pl.DataFrame, counted, register, *, tariff: Tari
 
     valid = members.filter(pl.col("code_insee").is_not_null())
     billable = set(valid.filter(billable_mask(annee))["code_insee"].to_list())
+    if counted_codes is not None:  # DESIGN §4c: a member whose competences use no counts needs no counts
+        billable &= counted_codes
     counts, problems = count_members(counted, valid, register, rentree=tariff.rentree, billable_codes=billable)
     problems += tariff_member_problems(valid, counted, tariff, tariff_display)
     facts = register.facts_frame(valid["code_insee"].to_list())
@@ -63,15 +65,16 @@ def tariff_member_problems(members: pl.DataFrame, counted, tariff: Tariff, displ
 
     problems = []
     present = set(members["groupe"].drop_nulls().to_list()) if "groupe" in members.columns else set()
-    for group in tariff.groupes:
+    for group, where in [(g, "groupes") for g in tariff.groupes] + [
+            (g, f"competences.{c.nom}.groupes") for c in tariff.competences for g in c.tariff.groupes]:
         if group.nom not in present:
             known = ", ".join(f"« {g} »" for g in sorted(present)) or "aucun (colonne « groupe » vide)"
-            problems.append(P.error(display, group.ligne, f"{tariff.annee}.groupes.{group.nom}",
+            problems.append(P.error(display, group.ligne, f"{tariff.annee}.{where}.{group.nom}",
                                     f"le groupe « {group.nom} » ne correspond à aucun membre d'adhesions.csv "
                                     f"(groupes présents : {known})",
                                     suggestion="Écrivez le nom du groupe exactement comme dans la colonne « groupe » "
                                                "d'adhesions.csv."))
-    if tariff.uses_classes and not getattr(counted, "has_classes", True):
+    if any(t.uses_classes for t in (tariff, *(c.tariff for c in tariff.competences))) and not getattr(counted, "has_classes", True):
         problems.append(P.error(display, tariff.line_of("part_classe"), f"{tariff.annee}.part_classe",
                                 f"« part_classe » facture chaque classe, mais {counted.display} (une ligne par commune) "
                                 f"n'a pas de colonne « classes »",

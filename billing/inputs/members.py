@@ -32,6 +32,8 @@ ADHESIONS_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "delegue": ("delegue", "delegue_e", "representant"),
     "population": ("population", "population_de_reference", "population_legale", "population_totale"),
     "mode_contribution": ("mode_contribution", "mode_de_contribution", "contribution"),
+    "competences": ("competences", "competences_transferees"),  # DESIGN §4c
+    "debiteur": ("debiteur", "code_debiteur", "payeur"),
 }
 ADHESIONS_TYPES = {
     "code_insee": "code_insee",

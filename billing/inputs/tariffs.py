@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from billing.core import problems as P
-from billing.core.model import (BAND_MODES, DEFAULT_SEUIL_CENTS, GROUP_KEYS, PRORATA_MODES, TARIFF_MODES, GroupOverride,
-                                 Tariff)
+from billing.core.model import (BAND_MODES, DEFAULT_SEUIL_CENTS, GROUP_KEYS, PRORATA_MODES, TARIFF_MODES, Competence,
+                                 GroupOverride, Tariff)
 from billing.core.money import cents_to_str, format_euros, rate_units_to_decimal
 from billing.core.problems import Problem
 from billing.inputs.tomlfile import _Fields, _Invalid, _Report, _did_you_mean, _fold, _fraction_text, _load
@@ -40,7 +40,14 @@ BAREME_KEYS = ("part_fixe", "part_ecole", "part_eleve", "tranches_eleve", "tranc
                "strates", "plancher", "plafond", "groupes")
 REPARTITION_KEYS = ("montant_total", "poids")
 TARIFF_KEYS = ("deliberation", "rentree", "mode", *BAREME_KEYS, "prorata", "echeance_jours", "imputation",
-               "date_emission", *REPARTITION_KEYS, "seuil_recouvrement")
+               "date_emission", *REPARTITION_KEYS, "seuil_recouvrement", "competences")
+# DESIGN §4c: a year that names competences keeps only these keys (the defaults of its competences and
+# the year's own seuil); each competence takes every key of §4/§4b but the seuil.
+CARTE_YEAR_KEYS = ("deliberation", "rentree", "prorata", "echeance_jours", "imputation", "date_emission",
+                   "seuil_recouvrement", "competences")
+INHERITED_KEYS = ("deliberation", "rentree", "prorata", "echeance_jours", "date_emission", "imputation")
+COMPETENCE_KEYS = ("libelle", "pour_tous", "mode", *BAREME_KEYS, *REPARTITION_KEYS, "rentree", "prorata",
+                   "echeance_jours", "imputation")
 OVERRIDE_KEYS = ("part_fixe", "part_ecole", "part_eleve", "plancher", "plafond", "prorata", "tranches",
                  "tranches_eleve", "mode", "montant_total", "poids", "rentree", "echeance_jours", "part_classe",
                  "part_habitant", "strates", "seuil_recouvrement")
@@ -62,6 +69,8 @@ def _build_tariff(annee: int, data: Mapping[str, Any], report: _Report, where: t
     """One year's table -> Tariff (None if it holds an error). The one validation path of file and --set."""
     errors_before = report.error_count()
     fields = _Fields(report, data, where)
+    if "competences" in data:
+        return _build_carte(annee, data, report, where)
     fields.unknown_keys(TARIFF_KEYS, fatal=True)
     deliberation = fields.get("deliberation", _text, missing=(
         "la référence de la délibération du comité qui fixe ce tarif",
@@ -91,6 +100,61 @@ def _build_tariff(annee: int, data: Mapping[str, Any], report: _Report, where: t
     return Tariff(annee=annee, deliberation=deliberation, rentree=rentree, mode=mode, prorata=prorata,
                   echeance_jours=echeance, imputation=imputation, date_emission=date_emission, seuil_cents=seuil,
                   key_lines=lines, **values)
+
+
+def _build_carte(annee: int, data: Mapping[str, Any], report: _Report, where: tuple[str, ...]) -> Tariff | None:
+    """A year « à la carte » (DESIGN §4c): the year's own keys, then each competence built like a year of its
+    own (the year's rentree, prorata, echeance_jours as defaults), its problems located in its table."""
+    errors_before = report.error_count()
+    fields = _Fields(report, data, where)
+    fields.unknown_keys(CARTE_YEAR_KEYS, fatal=True)
+    table = data["competences"]
+    if not isinstance(table, dict) or not table or not all(isinstance(v, dict) for v in table.values()):
+        report.error(fields.path("competences"), "une table par compétence est attendue : "
+                                                 "[ANNÉE.competences.NOM] suivie de son libellé et de ses prix")
+        return None
+    year = {key: data[key] for key in CARTE_YEAR_KEYS if key in data and key != "competences"}
+    base = _build_tariff(annee, year | {"mode": "bareme", "part_fixe": "1.00"}, report, where)
+    competences = []
+    for name, own in table.items():
+        competence = _build_competence(annee, name, own, data, report, (*where, "competences", name))
+        if competence is not None:
+            competences.append(competence)
+    if report.error_count() > errors_before or base is None:
+        return None
+    return replace(base, part_fixe_cents=0, competences=tuple(competences))
+
+
+def _build_competence(annee: int, name: str, own: Mapping[str, Any], year: Mapping[str, Any], report: _Report,
+                      where: tuple[str, ...]) -> Competence | None:
+    fields = _Fields(report, own, where)
+    if "seuil_recouvrement" in own:
+        report.error(fields.path("seuil_recouvrement"), "le seuil de recouvrement s'applique au titre de chaque "
+                                                        "débiteur, toutes compétences confondues : c'est une clé de "
+                                                        "l'année", suggestion=f"Placez-la sous [{annee}].")
+    fields.unknown_keys((*COMPETENCE_KEYS, "seuil_recouvrement"), fatal=True)
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        report.error(where, "nom de compétence attendu en minuscules sans espace ni accent (ex. « ent », « sig »), "
+                            "tel qu'il figure dans la colonne « competences » d'adhesions.csv", value=name)
+    libelle = fields.get("libelle", _text, missing=("le libellé de la compétence, tel que le titre le montre",
+                                                    'libelle = "Espace numérique de travail des écoles"'))
+    pour_tous = fields.get("pour_tous", _flag, default=False)
+    inherited = {key: year[key] for key in INHERITED_KEYS if key in year and key not in own}
+    scratch = _Report(report.display, report.locator)
+    tariff = _build_tariff(annee, inherited | {k: v for k, v in own.items() if k in COMPETENCE_KEYS
+                                               and k not in ("libelle", "pour_tous")}, scratch, where)
+    # an inherited key was checked with the year: its problems stay there, once
+    report.problems.extend(p for p in scratch.problems
+                           if not any(p.column == ".".join((*where, key)) for key in inherited))
+    if tariff is None or libelle is None or pour_tous is None:
+        return None
+    return Competence(name, libelle, tariff, tariff.imputation, bool(pour_tous))
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Invalid("true ou false attendu (sans guillemets)", suggestion="Écrivez : pour_tous = true")
 
 
 def _emission_date(fields: _Fields, annee: int) -> date | None:

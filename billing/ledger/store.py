@@ -46,7 +46,7 @@ from billing.ledger.guard import RESTORE, VERIFY, LedgerBusy, LedgerError, Ledge
 __all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger", "LedgerBusy", "LedgerError",
            "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LEDGER_CONFIG = {"memory_limit": "256MB", "threads": "2"}
 
 # ----- values ---------------------------------------------------------------------------
@@ -109,8 +109,17 @@ def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE debiteurs (numero TEXT PRIMARY KEY, code_insee TEXT NOT NULL, siret TEXT)")
 
 
+def _v3_to_v4(con: duckdb.DuckDBPyConnection) -> None:
+    """The members each titre is for, with their part (DESIGN §4c: one titre per debtor, who may pay for
+    several members), in the titre's own direction; the parts of a titre add up to its amount. A titre
+    issued before this schema was for its own commune alone."""
+    con.execute("CREATE TABLE membres (numero TEXT NOT NULL, code_insee TEXT NOT NULL, montant_cents BIGINT NOT NULL, "
+                "PRIMARY KEY (numero, code_insee))")
+    con.execute("INSERT INTO membres SELECT numero, code_insee, montant_cents FROM titres")
+
+
 # MIGRATIONS[i] brings a ledger from schema i to schema i + 1; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -120,6 +129,7 @@ _TABLES = {
     "titres": TITRE_FIELDS,
     "bordereaux": _bordereaux.FIELDS,
     "debiteurs": ("numero", "code_insee", "siret"),
+    "membres": ("numero", "code_insee", "montant_cents"),
 }
 
 
@@ -435,8 +445,38 @@ class Ledger:
                         "INSERT INTO debiteurs SELECT numero, code_insee, siret FROM _nouveaux_debiteurs").fetchall()
                 finally:
                     self._con.unregister("_nouveaux_debiteurs")
+            parts = [(t.numero, code, cents) for t, item in zip(issued, planned)
+                     for code, cents in (getattr(item, "membres", ()) or ((t.code_insee, t.montant_cents),))]
+            if parts:  # one Arrow insert, as above
+                self._con.register("_nouveaux_membres", pa.table(
+                    {"numero": [p[0] for p in parts], "code_insee": [p[1] for p in parts],
+                     "montant_cents": [p[2] for p in parts]},
+                    schema=pa.schema([("numero", pa.string()), ("code_insee", pa.string()),
+                                      ("montant_cents", pa.int64())])))
+                try:
+                    self._con.execute("INSERT INTO membres SELECT numero, code_insee, montant_cents "
+                                      "FROM _nouveaux_membres").fetchall()
+                finally:
+                    self._con.unregister("_nouveaux_membres")
             return issued
         return self._in_transaction(work)
+
+    def member_parts(self, annee: int) -> dict[str, dict[str, int]]:
+        """numero -> {code_insee: part}: the members each titre of ``annee`` is for (DESIGN §4c)."""
+        rows = self._query("SELECT m.numero, m.code_insee, m.montant_cents FROM membres m JOIN titres t USING (numero) "
+                           "WHERE t.exercice = ? ORDER BY t.seq, m.code_insee", [annee])
+        out: dict[str, dict[str, int]] = {}
+        for numero, code, cents in rows:
+            out.setdefault(numero, {})[code] = int(cents)
+        return out
+
+    def net_by_member(self, annee: int) -> dict[str, int]:
+        """code_insee -> net titled for that member in ``annee``, whoever its debtor (debits minus credits)."""
+        rows = self._query(
+            "SELECT m.code_insee, SUM(CASE WHEN t.nature IN ('reduction', 'annulation') THEN -m.montant_cents "
+            "ELSE m.montant_cents END) FROM membres m JOIN titres t USING (numero) WHERE t.exercice = ? "
+            "GROUP BY m.code_insee ORDER BY m.code_insee", [annee])
+        return {code: int(total) for code, total in rows}
 
     def recorded_sirets(self, annee: int) -> dict[str, str]:
         """code_insee -> the SIRET its first titre of ``annee`` was issued with (where one was known)."""

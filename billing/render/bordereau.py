@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -64,12 +65,19 @@ def _bases_text(titre) -> str:
     return " ; ".join(parts)
 
 
-def rows_of(titres: Sequence, sirets: dict[str, str | None], debtors: dict[str, str]) -> list[list]:
-    return [[t.numero, t.exercice, nature_label(t.nature), t.origine_numero or "",
-             t.date_emission.isoformat(), t.date_echeance.isoformat() if t.date_echeance else "", t.code_insee,
-             debtors.get(t.code_insee) or f"Commune de {t.commune}", sirets.get(t.code_insee) or "",
-             t.imputation or "", t.objet or "", _bases(t), cents_to_str(t.signed_cents), t.deliberation or ""]
-            for t in sorted(titres, key=lambda t: t.seq)]
+def rows_of(titres: Sequence, sirets: dict[str, str | None], debtors: dict[str, str], *,
+            code_debiteur: bool = False) -> list[list]:
+    """``code_debiteur`` (a year with debiteurs.csv, DESIGN §4c): a last column with the titre's debtor code,
+    and the code_insee column left empty for a debtor that is not a commune."""
+    rows = []
+    for t in sorted(titres, key=lambda t: t.seq):
+        commune_code = t.code_insee if not code_debiteur or re.fullmatch(r"\d{5}|2[AB]\d{3}", t.code_insee) else ""
+        rows.append([t.numero, t.exercice, nature_label(t.nature), t.origine_numero or "",
+                     t.date_emission.isoformat(), t.date_echeance.isoformat() if t.date_echeance else "", commune_code,
+                     debtors.get(t.code_insee) or f"Commune de {t.commune}", sirets.get(t.code_insee) or "",
+                     t.imputation or "", t.objet or "", _bases(t), cents_to_str(t.signed_cents), t.deliberation or "",
+                     *((t.code_insee,) if code_debiteur else ())])
+    return rows
 
 
 def _cells(row: list, *, excel: bool) -> list:
@@ -87,22 +95,22 @@ def _cells(row: list, *, excel: bool) -> list:
     return out
 
 
-def write_titres_csv(path: Path, *, titres, sirets, debtors) -> Path:
+def write_titres_csv(path: Path, *, titres, sirets, debtors, code_debiteur: bool = False) -> Path:
     """UTF-8, ',' and signed amounts (a réduction is negative), in number order: byte-stable."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows_of(titres, sirets, debtors):
+    writer.writerow(COLUMNS + (("code_debiteur",) if code_debiteur else ()))
+    for row in rows_of(titres, sirets, debtors, code_debiteur=code_debiteur):
         writer.writerow(_cells(row, excel=False))
     return write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
-def write_titres_excel_csv(path: Path, *, titres, sirets, debtors) -> Path:
+def write_titres_excel_csv(path: Path, *, titres, sirets, debtors, code_debiteur: bool = False) -> Path:
     """The same titres for a French Excel: ';', UTF-8 with BOM, « -33,34 », « 15/04/2024 », French headers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(EXCEL_HEADERS)
-    for row in rows_of(titres, sirets, debtors):
+    writer.writerow(EXCEL_HEADERS + (("Code débiteur",) if code_debiteur else ()))
+    for row in rows_of(titres, sirets, debtors, code_debiteur=code_debiteur):
         writer.writerow(_cells(row, excel=True))
     return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 

@@ -291,6 +291,21 @@ def write_contributions_csv(path: Path, *, priced) -> Path:
     return write_bytes_atomic(path, contributions_csv_bytes(priced))
 
 
+def competences_csv_bytes(priced) -> bytes:
+    """contributions_<year>_competences.csv (DESIGN §4c): one row per member and competence it pays,
+    ``montant`` billed as in contributions_<year>.csv (their sum per member is its ``montant`` there)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("code_insee", "competence", "montant"))
+    for row in priced.by_competence.sort("code_insee", maintain_order=True).iter_rows(named=True):
+        writer.writerow((row["code_insee"], row["competence"], cents_to_str(row["montant_cents"])))
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_competences_csv(path: Path, *, priced) -> Path:
+    return write_bytes_atomic(path, competences_csv_bytes(priced))
+
+
 def write_contributions_excel_csv(path: Path, *, priced) -> Path:
     """What an officer double-clicks in a French Excel: ';', UTF-8 with BOM, « 1234,56 », « 01/03/2024 »."""
     buffer = io.StringIO()

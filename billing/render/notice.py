@@ -62,6 +62,7 @@ class NoticeLine:
     formule: str
     facteur_num: int | None = None
     facteur_den: int | None = None
+    groupe: str | None = None  # the competence (DESIGN §4c): a prorata or an adjustment applies to its group's lines
 
 
 @dataclass(frozen=True)
@@ -263,15 +264,17 @@ def _payment_values(notice: Notice, origine: str) -> dict[str, object]:
 def _line_values(notice: Notice) -> dict[str, object]:
     """The bases de liquidation: each line as given, its amount as the cached value of its formula."""
     values: dict[str, object] = {}
-    first = FIRST_LINE_ROW
+    first = start = FIRST_LINE_ROW
     subtotal = 0
     for index, line in enumerate(notice.lines):
         row = first + index
+        if index and line.groupe != notice.lines[index - 1].groupe:
+            start, subtotal = row, 0  # a new competence: its prorata and adjustments apply to its own lines
         values[f"l{index}_libelle"] = line.libelle
         values[f"l{index}_detail"] = line.detail
         values[f"l{index}_quantite"] = line.quantite
         values[f"l{index}_taux"] = rate_units_to_decimal(line.taux_units) if line.taux_units is not None else None
-        values[f"l{index}_montant"] = _amount_cell(line, row=row, first=first, subtotal=subtotal)
+        values[f"l{index}_montant"] = _amount_cell(line, row=row, first=start, subtotal=subtotal)
         subtotal += line.montant_cents
     if notice.lines:
         last = first + len(notice.lines) - 1

@@ -349,6 +349,8 @@ def _blocks(notice: Notice) -> tuple[list, int, int]:
     first_row = len(blocks)
     subtotal = 0
     for index, line in enumerate(notice.lines):
+        if index and line.groupe != notice.lines[index - 1].groupe:
+            subtotal = 0  # a new competence (DESIGN §4c): its prorata applies to its own lines
         blocks.append(b(_table_row, _clean(line.libelle), _clean(line.detail), _clean(_calcul(notice, index, subtotal)),
                         _quantity(line.quantite) if line.quantite is not None else "",
                         _clean(format_rate(line.taux_units)) if line.taux_units is not None else "",
