@@ -33,6 +33,10 @@ from click.testing import CliRunner
 
 from billing.cli import main
 
+# Some 280 runs of the real command in a subprocess (3–4 min): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SECONDS = 5.0
 MAX_MB = 300.0
