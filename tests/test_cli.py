@@ -342,3 +342,36 @@ def test_quiet_and_verbose_have_the_short_forms_a_new_user_types(work):
         assert "Avertissements" not in result.output
     verbose = run(work, "validate", "2024", "-v")
     assert verbose.exit_code == 0 and "« Saily-lez-Lannoy »" in verbose.output
+
+
+def test_titres_dated_outside_their_exercice_are_refused_unless_confirmed(work):
+    """Without date_emission the titres carry the clock's date: 2024 titres issued in 2026 need a confirmation."""
+    from datetime import date
+
+    from billing.documents import next_working_day
+
+    tarifs = work / "inputs" / "tarifs.toml"
+    edit(tarifs, "date_emission = 2024-04-15", "# date_emission = 2024-04-15")
+    computed = run(work, "compute", "2024")
+    assert computed.exit_code == 0 and "hors de l'exercice" in computed.stdout
+    refused = run(work, "issue", "2024")
+    if date.today().year != 2024:
+        assert refused.exit_code == 1 and "émission refusée" in refused.output and "--hors-exercice" in refused.output
+        assert not (work / "ent-bill.duckdb").exists()
+        assert run(work, "issue", "2024", "--hors-exercice").exit_code == 0
+    # a due date on a public holiday or a weekend moves to the next working day
+    assert next_working_day(date(2027, 1, 1)) == date(2027, 1, 4)   # New Year's Day, then a weekend
+    assert next_working_day(date(2024, 5, 15)) == date(2024, 5, 15)  # an ordinary Wednesday
+    assert next_working_day(date(2025, 4, 21)) == date(2025, 4, 22)  # Easter Monday
+
+
+def test_reports_go_beside_the_inputs_folder_wherever_the_command_runs(tmp_path, monkeypatch):
+    inputs = tmp_path / "donnees" / "inputs"
+    assert CliRunner().invoke(main, ["init", str(inputs)]).exit_code == 0
+    elsewhere = tmp_path / "ailleurs"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(main, ["--inputs", str(inputs), "compute", "2024"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "donnees" / "reports" / "2024" / "contributions_2024.csv").exists()
+    assert not any(elsewhere.iterdir())
