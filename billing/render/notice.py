@@ -433,6 +433,16 @@ class PendingNotices:
             self._finished = True
 
 
+def check_distinct(notices: Sequence[Notice], paths: Sequence[Path]) -> None:
+    """Two notices must never share a file (the second would replace the first)."""
+    seen: dict[Path, Notice] = {}
+    for notice, path in zip(notices, paths):
+        if path in seen:
+            raise ValueError(f"deux avis auraient le même fichier « {path.name} » "
+                             f"({seen[path].debiteur_nom} et {notice.debiteur_nom})")
+        seen[path] = notice
+
+
 def start_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | None = None,
                   progress: Callable[[int], None] | None = None) -> PendingNotices:
     """Start writing the notices (as ``write_notices``) and return at once, the workers busy.
@@ -448,12 +458,7 @@ def start_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int | No
     out_dir.mkdir(parents=True, exist_ok=True)
     notices = list(notices)
     paths = [_notice_path(out_dir, notice) for notice in notices]
-    seen: dict[Path, Notice] = {}
-    for notice, path in zip(notices, paths):
-        if path in seen:
-            raise ValueError(f"deux avis auraient le même fichier « {path.name} » "
-                             f"({seen[path].debiteur_nom} et {notice.debiteur_nom})")
-        seen[path] = notice
+    check_distinct(notices, paths)
     report = progress or (lambda done: None)
     workers = workers if workers is not None else (os.cpu_count() or 1)
     for count in sorted({len(notice.lines) for notice in notices}):

@@ -28,7 +28,8 @@ from reportlab.pdfgen.canvas import Canvas
 
 from billing.core.money import format_euros, format_rate
 from billing.render.files import fsync_dir, safe_child
-from billing.render.notice import INTITULES, PROJET_MARK, TOTAL_LIBELLES, Notice, notice_filename, notice_words
+from billing.render.notice import (INTITULES, PROJET_MARK, TOTAL_LIBELLES, Notice, check_distinct, notice_filename,
+                                   notice_words)
 from billing.render.pdfa import BOLD, FRENCH_SET, ITALIC, REGULAR, Fragments, declare_pdfa, end_page, new_canvas, setup
 
 PARALLEL_ABOVE = 200  # below this, starting processes costs more than it saves
@@ -478,12 +479,7 @@ def write_pdf_notices(notices: Sequence[Notice], out_dir: Path, *, workers: int 
     out_dir.mkdir(parents=True, exist_ok=True)
     notices = list(notices)
     paths = [safe_child(out_dir, pdf_filename(notice)) for notice in notices]
-    seen: dict[Path, Notice] = {}
-    for notice, path in zip(notices, paths):
-        if path in seen:
-            raise ValueError(f"deux avis auraient le même fichier « {path.name} » "
-                             f"({seen[path].debiteur_nom} et {notice.debiteur_nom})")
-        seen[path] = notice
+    check_distinct(notices, paths)
     report = progress or (lambda done: None)
     workers = workers if workers is not None else (os.cpu_count() or 1)
     setup()  # fonts parsed once here; forked workers inherit them
