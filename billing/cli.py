@@ -173,6 +173,27 @@ class YearType(click.ParamType):
 YEAR = YearType()
 
 
+class FrenchDate(click.ParamType):
+    """« 01/10/2024 » (or ISO « 2024-10-01 »)."""
+
+    name = "JJ/MM/AAAA"
+
+    def convert(self, value, param, ctx):
+        from datetime import date, datetime
+
+        if isinstance(value, date):
+            return value
+        for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+            try:
+                return datetime.strptime(value.strip(), pattern).date()
+            except ValueError:
+                continue
+        self.fail(f"« {value} » n'est pas une date JJ/MM/AAAA (ex. 01/10/2024)", param, ctx)
+
+
+FRENCH_DATE = FrenchDate()
+
+
 def _path_not_empty(click_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """--inputs "$UNSET" would silently read (and --ledger write) the current folder: a usage mistake."""
     if value is not None and not value.strip():
@@ -365,9 +386,12 @@ def simulate(ctx: Context, annee: int, settings: tuple[str, ...], cible: str | N
 @click.option("--hors-exercice", "hors_exercice", is_flag=True,
               help="Confirmer l'émission de titres datés hors de leur exercice (sans date_emission dans "
                    "tarifs.toml, les titres portent la date du jour).")
+@click.option("--date", "date_emission", type=FRENCH_DATE, default=None, metavar="JJ/MM/AAAA",
+              help="Date des titres de cette émission (par défaut date_emission de tarifs.toml, sinon le jour "
+                   "même) : une correction émise plus tard porte ainsi sa propre date.")
 @PDF_OPTION
 @click.pass_obj
-def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: bool) -> None:
+def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: bool, date_emission) -> None:
     """Émettre les titres de recettes : numéros définitifs sans trou, avis définitifs.
 
     Relancer avec les mêmes données n'émet rien. Si les données ont changé depuis,
@@ -384,7 +408,8 @@ def issue(ctx: Context, annee: int, dry_run: bool, hors_exercice: bool, pdf: boo
     with progress_for(ctx.quiet or ctx.as_json) as progress:
         result = run_guarded(ctx, lambda: issue_year(ctx.inputs, annee, out_dir=ctx.out_dir(annee),
                                                      ledger_path=ctx.ledger_path(), dry_run=dry_run,
-                                                     progress=progress, hors_exercice=hors_exercice, pdf=pdf))
+                                                     progress=progress, hors_exercice=hors_exercice, pdf=pdf,
+                                                     date_emission=date_emission))
     show_warnings(ctx, result.warnings, limit=10)
     for line in result.summary_lines():
         say(ctx, line)

@@ -123,7 +123,8 @@ def chain_anchor(titres) -> str | None:
 
 
 def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry_run: bool = False, progress=None,
-          today: date | None = None, hors_exercice: bool = False, pdf: bool = False) -> IssueResult:
+          today: date | None = None, hors_exercice: bool = False, pdf: bool = False,
+          date_emission: date | None = None) -> IssueResult:
     """Plan against the ledger, number in one transaction, then render from the ledger (re-rendering any missing).
 
     Definitive titres dated outside their exercice are refused unless ``hors_exercice`` confirms it.
@@ -136,6 +137,10 @@ def issue(inputs_dir: Path, annee: int, *, out_dir: Path, ledger_path: Path, dry
     ensure_output_dir(out_dir, inputs_dir)
     check_chain_before_issue(ledger_path, annee)
     data = prepare_year(inputs_dir, annee)
+    if date_emission is not None:  # --date: this run's titres (a later run's corrections) carry the date asked
+        from dataclasses import replace
+
+        data = replace(data, tariff=replace(data.tariff, date_emission=date_emission))
     claims = claims_of(data.priced, data.debtors)
     not_titled = _not_titled(data, claims, ledger_path, annee)
     date_note = issue_date_warning(annee, issue_date_for(data.tariff, today), fixed=data.tariff.date_emission is not None)

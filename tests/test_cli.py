@@ -375,3 +375,16 @@ def test_reports_go_beside_the_inputs_folder_wherever_the_command_runs(tmp_path,
     assert result.exit_code == 0, result.output
     assert (tmp_path / "donnees" / "reports" / "2024" / "contributions_2024.csv").exists()
     assert not any(elsewhere.iterdir())
+
+
+def test_a_later_correction_can_carry_its_own_date(work):
+    """The tariff's date_emission dates the year's titres; a correction issued later is dated with --date."""
+    assert run(work, "issue", "2024").exit_code == 0
+    edit(work / "inputs" / "adhesions.csv", "59013;Anstaing;adherente;01/03/2024;;",
+         "59013;Anstaing;retiree;01/03/2024;01/09/2024;")
+    bad = run(work, "issue", "2024", "--date", "31/09/2024")
+    assert bad.exit_code == 2 and "n'est pas une date" in bad.output
+    result = run(work, "issue", "2024", "--date", "01/10/2024")
+    assert result.exit_code == 0, result.output
+    listed = run(work, "titres", "2024").stdout
+    assert "ENT-2024-0071    01/10/2024 réduction" in listed
