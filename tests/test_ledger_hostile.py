@@ -28,6 +28,9 @@ from click.testing import CliRunner
 
 from billing.cli import main
 
+# Each case runs the real command in a subprocess (about 45 s in all): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SECONDS = 5.0
 MAX_MB = 300.0
