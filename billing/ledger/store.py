@@ -47,7 +47,6 @@ __all__ = ["GENESIS", "SCHEMA_VERSION", "TITRE_FIELDS", "IssuedTitre", "Ledger",
            "RunInfo", "canonical_json", "check_chain_before_issue", "format_numero", "open_ledger", "titre_hash"]
 
 SCHEMA_VERSION = 4
-LEDGER_CONFIG = {"memory_limit": "256MB", "threads": "2"}
 
 # ----- values ---------------------------------------------------------------------------
 
@@ -234,9 +233,7 @@ def open_ledger(path: Path | str, *, readonly: bool = False, wait_seconds: float
     delay = 0.02
     while True:
         try:
-            # A year of titres is a few tens of megabytes: a small buffer pool keeps a national issue's
-            # memory down (DuckDB's default is most of the machine's memory), spilling is never needed.
-            con = duckdb.connect(str(path), read_only=readonly, config=LEDGER_CONFIG)
+            con = duckdb.connect(str(path), read_only=readonly)
             break
         except duckdb.Error as exc:
             if not guard.is_lock_error(exc):
