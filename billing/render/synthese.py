@@ -36,6 +36,7 @@ from billing.render.files import (
 from billing.render.sheetxml import save_with_tables
 from billing.render.synthese_charts import charts_sheet, groups
 from billing.render.synthese_communes import communes_sheet
+from billing.render.synthese_competences import COMPETENCES, competence_parts, competence_sheet
 
 PERCENT = "0.0 %"
 COUNT = "#,##0"
@@ -104,6 +105,10 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     _check("total facturé par commune", int(shown["facture_cents"].sum() or 0), year.billed_cents)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
     charts = charts_sheet(workbook.create_sheet(CHARTS), year, new=NEW, departed=DEPARTED, check=_check)
+    if getattr(priced, "by_competence", None) is not None:  # a year « à la carte » (DESIGN §4c)
+        competence_sheet(workbook.create_sheet(COMPETENCES, workbook.index(workbook[BUDGET])),
+                         competence_parts(priced.by_competence, priced.contributions), annee=year.annee,
+                         billed_cents=year.billed_cents, indicative_cents=year.indicative_cents, check=_check)
     add_not_titled_sheet(workbook, priced)  # DESIGN §4b: fiscalised members and those below the seuil, apart
     _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
