@@ -80,3 +80,89 @@ def test_a_year_without_competences_has_no_competence_sheet(tmp_path):
     result = runner.invoke(main, ["--inputs", str(tmp_path / "in"), "compute", "2024", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "Par compétence" not in load_workbook(tmp_path / "out" / "synthese_2024.xlsx").sheetnames
+
+
+SAMPLE_SYNDICAT = Path(__file__).parent.parent / "billing" / "sample" / "syndicat.toml"
+XSD_DIR = Path("/tmp/pes_xsd/schemas_pes_v5.30")
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory) -> Path:
+    """The carte sample with the default sample's [pes] settings, computed then issued for 2025."""
+    import re
+
+    root = tmp_path_factory.mktemp("carte_issue")
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--exemple", "carte", str(root / "in")]).exit_code == 0
+    text = SAMPLE_SYNDICAT.read_text(encoding="utf-8")
+    block = text[text.index("[pes]"):]
+    following = re.search(r"^\[(?!pes)", block, re.M)
+    with open(root / "in" / "syndicat.toml", "a", encoding="utf-8") as stream:
+        stream.write("\n" + (block[:following.start()] if following else block))
+    result = runner.invoke(main, ["--inputs", str(root / "in"), "compute", "2025", "--out", str(root / "out")])
+    assert result.exit_code == 0, result.output  # the reference: contributions_2025_competences.csv
+    result = runner.invoke(main, ["--inputs", str(root / "in"), "issue", "2025", "--out", str(root / "out"),
+                                  "--ledger", str(root / "ledger.duckdb")])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def expected_parts(root: Path) -> dict[str, dict[str, int]]:
+    """debtor -> competence -> cents, from contributions_2025_competences.csv and adhesions.csv's debiteur."""
+    with open(root / "in" / "adhesions.csv", encoding="utf-8-sig") as stream:
+        debtor = {r["code_insee"]: r["debiteur"] or r["code_insee"] for r in csv.DictReader(stream, delimiter=";")}
+    out: dict[str, dict[str, int]] = {}
+    for row in read_csv(root / "out" / "contributions_2025_competences.csv"):
+        parts = out.setdefault(debtor[row["code_insee"]], {})
+        parts[row["competence"]] = parts.get(row["competence"], 0) + cents(row["montant"])
+    return out
+
+
+def test_the_titres_csv_has_one_row_per_titre_and_competence_that_sum_to_the_titre(issued):
+    rows = read_csv(issued / "out" / "titres_2025.csv")
+    sheet = load_workbook(issued / "out" / "bordereau_2025.xlsx")["Bordereau"]
+    amounts = {r[0]: cents(r[12]) for r in sheet.iter_rows(min_row=5, values_only=True)
+               if isinstance(r[0], str) and r[0].startswith("ENT-") and r[12] is not None}
+    assert len(amounts) == 4
+    got: dict[str, dict[str, int]] = {}
+    for row in rows:
+        got.setdefault(row["numero"], {})[row["competence"]] = cents(row["montant"])
+    assert {n: sum(parts.values()) for n, parts in got.items()} == amounts
+    debtor_of = {row["numero"]: row["code_debiteur"] for row in rows}
+    reference = expected_parts(issued)
+    assert {n: parts for n, parts in got.items()} == {n: reference[debtor_of[n]] for n in got}
+    imputations = {"ent": "74748", "sig": "74741", "administration": "74740"}
+    assert all(row["imputation"] == imputations[row["competence"]] for row in rows)
+    assert len(got[next(n for n, d in debtor_of.items() if d == "MEL")]) == 3
+    with open(issued / "out" / "titres_2025_excel.csv", encoding="utf-8-sig") as stream:
+        excel = list(csv.reader(stream, delimiter=";"))
+    assert excel[0][-1] == "Compétence" and len(excel) == len(rows) + 1
+
+
+def test_the_pes_file_has_one_line_per_competence_at_its_imputation(issued):
+    from lxml import etree
+
+    from tests.test_pes import ORDER_INFO_LIGNE, euros, in_order, value
+
+    data = (issued / "out" / "pes" / "PES_2025_T001.xml").read_bytes()
+    root = etree.fromstring(data)
+    rows = read_csv(issued / "out" / "titres_2025.csv")
+    expected = {}
+    for row in rows:
+        expected.setdefault(row["numero"], []).append((row["imputation"], Fraction(row["montant"])))
+    pieces = root.findall("PES_RecetteAller/Bordereau/Piece")
+    assert len(pieces) == len(expected) == 4
+    got = {}
+    for piece in pieces:
+        numero = value(piece, "BlocPiece/NumeroFacture")
+        infos = piece.findall("LigneDePiece/BlocLignePiece/InfoLignePiece")
+        assert [value(i, "IdLigne") for i in infos] == [str(n) for n in range(1, len(infos) + 1)]
+        assert all(in_order([c.tag for c in i], ORDER_INFO_LIGNE) for i in infos)
+        got[numero] = [(value(i, "Nature"), euros(value(i, "MtHT"))) for i in infos]
+    assert got == expected  # NumeroFacture: the titre's number
+    bloc = root.find("PES_RecetteAller/Bordereau/BlocBordereau")
+    assert euros(value(bloc, "MtBordHt")) == sum(a for lines in got.values() for _, a in lines)
+    assert max(len(lines) for lines in got.values()) == 3
+    if XSD_DIR.exists():
+        schema = etree.XMLSchema(etree.parse(str(XSD_DIR / "PES_V2" / "Rev0" / "PES_Aller.xsd")))
+        assert schema.validate(root), "\n".join(str(e) for e in schema.error_log)
