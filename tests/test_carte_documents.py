@@ -166,3 +166,30 @@ def test_the_pes_file_has_one_line_per_competence_at_its_imputation(issued):
     if XSD_DIR.exists():
         schema = etree.XMLSchema(etree.parse(str(XSD_DIR / "PES_V2" / "Rev0" / "PES_Aller.xsd")))
         assert schema.validate(root), "\n".join(str(e) for e in schema.error_log)
+
+
+def titre(lines: tuple[dict, ...], cents: int, nature: str = "titre"):
+    from datetime import date
+
+    from billing.core.corrections import IssuedTitre
+
+    return IssuedTitre("ENT-2025-0001", 2025, 1, "MEL", "Lille", nature, None, cents, date(2025, 4, 1), None,
+                       "run", "D", "Objet", "7474", lines, "", "h")
+
+
+def line(cents: int, competence: str | None = None, imputation: str | None = None, formule: str = "produit") -> dict:
+    return {"code": "x", "libelle": "x", "montant_cents": cents, "formule": formule,
+            **({"competence": competence} if competence else {}), **({"imputation": imputation} if imputation else {})}
+
+
+def test_a_titre_whose_lines_carry_no_imputation_stays_one_row():
+    from billing.render.bordereau import by_competence
+
+    head = line(0, "ent", formule="info")
+    old = titre((head, line(1000, "ent"), line(234, "sig")), 1234)          # issued before lines had imputations
+    new = titre((head, line(1000, "ent", "74748"), line(200, "sig", "74741"), line(34, "ent", "74748")), 1234)
+    reduction = titre((line(500),), 500, nature="reduction")
+    rows = [["N", 0, "", "", "", "", "", "", "", "7474", "", "", "12.34", ""]] * 3
+    out = by_competence([old, new, reduction], rows)
+    assert [(r[9], r[12], r[-1]) for r in out] == [
+        ("7474", "12.34", ""), ("74748", "10.34", "ent"), ("74741", "2.00", "sig"), ("7474", "12.34", "")]
