@@ -72,6 +72,8 @@ def test_the_summary_totals_each_competence_and_imputation_to_the_cent(carte):
     by_imputation.pop("_total")
     assert by_imputation == {imputations[k]: (k, len(members[k]), v, 0) for k, v in by_name.items()}
     assert sum(v[2] for v in by_imputation.values()) == billed
+    cover = load_workbook(carte / "out" / "synthese_2025.xlsx")["Couverture"]
+    assert "Par compétence" in [row[0] for row in cover.iter_rows(values_only=True)]
 
 
 def test_a_year_without_competences_has_no_competence_sheet(tmp_path):

@@ -112,7 +112,8 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     add_not_titled_sheet(workbook, priced)  # DESIGN §4b: fiscalised members and those below the seuil, apart
     _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
-                 generated_at=generated_at, status_total=status_total, charts=charts)
+                 generated_at=generated_at, status_total=status_total, charts=charts,
+                 competences=COMPETENCES in workbook.sheetnames)
     for sheet in workbook.worksheets:
         _print_setup(sheet, year.annee, syndicat.nom)
     return save_with_tables(workbook, [communes], Path(path))
@@ -372,7 +373,8 @@ def _budget_lines(budget: pl.DataFrame | None, annee: int) -> list[dict]:
 
 def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_lines: list[tuple[str, str]],
                  previous_source: str | None, budget: pl.DataFrame | None, input_hashes: Iterable,
-                 generated_at: datetime, status_total: dict[str, str], charts: list[str]) -> None:
+                 generated_at: datetime, status_total: dict[str, str], charts: list[str],
+                 competences: bool = False) -> None:
     sheet["A1"] = f"Synthèse budgétaire des contributions ENT — exercice {year.annee}"
     sheet["A1"].font = TITLE
     put_text(sheet["A2"], syndicat.nom)
@@ -421,11 +423,11 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
         put_text(sheet.cell(i, 3), digest)
     r += len(hashes) + 3
 
-    _contents(sheet, r, year, charts)
+    _contents(sheet, r, year, charts, competences=competences)
     _widths(sheet, (52, 46, 70))
 
 
-def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
+def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str], *, competences: bool = False) -> None:
     """The list of sheets, each a link to it, with what it holds."""
     sheet.cell(r, 1, "Contenu du classeur").font = BOLD
     contents = [
@@ -434,6 +436,7 @@ def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
         (EPCIS, "totaux par intercommunalité"),
         (COMMUNES, f"chaque commune, comparée à {year.annee - 1} (Δ €, Δ %, entrées et sorties)"
          if year.comparison is not None else "chaque commune"),
+        *(((COMPETENCES, "totaux par compétence et par imputation, membres de chacune"),) if competences else ()),
         (BUDGET, "le montant calculé face au budget voté"),
         (CHARTS, " ; ".join(charts)),
     ]
