@@ -164,6 +164,7 @@ def line_dicts(priced: Priced) -> dict[str, list[dict]]:
     them by competence)."""
     factors = {r["code_insee"]: (r["facteur_num"], r["facteur_den"])
                for r in priced.contributions.iter_rows(named=True)}
+    imputations = {c.nom: c.imputation for c in priced.tariff.competences}
     lines: dict[str, list[dict]] = {}
     for line in priced.lines.iter_rows(named=True):
         item = {k: line[k] for k in ("ordre", "code", "libelle", "quantite", "taux_units", "montant_cents",
@@ -172,6 +173,8 @@ def line_dicts(priced: Priced) -> dict[str, list[dict]]:
             item["facteur_num"], item["facteur_den"] = line_factor(line, factors)
         if line.get("competence"):
             item["competence"] = line["competence"]
+            if imputations.get(line["competence"]):  # stored with the titre: its PES line (DESIGN §4c)
+                item["imputation"] = imputations[line["competence"]]
         lines.setdefault(line["code_insee"], []).append(item)
     if priced.tariff.competences:
         lines = {code: competence_groups(items, priced.tariff) for code, items in lines.items()}

@@ -98,12 +98,24 @@ def pes_bordereau(item: Bordereau, titres: Iterable[IssuedTitre], debtors: dict[
             origin = PesOrigin(first.seq, first.exercice,
                                NATURE_COMPLEMENTARY if first.nature == "complementaire" else NATURE_ORDINARY)
             origin_line = 1  # the one competence line every titre carries
-        line = PesLine(_nature_digits(titre.imputation), titre.montant_cents, LINE_LABEL, origin_line=origin_line)
         pieces.append(PesPiece(
             id_pce=titre.seq, numero=titre.numero, date=titre.date_emission, objet=titre.objet or "",
-            debtor=_debtor(debtors[str(titre.seq)]), lines=(line,),
+            debtor=_debtor(debtors[str(titre.seq)]), lines=_pes_lines(titre, origin_line),
             nature=NATURE_COMPLEMENTARY if titre.nature == "complementaire" else NATURE_ORDINARY, origin=origin))
     return PesBordereau(item.exercice, TYP_BORD[item.serie], item.numero, item.date_bordereau, tuple(pieces))
+
+
+def _pes_lines(titre: IssuedTitre, origin_line: int | None) -> tuple[PesLine, ...]:
+    """A titre of a year « à la carte » whose stored lines carry their competence: one line per competence,
+    its Nature the competence's imputation, the amounts summing to the pièce (DESIGN §4c); any other titre
+    (and every réduction, which points at line 1 of its titre): one line at the titre's imputation."""
+    from billing.core.carte import titre_parts
+
+    parts = titre_parts(titre.lines, titre.montant_cents) if origin_line is None else None
+    if parts:
+        return tuple(PesLine(_nature_digits(imputation), cents, f"{LINE_LABEL} : {name}")
+                     for name, imputation, cents in parts)
+    return (PesLine(_nature_digits(titre.imputation), titre.montant_cents, LINE_LABEL, origin_line=origin_line),)
 
 
 def write_pes_files(ledger_path: Path, out_dir: Path, syndicat: Syndicat, annee: int, *,
@@ -124,7 +136,7 @@ def write_pes_files(ledger_path: Path, out_dir: Path, syndicat: Syndicat, annee:
     with open_ledger(ledger_path) as ledger:
         known = ledger.bordereaux(annee)
         items = [b for b in known if wanted(b)]
-        titres = ledger.titres(annee, lines=False) if items else []
+        titres = ledger.titres(annee) if items else []  # with their lines: one PES line per competence (§4c)
         sent = _sent_sirets(known, titres)
         for item in items:
             mine = [t for t in titres if t.run_id == item.run_id]

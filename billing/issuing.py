@@ -241,12 +241,15 @@ def _issued_tables(data, all_titres, facts: dict, *, out_dir: Path, ledger_path:
     sirets = {c: f.get("siret") for c, f in facts.items()}
     debtors = {c: f.get("debiteur") for c, f in facts.items()}
     generated_at = datetime.now().replace(microsecond=0)
+    competences = bool(data.tariff.competences)  # DESIGN §4c: one CSV row per titre and competence
     files = {
         "Titres (CSV)": write_titres_csv(out_dir / f"titres_{annee}.csv", titres=all_titres, sirets=sirets,
-                                         debtors=debtors, code_debiteur=data.debtors is not None),
+                                         debtors=debtors, code_debiteur=data.debtors is not None,
+                                         competences=competences),
         "Titres (CSV Excel)": write_titres_excel_csv(out_dir / f"titres_{annee}_excel.csv", titres=all_titres,
                                                      sirets=sirets, debtors=debtors,
-                                                     code_debiteur=data.debtors is not None),
+                                                     code_debiteur=data.debtors is not None,
+                                                     competences=competences),
         "Bordereau": write_bordereau(out_dir / f"bordereau_{annee}.xlsx", annee=annee, titres=all_titres,
                                      sirets=sirets, debtors=debtors, issuer=data.syndicat.nom,
                                      generated_at=generated_at),

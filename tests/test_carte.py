@@ -418,8 +418,11 @@ def test_a_member_changing_debtor_between_two_issues(tmp_path):
         assert opened.member_parts(2025)[second.issued[0].numero if second.issued[0].code_insee == "MEL"
                                          else second.issued[1].numero] == {"59257": moved}
     with open(tmp_path / "out" / "titres_2025.csv", encoding="utf-8") as stream:
-        written = [(r["numero"], r["code_insee"], r["code_debiteur"], Fraction(r["montant"]))
-                   for r in csv.DictReader(stream)]
+        by_titre: dict[tuple, Fraction] = {}  # one row per titre and competence (DESIGN §4c): summed per titre
+        for r in csv.DictReader(stream):
+            key = (r["numero"], r["code_insee"], r["code_debiteur"])
+            by_titre[key] = by_titre.get(key, Fraction(0)) + Fraction(r["montant"])
+        written = [(*key, amount) for key, amount in by_titre.items()]
     assert written[3] == (mel.numero, "", "MEL", Fraction(before["MEL"], 100))
     assert written[4][1:] == ("59257", "59257", Fraction(moved, 100))
     assert written[5][1:] == ("", "MEL", -Fraction(moved, 100))

@@ -103,3 +103,21 @@ def apply_debtor_seuil(contributions: pl.DataFrame, seuil_cents: int) -> pl.Data
     due = (pl.col("situation") == "facturee") & (pl.col("mode_contribution") == "titre")
     total = pl.when(due).then(pl.col("montant_cents")).otherwise(0).sum().over("code_debiteur")
     return contributions.with_columns((due & (total < seuil_cents)).alias("sous_seuil"))
+
+
+def titre_parts(lines, total_cents: int) -> list[tuple[str, str, int]] | None:
+    """A titre's parts by competence, from its stored lines (DESIGN §4c): (competence, imputation, cents) in
+    the order of the lines, the amounts of each competence summed over its members. None when a line with an
+    amount carries no competence or imputation (a titre issued before the lines carried them, a correction),
+    or when the parts do not add up to ``total_cents``: the titre then stays one row, as before."""
+    parts: dict[tuple[str, str], int] = {}
+    for line in lines or ():
+        if line.get("formule") == "info" or not line.get("montant_cents"):
+            continue
+        if not line.get("competence") or not line.get("imputation"):
+            return None
+        key = (line["competence"], line["imputation"])
+        parts[key] = parts.get(key, 0) + int(line["montant_cents"])
+    if not parts or sum(parts.values()) != total_cents:
+        return None
+    return [(name, imputation, cents) for (name, imputation), cents in parts.items()]

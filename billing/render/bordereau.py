@@ -16,6 +16,7 @@ from typing import Sequence
 
 from openpyxl import Workbook
 
+from billing.core.carte import titre_parts
 from billing.core.money import cents_to_str, format_count, format_euros, format_rate
 from billing.core.natures import CREDITS, nature_label
 from billing.render.files import DATE, EUROS, TITLE, csv_text, write_bytes_atomic
@@ -80,6 +81,26 @@ def rows_of(titres: Sequence, sirets: dict[str, str | None], debtors: dict[str, 
     return rows
 
 
+def by_competence(titres: Sequence, rows: list[list]) -> list[list]:
+    """A year « à la carte » (DESIGN §4c): one row per titre and competence, its imputation and its part
+    (signed like the titre), the competence in a last column; the rows of a titre sum to its amount. A titre
+    whose stored lines carry no competence (a correction, a titre issued before they did) stays one row with
+    an empty competence."""
+    imputation, amount = COLUMNS.index("imputation"), COLUMNS.index("montant")
+    out = []
+    for t, row in zip(sorted(titres, key=lambda t: t.seq), rows):
+        parts = titre_parts(t.lines, t.montant_cents) if t.montant_cents else None
+        if parts is None:
+            out.append([*row, ""])
+            continue
+        sign = -1 if t.signed_cents < 0 else 1
+        for name, account, cents in parts:
+            part = list(row)
+            part[imputation], part[amount] = account, cents_to_str(sign * cents)
+            out.append([*part, name])
+    return out
+
+
 def _cells(row: list, *, excel: bool) -> list:
     """Numbers stay numbers (a negative amount is « -33.34 », not the text « '-33.34 »); only text cells get
     the formula guard. ``excel``: decimal comma and dd/mm/yyyy."""
@@ -95,22 +116,31 @@ def _cells(row: list, *, excel: bool) -> list:
     return out
 
 
-def write_titres_csv(path: Path, *, titres, sirets, debtors, code_debiteur: bool = False) -> Path:
-    """UTF-8, ',' and signed amounts (a réduction is negative), in number order: byte-stable."""
+def _rows(titres, sirets, debtors, *, code_debiteur: bool, competences: bool) -> list[list]:
+    rows = rows_of(titres, sirets, debtors, code_debiteur=code_debiteur)
+    return by_competence(titres, rows) if competences else rows
+
+
+def write_titres_csv(path: Path, *, titres, sirets, debtors, code_debiteur: bool = False,
+                     competences: bool = False) -> Path:
+    """UTF-8, ',' and signed amounts (a réduction is negative), in number order: byte-stable. ``competences``
+    (a year « à la carte »): one row per titre and competence (``by_competence``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS + (("code_debiteur",) if code_debiteur else ()))
-    for row in rows_of(titres, sirets, debtors, code_debiteur=code_debiteur):
+    writer.writerow(COLUMNS + (("code_debiteur",) if code_debiteur else ()) + (("competence",) if competences else ()))
+    for row in _rows(titres, sirets, debtors, code_debiteur=code_debiteur, competences=competences):
         writer.writerow(_cells(row, excel=False))
     return write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
-def write_titres_excel_csv(path: Path, *, titres, sirets, debtors, code_debiteur: bool = False) -> Path:
+def write_titres_excel_csv(path: Path, *, titres, sirets, debtors, code_debiteur: bool = False,
+                           competences: bool = False) -> Path:
     """The same titres for a French Excel: ';', UTF-8 with BOM, « -33,34 », « 15/04/2024 », French headers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(EXCEL_HEADERS + (("Code débiteur",) if code_debiteur else ()))
-    for row in rows_of(titres, sirets, debtors, code_debiteur=code_debiteur):
+    writer.writerow(EXCEL_HEADERS + (("Code débiteur",) if code_debiteur else ())
+                    + (("Compétence",) if competences else ()))
+    for row in _rows(titres, sirets, debtors, code_debiteur=code_debiteur, competences=competences):
         writer.writerow(_cells(row, excel=True))
     return write_bytes_atomic(path, ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 

@@ -36,6 +36,7 @@ from billing.render.files import (
 from billing.render.sheetxml import save_with_tables
 from billing.render.synthese_charts import charts_sheet, groups
 from billing.render.synthese_communes import communes_sheet
+from billing.render.synthese_competences import COMPETENCES, competence_parts, competence_sheet
 
 PERCENT = "0.0 %"
 COUNT = "#,##0"
@@ -104,10 +105,15 @@ def write_synthese(path: Path, *, priced, tariff_description: Iterable[tuple[str
     _check("total facturé par commune", int(shown["facture_cents"].sum() or 0), year.billed_cents)
     _budget_sheet(workbook.create_sheet(BUDGET), year, budget, imputation=imputation, status_total=status_total)
     charts = charts_sheet(workbook.create_sheet(CHARTS), year, new=NEW, departed=DEPARTED, check=_check)
+    if getattr(priced, "by_competence", None) is not None:  # a year « à la carte » (DESIGN §4c)
+        competence_sheet(workbook.create_sheet(COMPETENCES, workbook.index(workbook[BUDGET])),
+                         competence_parts(priced.by_competence, priced.contributions), annee=year.annee,
+                         billed_cents=year.billed_cents, indicative_cents=year.indicative_cents, check=_check)
     add_not_titled_sheet(workbook, priced)  # DESIGN §4b: fiscalised members and those below the seuil, apart
     _cover_sheet(cover, year, syndicat=syndicat, tariff_lines=_tariff_lines(tariff_description, imputation),
                  previous_source=previous_source, budget=budget, input_hashes=input_hashes,
-                 generated_at=generated_at, status_total=status_total, charts=charts)
+                 generated_at=generated_at, status_total=status_total, charts=charts,
+                 competences=COMPETENCES in workbook.sheetnames)
     for sheet in workbook.worksheets:
         _print_setup(sheet, year.annee, syndicat.nom)
     return save_with_tables(workbook, [communes], Path(path))
@@ -367,7 +373,8 @@ def _budget_lines(budget: pl.DataFrame | None, annee: int) -> list[dict]:
 
 def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_lines: list[tuple[str, str]],
                  previous_source: str | None, budget: pl.DataFrame | None, input_hashes: Iterable,
-                 generated_at: datetime, status_total: dict[str, str], charts: list[str]) -> None:
+                 generated_at: datetime, status_total: dict[str, str], charts: list[str],
+                 competences: bool = False) -> None:
     sheet["A1"] = f"Synthèse budgétaire des contributions ENT — exercice {year.annee}"
     sheet["A1"].font = TITLE
     put_text(sheet["A2"], syndicat.nom)
@@ -416,11 +423,11 @@ def _cover_sheet(sheet: Worksheet, year: _Year, *, syndicat: Syndicat, tariff_li
         put_text(sheet.cell(i, 3), digest)
     r += len(hashes) + 3
 
-    _contents(sheet, r, year, charts)
+    _contents(sheet, r, year, charts, competences=competences)
     _widths(sheet, (52, 46, 70))
 
 
-def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
+def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str], *, competences: bool = False) -> None:
     """The list of sheets, each a link to it, with what it holds."""
     sheet.cell(r, 1, "Contenu du classeur").font = BOLD
     contents = [
@@ -429,6 +436,7 @@ def _contents(sheet: Worksheet, r: int, year: _Year, charts: list[str]) -> None:
         (EPCIS, "totaux par intercommunalité"),
         (COMMUNES, f"chaque commune, comparée à {year.annee - 1} (Δ €, Δ %, entrées et sorties)"
          if year.comparison is not None else "chaque commune"),
+        *(((COMPETENCES, "totaux par compétence et par imputation, membres de chacune"),) if competences else ()),
         (BUDGET, "le montant calculé face au budget voté"),
         (CHARTS, " ; ".join(charts)),
     ]
