@@ -114,3 +114,28 @@ def assert_golden(name: str, text: str, update: bool) -> None:
                                             f"golden/{name}.txt", "written", n=1))
         raise AssertionError(f"{name} differs from its golden snapshot (pytest --update-golden if intended):\n"
                              f"{diff[:6000]}")
+
+
+def import_every_module() -> None:
+    """Import every module of the product before a clock is frozen.
+
+    freezegun swaps ``datetime.date`` in the modules loaded when it starts; a module first
+    imported *inside* ``freeze_time`` keeps freezegun's class for ever, and the dates it makes
+    later are objects polars cannot type (« Nested object types »): a test running after the
+    frozen workflow then fails for a reason that is not the product's.
+    """
+    import importlib
+    import pkgutil
+
+    import billing
+
+    for info in pkgutil.walk_packages(billing.__path__, "billing."):
+        importlib.import_module(info.name)
+    # polars builds its python-type -> dtype tables on first use: built under a frozen clock they
+    # would know only freezegun's date class. Use them once with the real classes first.
+    from datetime import date, datetime
+
+    import polars as pl
+
+    pl.Series("d", ["a"]).replace_strict({"a": date(2024, 1, 1)}, return_dtype=pl.Date)
+    pl.DataFrame({"d": [date(2024, 1, 1)], "t": [datetime(2024, 1, 1, 9, 30)]})

@@ -145,10 +145,12 @@ def test_correction_drafts_of_compute_keep_the_issued_siret_and_state_their_moti
     from freezegun import freeze_time
 
     from billing.cli import main
+    from tests.golden import import_every_module
     from tests.test_golden import FROZEN_NOW, RAISED, REMOVED, WITHDRAWN, Workflow, _drop_line, _edit
 
     flow = Workflow(tmp_path)
     assert CliRunner().invoke(main, ["init", str(flow.inputs)], catch_exceptions=False).exit_code == 0
+    import_every_module()
     with freeze_time(FROZEN_NOW):
         flow.run("compute", "2024")
         flow.run("issue", "2024")

@@ -25,7 +25,7 @@ from freezegun import freeze_time
 from openpyxl import load_workbook
 
 from billing.cli import main
-from tests.golden import GOLDEN_DIR, assert_golden, snapshot
+from tests.golden import import_every_module, GOLDEN_DIR, assert_golden, snapshot
 
 FROZEN_NOW = "2024-09-30 10:00:00"
 DRAFT_CODE = "59367"  # Lys-lez-Lannoy: the commune whose 2023 pupils are real
@@ -81,6 +81,7 @@ def workflow(tmp_path_factory) -> Workflow:
     flow = Workflow(tmp_path_factory.mktemp("golden"))
     result = CliRunner().invoke(main, ["init", str(flow.inputs)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    import_every_module()
     with freeze_time(FROZEN_NOW):
         flow.run("compute", "2024")
         (draft,) = (flow.out / "avis").glob(f"PROJET_{DRAFT_CODE}_*.xlsx")
@@ -185,6 +186,7 @@ def test_the_credit_bordereau_asks_no_due_date_and_words_its_imputation(workflow
 def test_simulation_headers_are_tall_enough_for_their_lines(workflow):
     """« Écart % cible part_eleve=2.5608 » took three lines of a row sized for two: LibreOffice clipped
     the first, accents and all (« Ecart »)."""
+    import_every_module()
     with freeze_time(FROZEN_NOW):  # as the workflow ran: dates read under freezegun stay its dates
         output = workflow.run("simulate", "2024", "--cible", "180000")
     (path,) = workflow.out.glob("simulation_2024_cible-*.xlsx")

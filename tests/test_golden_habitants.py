@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 
 from billing.cli import main
-from tests.golden import assert_golden, snapshot
+from tests.golden import import_every_module, assert_golden, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,7 @@ def habitants(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("habitants")
     replace = {str(root): "<TMP>", f'"{version("ent-bill")}"': '"<VERSION>"'}
     runner = CliRunner()
+    import_every_module()
     with freeze_time("2025-03-31 10:00:00"):
         assert runner.invoke(main, ["init", "--exemple", "habitants", str(root / "donnees")]).exit_code == 0
         result = runner.invoke(main, ["--inputs", str(root / "donnees"), "--out", str(root / "out"), "--quiet",
