@@ -252,7 +252,7 @@ def _issued_tables(data, all_titres, facts: dict, *, out_dir: Path, ledger_path:
                                                      competences=competences),
         "Bordereau": write_bordereau(out_dir / f"bordereau_{annee}.xlsx", annee=annee, titres=all_titres,
                                      sirets=sirets, debtors=debtors, issuer=data.syndicat.nom,
-                                     generated_at=generated_at),
+                                     generated_at=generated_at, competences=competences),
     }
     summary = write_summary(data, out_dir=out_dir, ledger_path=ledger_path, generated_at=generated_at)
     if summary is not None:

@@ -123,13 +123,18 @@ def expected_parts(root: Path) -> dict[str, dict[str, int]]:
 def test_the_titres_csv_has_one_row_per_titre_and_competence_that_sum_to_the_titre(issued):
     rows = read_csv(issued / "out" / "titres_2025.csv")
     sheet = load_workbook(issued / "out" / "bordereau_2025.xlsx")["Bordereau"]
-    amounts = {r[0]: cents(r[12]) for r in sheet.iter_rows(min_row=5, values_only=True)
-               if isinstance(r[0], str) and r[0].startswith("ENT-") and r[12] is not None}
-    assert len(amounts) == 4
+    sheet_rows = [r for r in sheet.iter_rows(min_row=5, values_only=True)
+                  if isinstance(r[0], str) and r[0].startswith("ENT-") and r[12] is not None]
     got: dict[str, dict[str, int]] = {}
     for row in rows:
         got.setdefault(row["numero"], {})[row["competence"]] = cents(row["montant"])
-    assert {n: sum(parts.values()) for n, parts in got.items()} == amounts
+    # the bordereau too: one row per titre and competence, at that competence's imputation
+    on_sheet: dict[str, dict[str, int]] = {}
+    for r in sheet_rows:
+        on_sheet.setdefault(r[0], {})[r[9]] = on_sheet.get(r[0], {}).get(r[9], 0) + cents(r[12])
+    assert len(on_sheet) == 4 and len(sheet_rows) == len(rows)
+    imputation_of = {"ent": "74748", "sig": "74741", "administration": "74740"}
+    assert on_sheet == {n: {imputation_of[c]: v for c, v in parts.items()} for n, parts in got.items()}
     debtor_of = {row["numero"]: row["code_debiteur"] for row in rows}
     reference = expected_parts(issued)
     assert {n: parts for n, parts in got.items()} == {n: reference[debtor_of[n]] for n in got}

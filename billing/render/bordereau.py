@@ -148,10 +148,12 @@ def write_titres_excel_csv(path: Path, *, titres, sirets, debtors, code_debiteur
 WIDTHS = (15, 9, 14, 15, 12, 12, 9, 24, 16, 11, 36, 56, 15, 20)  # objet and bases in three lines, not four
 
 
-def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime) -> Table:
+def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime,
+                     competences: bool = False) -> Table:
     ordered = sorted(titres, key=lambda t: t.seq)
+    lines = list(_bordereau_lines(ordered, sirets, debtors, competences))
     first = 5
-    last = first + len(ordered) - 1
+    last = first + len(lines) - 1
     text, wrapped, day = Column("text"), Column("text", wrap=True), Column("date", DATE)
     # exercice, code INSEE and délibération centred: beside a right-aligned number or date they read on from
     # it (« 2024 titre », « 15/05/2024 59005 », « 394,29 € 2023-05 du … »)
@@ -162,12 +164,9 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
 
     def rows():
         net = 0
-        for t, row in zip(ordered, rows_of(ordered, sirets, debtors)):
-            net += t.signed_cents
-            # a réduction or an annulation asks for no payment: no due date here (the CSV keeps the ledger's)
-            due = None if t.nature in CREDITS else t.date_echeance
-            yield 0, (row[0], row[1], row[2], row[3] or None, t.date_emission, due,
-                      *(value or None for value in row[6:12]), t.signed_cents, row[13] or None)
+        for values in lines:
+            net += values[12]
+            yield 0, values
         yield None, None
         yield 1, (None,) * 11 + ("Net émis sur l'exercice", Formula(f"SUM(M{first}:M{max(last, first)})", net))
         if ordered:
@@ -186,13 +185,32 @@ def _bordereau_table(annee: int, titres, sirets, debtors, issuer: str, generated
         header_wrap=True, print_title=f"Bordereau des titres de recettes — exercice {annee}")
 
 
+def _bordereau_lines(ordered, sirets, debtors, competences: bool):
+    """The rows of the schedule: one per titre, or, in a year « à la carte » (DESIGN §4c), one per titre and
+    competence with that competence's imputation, its part (signed like the titre) and its name after the
+    object; the rows of a titre add up to its amount."""
+    for t, row in zip(ordered, rows_of(ordered, sirets, debtors)):
+        # a réduction or an annulation asks for no payment: no due date here (the CSV keeps the ledger's)
+        due = None if t.nature in CREDITS else t.date_echeance
+        values = (row[0], row[1], row[2], row[3] or None, t.date_emission, due,
+                  *(value or None for value in row[6:12]), t.signed_cents, row[13] or None)
+        parts = titre_parts(t.lines, t.montant_cents) if competences and t.montant_cents else None
+        if parts is None:
+            yield values
+            continue
+        sign = -1 if t.signed_cents < 0 else 1
+        for name, account, cents in parts:
+            yield (*values[:9], account, f"{values[10] or ''} — compétence « {name} »", *values[11:12],
+                   sign * cents, values[13])
+
+
 def write_bordereau(path: Path, *, annee: int, titres, sirets, debtors, issuer: str, generated_at: datetime,
-                    streamed: bool = True) -> Path:
+                    streamed: bool = True, competences: bool = False) -> Path:
     """The schedule of titres, one row each in number order, the net total and the ledger's last empreinte.
 
     ``streamed=False`` writes every cell through openpyxl (the reference the tests compare with).
     """
     workbook = Workbook(write_only=True)
-    sheet = add_table(workbook, _bordereau_table(annee, titres, sirets, debtors, issuer, generated_at),
+    sheet = add_table(workbook, _bordereau_table(annee, titres, sirets, debtors, issuer, generated_at, competences),
                       streamed=streamed)
     return save_with_tables(workbook, [sheet], path)
