@@ -286,7 +286,7 @@ def previous_year_amounts(data: YearData, *, ledger_path: Path | None) -> tuple[
 
         try:
             with open_ledger(ledger_path, readonly=True) as ledger:
-                titres = ledger.titres(previous)
+                titres = ledger.titres(previous, lines=False)  # amounts and names only
         except BillingError:  # a busy or foreign ledger: compare with last year's inputs instead
             titres = []
         if titres:

@@ -119,13 +119,15 @@ def _pes_lines(titre: IssuedTitre, origin_line: int | None) -> tuple[PesLine, ..
 
 
 def write_pes_files(ledger_path: Path, out_dir: Path, syndicat: Syndicat, annee: int, *,
-                    wanted: Callable[[Bordereau], bool], facts: Callable[[set[str]], dict[str, dict]]) -> PesReport:
+                    wanted: Callable[[Bordereau], bool], facts: Callable[[set[str]], dict[str, dict]],
+                    titres: list[IssuedTitre] | None = None) -> PesReport:
     """Write the PES file of every bordereau of ``annee`` that ``wanted`` selects, from the ledger.
 
     ``facts(codes)`` gives the register and inputs' facts of the debtors (called only for a
     bordereau never written before). Records the hash and debtors of a first write; a
     re-write whose hash differs from the recorded one is reported in ``mismatches``.
-    Nothing is numbered here.
+    Nothing is numbered here. ``titres``: the exercice's titres when the caller holds them already
+    (``issue``, just after its commit), else read from the ledger.
     """
     from billing.ledger.store import open_ledger
     from billing.render.files import write_bytes_atomic
@@ -136,7 +138,8 @@ def write_pes_files(ledger_path: Path, out_dir: Path, syndicat: Syndicat, annee:
     with open_ledger(ledger_path) as ledger:
         known = ledger.bordereaux(annee)
         items = [b for b in known if wanted(b)]
-        titres = ledger.titres(annee) if items else []  # with their lines: one PES line per competence (§4c)
+        if titres is None:  # with their lines: one PES line per competence (§4c)
+            titres = ledger.titres(annee) if items else []
         sent = _sent_sirets(known, titres)
         for item in items:
             mine = [t for t in titres if t.run_id == item.run_id]
@@ -236,7 +239,8 @@ def after_issue(data, issued: list[IssuedTitre], all_titres: list[IssuedTitre], 
         return files, [f"PES : {HOW_TO_CONFIGURE}"]
     try:
         report = write_pes_files(ledger_path, out_dir, data.syndicat, data.annee,
-                                 wanted=lambda b: b.run_id == run_id, facts=lambda codes: facts)
+                                 wanted=lambda b: b.run_id == run_id, facts=lambda codes: facts,
+                                 titres=all_titres)  # the ledger's, as issue's commit left them
     except LedgerError as exc:  # e.g. busy: the titres are committed; the files can be written later
         report = PesReport(problems=[str(exc)])
     for path in sorted(report.written, key=lambda p: "_R" in p.name):

@@ -198,7 +198,19 @@ def commit_titres(data, claims, *, ledger_path: Path, today: date | None) -> tup
             deliberation=data.tariff.deliberation, objet=objet_for(data.annee),
             imputation=imputation_for(data.tariff, data.syndicat),
             sirets={code: f["siret"] for code, f in facts.items() if f.get("siret")})
-        return issued, ledger.titres(data.annee)
+    # read once the ledger is closed: DuckDB's working memory of the insert (some 170 MB nationally) is freed
+    return issued, _year_after(ledger_path, data.annee, existing, issued)
+
+
+def _year_after(ledger_path: Path, annee: int, existing: list, issued: list) -> list:
+    """The exercice's titres after this run: those read before it and those it issued (whose lines are the
+    plan's own), without decoding every stored line again (some 200 MB on a national year); read again in
+    full only if the ledger holds anything else (a titre issued by another run in between)."""
+    combined = sorted([*existing, *issued], key=lambda t: t.seq)
+    stored = [(t.numero, t.hash) for t in issued_titres(ledger_path, annee, lines=False)]
+    if stored == [(t.numero, t.hash) for t in combined]:
+        return combined
+    return issued_titres(ledger_path, annee)
 
 
 def render_issued(data, all_titres, *, out_dir: Path, ledger_path: Path, progress=None,

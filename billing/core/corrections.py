@@ -159,9 +159,11 @@ def member_parts(planned: list[PlannedTitre], claims: Sequence[Claim], issued: S
         for member, cents in own.items():
             debtor = nets.setdefault(titre.code_insee, {})
             debtor[member] = debtor.get(member, 0) + signed(titre.nature, cents)
+    by_debtor: dict[str, list[PlannedTitre]] = {}  # grouped once: a scan per debtor was quadratic (40 s nationally)
+    for item in planned:
+        by_debtor.setdefault(item.code_insee, []).append(item)
     out: list[PlannedTitre] = []
-    for debtor in dict.fromkeys(item.code_insee for item in planned):
-        items = [item for item in planned if item.code_insee == debtor]
+    for debtor, items in by_debtor.items():
         owed, net = claim_members(by_code.get(debtor)), nets.get(debtor, {})
         diffs = {m: owed.get(m, 0) - net.get(m, 0) for m in sorted({*owed, *net})}
         out += _share(items, {m: d for m, d in diffs.items() if d})
