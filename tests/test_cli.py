@@ -388,3 +388,16 @@ def test_a_later_correction_can_carry_its_own_date(work):
     assert result.exit_code == 0, result.output
     listed = run(work, "titres", "2024").stdout
     assert "ENT-2024-0071    01/10/2024 réduction" in listed
+
+
+def test_an_unreadable_date_is_reported_once_and_a_missing_one_still_is(work):
+    """The « obligatoire » rule on a cell that could not be read is its echo (Code.MISSING), not a second error."""
+    adhesions = work / "inputs" / "adhesions.csv"
+    edit(adhesions, "59367;Lys-lez-Lannoy;adherente;01/03/2024;", "59367;Lys-lez-Lannoy;adherente;31/02/2024;")
+    edit(adhesions, "59013;Anstaing;adherente;01/03/2024;", "59013;Anstaing;adherente;;")
+    result = run(work, "validate", "2024")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("  ✗")]
+    assert len(errors) == 2, errors
+    assert any("« 31/02/2024 » : date impossible" in line for line in errors)
+    assert any("obligatoire" in line and "31/02/2024" not in line for line in errors)
